@@ -1,0 +1,17 @@
+"""Errors a training script reports to its user as one line."""
+
+
+class ScriptError(Exception):
+    """A problem the user can fix (data, weights, settings); shown without a traceback."""
+
+
+class DataError(ScriptError):
+    """The image folders cannot be used as they are."""
+
+
+class WeightsError(ScriptError):
+    """The requested weights cannot be loaded."""
+
+
+class TrainabilityError(ScriptError):
+    """The trainable weights after compiling are not the ones that were asked for."""

@@ -1,0 +1,234 @@
+"""Freeze and unfreeze a base model a whole block at a time, and compile safely.
+
+The rules these helpers enforce (see PITFALLS.md):
+
+* BatchNormalization layers stay frozen when the base is unfrozen, so their
+  moving statistics are not overwritten by a small new data set.
+* A change of `trainable` only takes effect when the model is compiled again:
+  `compile_checked` recompiles and verifies the trainable weights.
+* Blocks (a residual unit, a dense layer, a cell) are unfrozen whole; the
+  family's block pattern from the kerastl registry says which layers form one.
+"""
+
+import difflib
+import re
+
+import keras
+
+from kerastl.runtime.errors import TrainabilityError
+
+
+def freeze(model: keras.Model) -> list[keras.layers.Layer]:
+    """Freezes every layer of `model`; returns the (empty) list of trainable layers."""
+    model.trainable = False
+    return []
+
+
+def find_blocks(
+    base: keras.Model, block_pattern: str, unnamed_layers: str = "next"
+) -> dict[str, list[keras.layers.Layer]]:
+    """Groups the layers of `base` into its blocks, in model order.
+
+    Args:
+        base: The base model.
+        block_pattern: Regular expression whose first group names the block of
+            a layer, searched in the layer's name.
+        unnamed_layers: `"next"` or `"previous"`: the block that a layer the
+            pattern does not match joins (the nearest matching layer after or
+            before it). Layers at the far end join the first or last block.
+
+    Returns:
+        Block name to its layers, in the order the blocks first appear.
+    """
+    if unnamed_layers not in ("next", "previous"):
+        raise ValueError(f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}")
+    pattern = re.compile(block_pattern)
+    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    keys = [match.group(1) if (match := pattern.search(layer.name)) else None for layer in layers]
+    if not any(keys):
+        raise ValueError(f"no layer of {base.name!r} matches the block pattern {block_pattern!r}")
+    forward = list(range(len(layers)))
+    first_pass, second_pass = (
+        (forward[::-1], forward) if unnamed_layers == "next" else (forward, forward[::-1])
+    )
+    for order in (first_pass, second_pass):
+        current = None
+        for index in order:
+            if keys[index] is None:
+                keys[index] = current
+            else:
+                current = keys[index]
+    blocks: dict[str, list[keras.layers.Layer]] = {}
+    for key, layer in zip(keys, layers):
+        blocks.setdefault(key, []).append(layer)
+    return blocks
+
+
+def unfreeze_top_blocks(
+    base: keras.Model,
+    num_blocks: int,
+    block_pattern: str,
+    unnamed_layers: str = "next",
+    *,
+    train_batchnorm: bool = False,
+) -> list[keras.layers.Layer]:
+    """Unfreezes the last `num_blocks` whole blocks of `base`; freezes the rest.
+
+    Returns:
+        The layers left trainable.
+    """
+    blocks = find_blocks(base, block_pattern, unnamed_layers)
+    if not 1 <= num_blocks <= len(blocks):
+        raise ValueError(f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}")
+    chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
+    return _set_trainable(base, chosen, train_batchnorm)
+
+
+def unfreeze_top_layers(
+    base: keras.Model, num_layers: int, *, train_batchnorm: bool = False
+) -> list[keras.layers.Layer]:
+    """Unfreezes the last `num_layers` layers of `base`; freezes the rest."""
+    if not 1 <= num_layers <= len(base.layers):
+        raise ValueError(
+            f"{base.name!r} has {len(base.layers)} layers; cannot unfreeze {num_layers}"
+        )
+    return _set_trainable(base, base.layers[-num_layers:], train_batchnorm)
+
+
+def unfreeze_from(
+    base: keras.Model, layer_name: str, *, train_batchnorm: bool = False
+) -> list[keras.layers.Layer]:
+    """Unfreezes the layer called `layer_name` and every layer after it."""
+    names = [layer.name for layer in base.layers]
+    if layer_name not in names:
+        close = ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
+        raise ValueError(f"{base.name!r} has no layer {layer_name!r} (closest: {close})")
+    return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
+
+
+def unfreeze_all(base: keras.Model, *, train_batchnorm: bool = False) -> list[keras.layers.Layer]:
+    """Unfreezes every layer of `base` (BatchNormalization stays frozen unless asked)."""
+    return _set_trainable(base, base.layers, train_batchnorm)
+
+
+def unfreeze(
+    base: keras.Model,
+    what: int | str | None,
+    block_pattern: str | None = None,
+    unnamed_layers: str = "next",
+    *,
+    train_batchnorm: bool = False,
+) -> list[keras.layers.Layer]:
+    """Applies one fine-tuning setting to `base`.
+
+    Args:
+        base: The base model.
+        what: None (freeze everything), a number of top blocks (top layers if
+            there is no `block_pattern`), `"all"`, or the name of the first
+            layer to unfreeze.
+        block_pattern: The family's block pattern (see `find_blocks`).
+        unnamed_layers: See `find_blocks`.
+        train_batchnorm: Let BatchNormalization layers train too.
+
+    Returns:
+        The layers left trainable.
+    """
+    if what is None:
+        return freeze(base)
+    if what == "all":
+        return unfreeze_all(base, train_batchnorm=train_batchnorm)
+    if isinstance(what, int):
+        if block_pattern is None:
+            return unfreeze_top_layers(base, what, train_batchnorm=train_batchnorm)
+        return unfreeze_top_blocks(
+            base, what, block_pattern, unnamed_layers, train_batchnorm=train_batchnorm
+        )
+    return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
+
+
+def _set_trainable(
+    base: keras.Model, chosen: list[keras.layers.Layer], train_batchnorm: bool
+) -> list[keras.layers.Layer]:
+    base.trainable = True
+    chosen_ids = {id(layer) for layer in chosen}
+    trainable = []
+    for layer in base.layers:
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = id(layer) in chosen_ids and (train_batchnorm or not is_batchnorm)
+        if layer.trainable:
+            trainable.append(layer)
+    return trainable
+
+
+def compile_checked(
+    model: keras.Model,
+    base: keras.Model,
+    trainable_layers: list[keras.layers.Layer],
+    **compile_kwargs,
+) -> None:
+    """Compiles `model`, then checks that exactly the intended weights will train.
+
+    Trainability changes take effect only at compile time, so every change goes
+    through here. The trainable weights of the base must be exactly those of
+    `trainable_layers`, and the head (everything outside the base) must train.
+
+    Args:
+        model: The full model.
+        base: The base model inside it.
+        trainable_layers: The layers of `base` returned by an unfreeze helper.
+        **compile_kwargs: Passed to `model.compile`.
+
+    Raises:
+        TrainabilityError: On any difference, naming the layers concerned.
+    """
+    model.compile(**compile_kwargs)
+    base_weights = {id(weight) for weight in base.weights}
+    wanted = {
+        id(weight): layer.name
+        for layer in trainable_layers
+        for weight in layer.weights
+        if weight.trainable
+    }
+    actual = {id(weight) for weight in model.trainable_weights if id(weight) in base_weights}
+    if actual != wanted.keys():
+        owners = {id(weight): layer.name for layer in base.layers for weight in layer.weights}
+        extra = sorted({owners.get(key, "?") for key in actual - wanted.keys()})
+        missing = sorted({wanted[key] for key in wanted.keys() - actual})
+        raise TrainabilityError(
+            f"trainable weights differ from what was asked: unexpected {extra}, missing {missing}"
+        )
+    if len(model.trainable_weights) == len(actual):
+        raise TrainabilityError("the head has no trainable weights")
+
+
+def trainable_summary(model: keras.Model) -> str:
+    """Describes which layers and parameters of `model` will train."""
+    rows = _flatten(model)
+    trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    total_params = sum(int(keras.ops.size(w)) for w in model.weights)
+    trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
+    with_weights = [layer for layer in rows if layer.weights]
+    batchnorm = [layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)]
+    trainable_bn = sum(layer.trainable for layer in batchnorm)
+    share = 100 * trainable_params / max(total_params, 1)
+    lines = [
+        f"trainable parameters: {trainable_params:,} of {total_params:,} ({share:.1f}%)",
+        f"layers with weights that train: {len(trainable_rows)} of {len(with_weights)}",
+        f"BatchNormalization layers that train: {trainable_bn} of {len(batchnorm)}",
+    ]
+    if trainable_rows:
+        names = [layer.name for layer in trainable_rows]
+        shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
+        lines.append("trainable: " + ", ".join(shown))
+    return "\n".join(lines)
+
+
+def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers of `model`, with nested models replaced by their own layers."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_flatten(layer))
+        else:
+            layers.append(layer)
+    return layers
