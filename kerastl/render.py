@@ -1,0 +1,94 @@
+"""Render a `Spec` into a formatted script: templates, Jinja, black.
+
+Rendering is a pure function of the spec and the templates; the same spec gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+
+from kerastl import __version__
+from kerastl.errors import KerastlError
+from kerastl.filters import FILTERS
+from kerastl.inline import inline_runtime
+from kerastl.spec import Spec, default_unfreeze
+
+PACKAGED_TEMPLATES = Path(__file__).parent / "templates"  # inside an installed wheel
+SOURCE_TEMPLATES = Path(__file__).parent.parent / "templates"  # in a source checkout
+PYTHON_TARGET = "py310"
+LINE_LENGTH = 88
+
+
+class RenderError(KerastlError):
+    """The templates did not produce a valid, stable script."""
+
+
+def template_dir() -> Path:
+    """The templates of this installation: the wheel's copy, else the checkout's."""
+    for candidate in (PACKAGED_TEMPLATES, SOURCE_TEMPLATES):
+        if (candidate / "_steps.py.jinja").is_file():
+            return candidate
+    raise RenderError(f"kerastl's templates are missing (looked in {PACKAGED_TEMPLATES})")
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The Jinja environment: strict about undefined names, no HTML escaping."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir()),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def render(spec: Spec) -> str:
+    """Returns the black-formatted script for `spec`.
+
+    Raises:
+        RenderError: If the output is not valid Python or not stable under black.
+    """
+    template = environment().get_template(spec.template_name)
+    source = template.render(
+        spec=spec,
+        backbone=spec.backbone,
+        family=spec.backbone.family,
+        version=__version__,
+        default_unfreeze=default_unfreeze(spec.backbone),
+    )
+    if spec.standalone:
+        source = inline_runtime(source)
+    return format_python(source)
+
+
+def format_python(source: str) -> str:
+    """Compiles `source`, formats it with black's fixed mode, and checks stability."""
+    import black  # imported here: `kerastl list` and `info` do not need it
+
+    _compile(source)
+    mode = black.Mode(
+        target_versions={black.TargetVersion[PYTHON_TARGET.upper()]},
+        line_length=LINE_LENGTH,
+    )
+    formatted = black.format_str(source, mode=mode)
+    if black.format_str(formatted, mode=mode) != formatted:
+        raise RenderError("black does not reach a stable format on the generated script")
+    _compile(formatted)
+    return formatted
+
+
+def _compile(source: str) -> None:
+    try:
+        compile(source, "<kerastl script>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise RenderError(
+            f"the templates produced invalid Python (line {error.lineno}: {error.msg})"
+        ) from None
