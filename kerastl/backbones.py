@@ -65,7 +65,9 @@ CONVNEXT = Family(
 DENSENET = Family("DenseNet", "torch", r"^(conv\d+_block\d+)_")
 EFFICIENTNET = Family("EfficientNet", "built-in", r"^(block\d+[a-z])_")
 EFFICIENTNET_V2 = Family("EfficientNetV2", "built-in", r"^(block\d+[a-z])_")
-INCEPTION_RESNET = Family("InceptionResNet", "tf", r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)")
+INCEPTION_RESNET = Family(
+    "InceptionResNet", "tf", r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"
+)
 INCEPTION = Family("Inception", "tf", r"^(mixed\d+)$")
 MOBILENET = Family("MobileNet", "tf", r"^conv_(?:dw|pw|pad)_(\d+)")
 MOBILENET_V2 = Family("MobileNetV2", "tf", r"^(block_\d+)_")

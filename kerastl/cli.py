@@ -28,8 +28,12 @@ def cli() -> None:
     show_default=True,
     help="Any keras.applications model, case-insensitive (see `kerastl list`).",
 )
-@click.option("--image-size", help="Input size in pixels.  [default: the backbone's native size]")
-@click.option("--num-classes", help="Number of classes.  [default: counted in the data]")
+@click.option(
+    "--image-size", help="Input size in pixels.  [default: the backbone's native size]"
+)
+@click.option(
+    "--num-classes", help="Number of classes.  [default: counted in the data]"
+)
 @click.option(
     "--weights",
     default="imagenet",
@@ -42,7 +46,9 @@ def cli() -> None:
     help="A fine-tuning stage: top N blocks, 'all', or a layer name. Repeat for gradual unfreezing.",
 )
 @click.option("--data-dir", help="The script's default data folder (as-is: images).")
-@click.option("-o", "--output", help="File to write.  [default: train_<backbone>_<mode>.py]")
+@click.option(
+    "-o", "--output", help="File to write.  [default: train_<backbone>_<mode>.py]"
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--stdout", is_flag=True, help="Print the script instead of writing it.")
 @click.option("--standalone", is_flag=True, help="Inline the kerastl.runtime helpers.")
@@ -89,7 +95,16 @@ def list_backbones(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    columns = ("name", "family", "size", "min", "preprocessing", "features", "params", "blocks")
+    columns = (
+        "name",
+        "family",
+        "size",
+        "min",
+        "preprocessing",
+        "features",
+        "params",
+        "blocks",
+    )
     table = [columns] + [
         (
             row["name"],
@@ -105,7 +120,9 @@ def list_backbones(as_json: bool) -> None:
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+        )
 
 
 @cli.command()
@@ -116,7 +133,9 @@ def info(backbone: str) -> None:
     facts = _facts(entry)
     facts["preprocessing"] = f"{facts['preprocessing']} ({entry.preprocessing_rule})"
     facts["params"] = f"{entry.params:,}"
-    facts["default_unfreeze"] = f"top {default_unfreeze(entry)} of {entry.num_blocks} blocks"
+    facts["default_unfreeze"] = (
+        f"top {default_unfreeze(entry)} of {entry.num_blocks} blocks"
+    )
     width = max(map(len, facts))
     for key, value in facts.items():
         click.echo(f"{key.replace('_', ' '):<{width}}  {value}")

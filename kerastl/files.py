@@ -37,7 +37,9 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
             pass
         if not force:
             raise OutputError(f"{path} exists; pass --force to overwrite it")
-    descriptor, partial = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+    descriptor, partial = tempfile.mkstemp(
+        dir=folder, prefix=f".{path.name}.", suffix=".partial"
+    )
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)

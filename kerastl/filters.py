@@ -30,7 +30,9 @@ def pyrepr(value: object) -> str:
     except (ValueError, SyntaxError):
         same = False
     if not same or "\n" in text:
-        raise UnsafeValueError(f"cannot write {type(value).__name__} {text[:60]} as a literal")
+        raise UnsafeValueError(
+            f"cannot write {type(value).__name__} {text[:60]} as a literal"
+        )
     return text
 
 

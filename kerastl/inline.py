@@ -55,7 +55,9 @@ def inline_runtime(source: str) -> str:
     """
     runtime = _read_runtime()
     if RUNTIME_IMPORT not in source.splitlines() or MAIN_GUARD not in source:
-        raise InlineError(f"the script must contain {RUNTIME_IMPORT!r} and {MAIN_GUARD!r}")
+        raise InlineError(
+            f"the script must contain {RUNTIME_IMPORT!r} and {MAIN_GUARD!r}"
+        )
     used = sorted(set(_runtime_references(source)))
     unknown = sorted(set(used) - runtime.definitions.keys())
     if unknown:
@@ -64,8 +66,12 @@ def inline_runtime(source: str) -> str:
     tree = ast.parse(source)
     clashes = sorted(_top_level_names(tree) & {item.name for item in ordered})
     if clashes:
-        raise InlineError(f"script names clash with runtime helpers: {', '.join(clashes)}")
-    script_imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        raise InlineError(
+            f"script names clash with runtime helpers: {', '.join(clashes)}"
+        )
+    script_imports = [
+        node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+    ]
     needed = _needed_imports(ordered, runtime)
     block = _import_block([*script_imports, *needed, _FUTURE_ANNOTATIONS])
     lines = _strip_references(source).splitlines(keepends=True)
@@ -88,7 +94,9 @@ def _import_block(nodes: list[ast.stmt]) -> str:
         if isinstance(node, ast.ImportFrom):
             if node.module == "kerastl" and [a.name for a in node.names] == ["runtime"]:
                 continue  # replaced by the inlined helpers
-            from_imports.setdefault(node.module or "", set()).update(map(_alias, node.names))
+            from_imports.setdefault(node.module or "", set()).update(
+                map(_alias, node.names)
+            )
         elif isinstance(node, ast.Import):
             plain.update((alias.name, _alias(alias)) for alias in node.names)
     sections: dict[int, list[str]] = {}
@@ -96,7 +104,9 @@ def _import_block(nodes: list[ast.stmt]) -> str:
         sections.setdefault(_section(module), []).append(f"import {text}")
     for module, names in sorted(from_imports.items(), key=lambda item: item[0].lower()):
         joined = ", ".join(sorted(names, key=_name_order))
-        sections.setdefault(_section(module), []).append(f"from {module} import {joined}")
+        sections.setdefault(_section(module), []).append(
+            f"from {module} import {joined}"
+        )
     return "\n\n".join("\n".join(sections[key]) for key in sorted(sections)) + "\n"
 
 
@@ -143,9 +153,18 @@ def _read_runtime() -> _Runtime:
                     name=name,
                     source=_segment(text, node),
                     position=(order, node.lineno),
-                    needs={n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - {name},
+                    needs=_loaded_names(node) - {name},
                 )
     return _Runtime(definitions, imports)
+
+
+def _loaded_names(node: ast.AST) -> set[str]:
+    """Names a definition reads (not those it assigns, like class attributes)."""
+    return {
+        child.id
+        for child in ast.walk(node)
+        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load)
+    }
 
 
 def _merge_from_imports(first: ast.stmt, second: ast.stmt, name: str) -> ast.stmt:
@@ -172,7 +191,9 @@ def _defined_names(node: ast.stmt) -> list[str]:
         return [t.id for t in node.targets if isinstance(t, ast.Name)]
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
         return [node.target.id]
-    raise InlineError(f"unsupported top-level statement in kerastl.runtime: {ast.dump(node)[:60]}")
+    raise InlineError(
+        f"unsupported top-level statement in kerastl.runtime: {ast.dump(node)[:60]}"
+    )
 
 
 def _bound_names(node: ast.Import | ast.ImportFrom) -> list[str]:
@@ -210,13 +231,17 @@ def _with_dependencies(names: list[str], runtime: _Runtime) -> list[_Definition]
 
 def _needed_imports(ordered: list[_Definition], runtime: _Runtime) -> list[ast.stmt]:
     """The runtime's imports of the names the inlined definitions use, one name each."""
-    names = sorted({name for item in ordered for name in item.needs & runtime.imports.keys()})
+    names = sorted(
+        {name for item in ordered for name in item.needs & runtime.imports.keys()}
+    )
     statements: list[ast.stmt] = []
     for name in names:
         node = runtime.imports[name]
         aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] == name]
         if isinstance(node, ast.ImportFrom):
-            statements.append(ast.ImportFrom(module=node.module, names=aliases, level=0))
+            statements.append(
+                ast.ImportFrom(module=node.module, names=aliases, level=0)
+            )
         else:
             statements.append(ast.Import(names=aliases))
     return statements
@@ -231,7 +256,9 @@ def _runtime_references(source: str) -> list[str]:
     return [name for name, _, _ in _reference_positions(source)]
 
 
-def _reference_positions(source: str) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+def _reference_positions(
+    source: str,
+) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
     tokens = [
         token
         for token in tokenize.generate_tokens(io.StringIO(source).readline)
@@ -247,7 +274,9 @@ def _reference_positions(source: str) -> list[tuple[str, tuple[int, int], tuple[
             and tokens[index + 1].string == "."
             and tokens[index + 2].type == tokenize.NAME
         ):
-            found.append((tokens[index + 2].string, token.start, tokens[index + 2].start))
+            found.append(
+                (tokens[index + 2].string, token.start, tokens[index + 2].start)
+            )
     return found
 
 

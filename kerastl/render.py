@@ -32,7 +32,9 @@ def template_dir() -> Path:
     for candidate in (PACKAGED_TEMPLATES, SOURCE_TEMPLATES):
         if (candidate / "_steps.py.jinja").is_file():
             return candidate
-    raise RenderError(f"kerastl's templates are missing (looked in {PACKAGED_TEMPLATES})")
+    raise RenderError(
+        f"kerastl's templates are missing (looked in {PACKAGED_TEMPLATES})"
+    )
 
 
 @functools.cache
@@ -80,7 +82,9 @@ def format_python(source: str) -> str:
     )
     formatted = black.format_str(source, mode=mode)
     if black.format_str(formatted, mode=mode) != formatted:
-        raise RenderError("black does not reach a stable format on the generated script")
+        raise RenderError(
+            "black does not reach a stable format on the generated script"
+        )
     _compile(formatted)
     return formatted
 

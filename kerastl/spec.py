@@ -137,7 +137,9 @@ def make_spec(
         raise SpecError(str(error)) from None
     weights = _choice("--weights", weights, WEIGHTS)
     size = _integer("--image-size", image_size) if image_size is not None else None
-    classes = _integer("--num-classes", num_classes) if num_classes is not None else None
+    classes = (
+        _integer("--num-classes", num_classes) if num_classes is not None else None
+    )
 
     if mode == "as-is":
         if size is not None and size != entry.default_size:
@@ -166,7 +168,9 @@ def make_spec(
             f"{entry.default_size} px; use --image-size {entry.default_size} or --weights none"
         )
     if classes is not None and not 2 <= classes <= MAX_CLASSES:
-        raise SpecError(f"--num-classes {classes}: a classifier needs 2 to {MAX_CLASSES} classes")
+        raise SpecError(
+            f"--num-classes {classes}: a classifier needs 2 to {MAX_CLASSES} classes"
+        )
     stages = _unfreeze_stages(unfreeze, entry) if mode == "fine-tune" else ()
     if data_dir is not None and not data_dir.strip():
         raise SpecError("--data-dir: the path is empty")
@@ -188,7 +192,9 @@ def default_unfreeze(backbone: Backbone) -> int:
     return max(1, round(backbone.num_blocks / 4))
 
 
-def _unfreeze_stages(values: tuple[str | int, ...], backbone: Backbone) -> tuple[Unfreeze, ...]:
+def _unfreeze_stages(
+    values: tuple[str | int, ...], backbone: Backbone
+) -> tuple[Unfreeze, ...]:
     if not values:
         return (default_unfreeze(backbone),)
     stages: list[Unfreeze] = []
@@ -226,7 +232,11 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     if normalized in choices:
         return normalized
     close = difflib.get_close_matches(normalized, choices, n=2, cutoff=0.4)
-    hint = f"did you mean {' or '.join(close)}?" if close else f"choose from {', '.join(choices)}"
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else f"choose from {', '.join(choices)}"
+    )
     raise SpecError(f"{option} {value!r}: {hint}")
 
 

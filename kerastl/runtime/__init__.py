@@ -20,7 +20,12 @@ from kerastl.runtime.data import (
     save_labels,
     scan_image_folder,
 )
-from kerastl.runtime.errors import DataError, ScriptError, TrainabilityError, WeightsError
+from kerastl.runtime.errors import (
+    DataError,
+    ScriptError,
+    TrainabilityError,
+    WeightsError,
+)
 from kerastl.runtime.models import create_base_model, save_model_checked
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.resume import Phase, RunState

@@ -29,7 +29,9 @@ class HistoryLogger(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch:
             header, rows = read_history(self.path)
-            _write_history(self.path, header, [row for row in rows if int(row["epoch"]) < epoch])
+            _write_history(
+                self.path, header, [row for row in rows if int(row["epoch"]) < epoch]
+            )
             self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -129,7 +131,9 @@ def standard_callbacks(
         callbacks.append(HistoryLogger(run_dir / "history.csv", phase))
     if backup_dir is not None:
         callbacks.append(
-            PhaseBackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False)
+            PhaseBackupAndRestore(
+                str(backup_dir), double_checkpoint=True, delete_checkpoint=False
+            )
         )
     if checkpoint:
         callbacks.append(

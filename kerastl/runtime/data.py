@@ -67,7 +67,9 @@ def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     class_names = sorted(
-        entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")
+        entry.name
+        for entry in root.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".")
     )
     if len(class_names) < 2:
         raise DataError(
@@ -139,17 +141,23 @@ def load_image_folders(
         )
     else:
         if not 0 < validation_split < 1:
-            raise DataError(f"validation split must be between 0 and 1, not {validation_split}")
+            raise DataError(
+                f"validation split must be between 0 and 1, not {validation_split}"
+            )
         train, val = keras.utils.image_dataset_from_directory(
             data_dir, validation_split=validation_split, subset="both", **options
         )
     class_names = list(train.class_names)
     for name, dataset in (("training", train), ("validation", val)):
         if int(dataset.cardinality()) == 0:
-            raise DataError(f"the {name} set is empty; add images or change the validation split")
+            raise DataError(
+                f"the {name} set is empty; add images or change the validation split"
+            )
     # Check one augmented batch, read around the cache so that it stays whole.
     check_pixel_range(_augment(train.take(batch_size).batch(batch_size), augmentation))
-    train = _pipeline(train, batch_size, cache, augmentation=augmentation, shuffle_seed=seed)
+    train = _pipeline(
+        train, batch_size, cache, augmentation=augmentation, shuffle_seed=seed
+    )
     val = _pipeline(val, batch_size, cache)
     return train, val, class_names
 
@@ -166,12 +174,16 @@ def _pipeline(
     if cache:
         dataset = dataset.cache() if cache is True else dataset.cache(str(cache))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(
+            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
     dataset = _augment(dataset.batch(batch_size), augmentation)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _augment(dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None) -> tf.data.Dataset:
+def _augment(
+    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
+) -> tf.data.Dataset:
     if augmentation is None:
         return dataset
     return dataset.map(

@@ -33,7 +33,9 @@ def create_base_model(
             f"weights file {weights} does not exist (--weights takes imagenet, none or a file)"
         )
     try:
-        model = constructor(weights="imagenet" if weights == "imagenet" else None, **kwargs)
+        model = constructor(
+            weights="imagenet" if weights == "imagenet" else None, **kwargs
+        )
     except ValueError as error:
         raise ScriptError(f"{name}: {_first_line(error)}") from None
     except Exception as error:
@@ -76,7 +78,9 @@ def save_model_checked(
     expected = model.predict(sample, verbose=0)
     actual = reloaded.predict(sample, verbose=0)
     if not np.allclose(expected, actual, atol=1e-5):
-        raise ScriptError(f"{path} does not reproduce the model's predictions after reloading")
+        raise ScriptError(
+            f"{path} does not reproduce the model's predictions after reloading"
+        )
     return reloaded
 
 

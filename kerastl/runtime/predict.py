@@ -30,11 +30,15 @@ def find_images(path: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def image_batches(paths: list[Path], image_size: int, batch_size: int) -> tf.data.Dataset:
+def image_batches(
+    paths: list[Path], image_size: int, batch_size: int
+) -> tf.data.Dataset:
     """Batches of raw RGB pixels in [0, 255], resized like the training data."""
 
     def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=3, expand_animations=False
+        )
         return tf.image.resize(image, (image_size, image_size))
 
     dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
@@ -66,7 +70,14 @@ def write_predictions(path: str | os.PathLike, rows: list[dict]) -> Path:
     """Writes the prediction rows to a CSV file (`predictions.csv`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["image", "rank", "class_index", "wordnet_id", "class_name", "probability"]
+    columns = [
+        "image",
+        "rank",
+        "class_index",
+        "wordnet_id",
+        "class_name",
+        "probability",
+    ]
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, columns)
         writer.writeheader()

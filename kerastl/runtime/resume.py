@@ -95,7 +95,9 @@ class RunState:
         model.load_weights(weights, objects_to_skip=skip)
         self._weights_current = True
 
-    def complete(self, phase: Phase, model: keras.Model, history: keras.callbacks.History) -> None:
+    def complete(
+        self, phase: Phase, model: keras.Model, history: keras.callbacks.History
+    ) -> None:
         """Records that `phase` has ended, with the weights it ended with."""
         end_epoch = history.epoch[-1] + 1 if history.epoch else history.params["epochs"]
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,9 @@ class RunState:
         model.save_weights(partial)
         os.replace(partial, self.folder / weights)
         previous = [entry["weights"] for entry in self._completed]
-        self._completed.append({"phase": phase.name, "end_epoch": end_epoch, "weights": weights})
+        self._completed.append(
+            {"phase": phase.name, "end_epoch": end_epoch, "weights": weights}
+        )
         _write_json(self._state_path, {"completed": self._completed})
         shutil.rmtree(self.backup_dir(phase), ignore_errors=True)
         for name in previous:

@@ -41,15 +41,26 @@ def find_blocks(
         Block name to its layers, in the order the blocks first appear.
     """
     if unnamed_layers not in ("next", "previous"):
-        raise ValueError(f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}")
+        raise ValueError(
+            f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}"
+        )
     pattern = re.compile(block_pattern)
-    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
-    keys = [match.group(1) if (match := pattern.search(layer.name)) else None for layer in layers]
+    layers = [
+        layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    keys = [
+        match.group(1) if (match := pattern.search(layer.name)) else None
+        for layer in layers
+    ]
     if not any(keys):
-        raise ValueError(f"no layer of {base.name!r} matches the block pattern {block_pattern!r}")
+        raise ValueError(
+            f"no layer of {base.name!r} matches the block pattern {block_pattern!r}"
+        )
     forward = list(range(len(layers)))
     first_pass, second_pass = (
-        (forward[::-1], forward) if unnamed_layers == "next" else (forward, forward[::-1])
+        (forward[::-1], forward)
+        if unnamed_layers == "next"
+        else (forward, forward[::-1])
     )
     for order in (first_pass, second_pass):
         current = None
@@ -79,7 +90,9 @@ def unfreeze_top_blocks(
     """
     blocks = find_blocks(base, block_pattern, unnamed_layers)
     if not 1 <= num_blocks <= len(blocks):
-        raise ValueError(f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}")
+        raise ValueError(
+            f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
+        )
     chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
     return _set_trainable(base, chosen, train_batchnorm)
 
@@ -101,12 +114,18 @@ def unfreeze_from(
     """Unfreezes the layer called `layer_name` and every layer after it."""
     names = [layer.name for layer in base.layers]
     if layer_name not in names:
-        close = ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
-        raise ValueError(f"{base.name!r} has no layer {layer_name!r} (closest: {close})")
+        close = (
+            ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
+        )
+        raise ValueError(
+            f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
+        )
     return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
 
 
-def unfreeze_all(base: keras.Model, *, train_batchnorm: bool = False) -> list[keras.layers.Layer]:
+def unfreeze_all(
+    base: keras.Model, *, train_batchnorm: bool = False
+) -> list[keras.layers.Layer]:
     """Unfreezes every layer of `base` (BatchNormalization stays frozen unless asked)."""
     return _set_trainable(base, base.layers, train_batchnorm)
 
@@ -154,7 +173,9 @@ def _set_trainable(
     trainable = []
     for layer in base.layers:
         is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in chosen_ids and (train_batchnorm or not is_batchnorm)
+        layer.trainable = id(layer) in chosen_ids and (
+            train_batchnorm or not is_batchnorm
+        )
         if layer.trainable:
             trainable.append(layer)
     return trainable
@@ -189,9 +210,13 @@ def compile_checked(
         for weight in layer.weights
         if weight.trainable
     }
-    actual = {id(weight) for weight in model.trainable_weights if id(weight) in base_weights}
+    actual = {
+        id(weight) for weight in model.trainable_weights if id(weight) in base_weights
+    }
     if actual != wanted.keys():
-        owners = {id(weight): layer.name for layer in base.layers for weight in layer.weights}
+        owners = {
+            id(weight): layer.name for layer in base.layers for weight in layer.weights
+        }
         extra = sorted({owners.get(key, "?") for key in actual - wanted.keys()})
         missing = sorted({wanted[key] for key in wanted.keys() - actual})
         raise TrainabilityError(
@@ -208,7 +233,9 @@ def trainable_summary(model: keras.Model) -> str:
     total_params = sum(int(keras.ops.size(w)) for w in model.weights)
     trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
     with_weights = [layer for layer in rows if layer.weights]
-    batchnorm = [layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)]
+    batchnorm = [
+        layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     trainable_bn = sum(layer.trainable for layer in batchnorm)
     share = 100 * trainable_params / max(total_params, 1)
     lines = [
