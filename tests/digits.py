@@ -7,7 +7,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 
-def write_digits(folder: Path, *, per_class: int, size: int = 32, classes: int = 10) -> Path:
+def write_digits(
+    folder: Path, *, per_class: int, size: int = 32, classes: int = 10
+) -> Path:
     """Writes `per_class` PNGs of each digit below `folder/<digit>/`, `size` pixels wide.
 
     The images are the first of each digit in scikit-learn's data set, so the
@@ -19,6 +21,8 @@ def write_digits(folder: Path, *, per_class: int, size: int = 32, classes: int =
         target.mkdir(parents=True, exist_ok=True)
         for index in np.flatnonzero(digits.target == label)[:per_class]:
             pixels = (digits.images[index] * (255 / 16)).round().astype(np.uint8)
-            image = Image.fromarray(pixels, mode="L").resize((size, size), Image.BILINEAR)
+            image = Image.fromarray(pixels, mode="L").resize(
+                (size, size), Image.BILINEAR
+            )
             image.save(target / f"{label}_{index:04d}.png", optimize=True)
     return folder
