@@ -211,7 +211,7 @@ def _unfreeze_stages(
         elif value.lower() == "all":
             stages.append("all")
         elif value:
-            stages.append(value)
+            stages.append(str(raw))  # a layer name, kept exactly
         else:
             raise SpecError(
                 "--unfreeze: empty value; give a number of blocks, 'all' or a layer name"

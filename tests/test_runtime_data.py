@@ -1,0 +1,127 @@
+"""Preflight scan and input pipeline on real image folders."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerastl.runtime import (  # noqa: E402
+    DataError,
+    check_num_classes,
+    check_pixel_range,
+    load_image_folders,
+    save_labels,
+    scan_image_folder,
+)
+from tests.digits import write_digits  # noqa: E402
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return write_digits(tmp_path / "data", per_class=5, classes=3)
+
+
+def test_scan_counts_classes_in_keras_order(folder: Path) -> None:
+    scan = scan_image_folder(folder)
+    assert scan.class_names == ["0", "1", "2"]
+    assert scan.counts == {"0": 5, "1": 5, "2": 5} and scan.total == 15
+
+
+def test_scan_refuses_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        scan_image_folder(tmp_path / "nothing")
+
+
+def test_scan_refuses_a_single_class(folder: Path) -> None:
+    shutil.rmtree(folder / "1")
+    shutil.rmtree(folder / "2")
+    with pytest.raises(DataError, match="1 class folder"):
+        scan_image_folder(folder)
+
+
+def test_scan_refuses_an_empty_class(folder: Path) -> None:
+    (folder / "empty").mkdir()
+    with pytest.raises(DataError, match="empty has no images"):
+        scan_image_folder(folder)
+
+
+def test_scan_names_a_corrupt_file(folder: Path) -> None:
+    broken = folder / "1" / "broken.jpg"
+    broken.write_bytes(b"this is not a jpeg")
+    with pytest.raises(DataError, match="broken.jpg is not a readable image"):
+        scan_image_folder(folder)
+
+
+def test_validation_classes_must_match(folder: Path, tmp_path: Path) -> None:
+    val = write_digits(tmp_path / "val", per_class=2, classes=4)
+    with pytest.raises(DataError, match=r"missing \[\], extra \['3'\]"):
+        load_image_folders(folder, image_size=32, batch_size=4, val_dir=val)
+
+
+def test_split_is_seeded_and_disjoint(folder: Path) -> None:
+    def files(seed: int) -> tuple[list[str], list[str]]:
+        train, val = keras.utils.image_dataset_from_directory(
+            folder, validation_split=0.4, subset="both", seed=seed, verbose=False
+        )
+        return sorted(train.file_paths), sorted(val.file_paths)
+
+    train, val = files(7)
+    assert not set(train) & set(val) and len(train) + len(val) == 15
+    assert files(7) == (train, val)
+
+
+def test_pipeline_gives_raw_pixels_batches_and_labels(folder: Path) -> None:
+    train, val, class_names = load_image_folders(
+        folder, image_size=40, batch_size=4, validation_split=0.4, seed=1
+    )
+    assert class_names == ["0", "1", "2"]
+    images, labels = next(iter(val))
+    assert images.shape[1:] == (40, 40, 3) and images.dtype == "float32"
+    assert float(np.max(images)) > 1.0
+    total = sum(int(batch[0].shape[0]) for batch in train) + sum(
+        int(batch[0].shape[0]) for batch in val
+    )
+    assert total == 15
+    assert len(train) == 3  # 9 training images in batches of 4
+
+
+def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
+    """Cache before augmenting: two passes over the data see different images."""
+    rotate = keras.layers.RandomRotation(0.5, seed=3)
+    train, _, _ = load_image_folders(
+        folder,
+        image_size=32,
+        batch_size=16,
+        validation_split=0.2,
+        seed=1,
+        augmentation=rotate,
+    )
+    first = np.concatenate([images for images, _ in train])
+    second = np.concatenate([images for images, _ in train])
+    assert first.shape == second.shape
+    assert not np.allclose(np.sort(first, axis=None), np.sort(second, axis=None))
+
+
+def test_pixel_range_check_catches_scaled_images(folder: Path) -> None:
+    scaled = keras.layers.Rescaling(1 / 255)
+    with pytest.raises(DataError, match="look scaled already"):
+        load_image_folders(folder, image_size=32, batch_size=4, augmentation=scaled)
+    train, _, _ = load_image_folders(folder, image_size=32, batch_size=4)
+    low, high = check_pixel_range(train)
+    assert 0 <= low < high <= 255
+
+
+def test_num_classes_must_match_the_data() -> None:
+    assert check_num_classes(None, ["a", "b"]) == 2
+    assert check_num_classes(2, ["a", "b"]) == 2
+    with pytest.raises(DataError, match="set up for 3 classes but the data has 2"):
+        check_num_classes(3, ["a", "b"])
+
+
+def test_labels_file_lists_classes_in_output_order(tmp_path: Path) -> None:
+    path = save_labels(tmp_path / "run", ["cat", "dog"])
+    assert json.loads(path.read_text()) == ["cat", "dog"]

@@ -1,0 +1,214 @@
+"""Unfreezing helpers on real (small, randomly initialized) keras.applications models."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerastl import backbones  # noqa: E402
+from kerastl.runtime import (  # noqa: E402
+    TrainabilityError,
+    compile_checked,
+    find_blocks,
+    freeze,
+    trainable_summary,
+    unfreeze,
+    unfreeze_all,
+    unfreeze_from,
+    unfreeze_top_blocks,
+    unfreeze_top_layers,
+)
+
+SIZE = 32
+BACKBONES = ["MobileNetV3Small", "EfficientNetV2B0", "ResNet50V2"]
+
+
+def build(name: str) -> tuple[keras.Model, keras.Model]:
+    """The generated scripts' model: base called with training=False, a float32 head."""
+    base = getattr(keras.applications, name)(
+        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
+    )
+    base.trainable = False
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = base(inputs, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs), base
+
+
+def fit_once(model: keras.Model) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (16, SIZE, SIZE, 3)).astype("float32")
+    labels = rng.integers(0, 3, 16)
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+
+
+def compile_for(model, base, trainable) -> None:
+    compile_checked(
+        model,
+        base,
+        trainable,
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="sparse_categorical_crossentropy",
+    )
+
+
+def family_of(name: str) -> backbones.Family:
+    return backbones.get(name).family
+
+
+@pytest.fixture(scope="module", params=BACKBONES)
+def built(request) -> tuple[str, keras.Model, keras.Model]:
+    model, base = build(request.param)
+    return request.param, model, base
+
+
+def test_blocks_match_the_registry(built) -> None:
+    name, _, base = built
+    family = family_of(name)
+    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+    assert len(blocks) == backbones.get(name).num_blocks
+
+
+def test_top_blocks_unfreeze_whole_blocks_and_no_batchnorm(built) -> None:
+    name, _, base = built
+    family = family_of(name)
+    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+    trainable = unfreeze_top_blocks(
+        base, 2, family.block_pattern, family.unnamed_layers
+    )
+    top = [layer for key in list(blocks)[-2:] for layer in blocks[key]]
+    expected = [
+        layer for layer in top if not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert trainable == expected
+    assert {layer.name for layer in base.layers if layer.trainable} == {
+        layer.name for layer in expected
+    }
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert not layer.trainable
+    # A block is all on or all off.
+    for layers in blocks.values():
+        states = {
+            layer.trainable
+            for layer in layers
+            if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+        }
+        assert len(states) <= 1
+
+
+def test_train_batchnorm_is_explicit(built) -> None:
+    _, _, base = built
+    trainable = unfreeze_all(base, train_batchnorm=True)
+    assert any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in trainable
+    )
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization)
+        for layer in unfreeze_all(base)
+    )
+
+
+def test_top_layers_from_and_dispatch(built) -> None:
+    name, _, base = built
+    family = family_of(name)
+    last = [layer for layer in base.layers[-5:]]
+    assert unfreeze_top_layers(base, 5) == [
+        layer
+        for layer in last
+        if not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    start = base.layers[-7].name
+    assert unfreeze_from(base, start)[0].name in {
+        base.layers[-7].name,
+        base.layers[-6].name,
+    }
+    assert unfreeze(base, start) == unfreeze_from(base, start)
+    assert unfreeze(base, None) == freeze(base) == []
+    assert not base.trainable
+    assert unfreeze(base, "all") == unfreeze_all(base)
+    assert unfreeze(base, 1, family.block_pattern, family.unnamed_layers) == (
+        unfreeze_top_blocks(base, 1, family.block_pattern, family.unnamed_layers)
+    )
+
+
+def test_bad_requests_are_named(built) -> None:
+    name, _, base = built
+    family = family_of(name)
+    with pytest.raises(ValueError, match="has no layer 'no_such_layer'"):
+        unfreeze_from(base, "no_such_layer")
+    with pytest.raises(ValueError, match="blocks; cannot unfreeze 999"):
+        unfreeze_top_blocks(base, 999, family.block_pattern)
+    with pytest.raises(ValueError, match="matches the block pattern"):
+        find_blocks(base, r"^(nothing_like_this)_")
+
+
+def test_batchnorm_statistics_do_not_move_during_fine_tuning() -> None:
+    model, base = build("EfficientNetV2B0")
+    batchnorms = [
+        layer
+        for layer in base.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    before = [np.array(w) for layer in batchnorms for w in layer.non_trainable_weights]
+    convolution = base.get_layer("top_conv")
+    kernel_before = np.array(convolution.kernel)
+    compile_for(model, base, unfreeze_all(base))
+    fit_once(model)
+    after = [np.array(w) for layer in batchnorms for w in layer.non_trainable_weights]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert not np.allclose(kernel_before, np.array(convolution.kernel))
+
+
+def test_trainability_changes_only_take_effect_through_a_recompile() -> None:
+    model, base = build("MobileNetV3Small")
+    family = family_of("MobileNetV3Small")
+    compile_for(model, base, freeze(base))
+    fit_once(model)
+    convolution = base.get_layer("conv_1")
+    kernel = np.array(convolution.kernel)
+    trainable = unfreeze_top_blocks(base, 1, family.block_pattern)
+    fit_once(model)  # not recompiled: Keras still trains the head only
+    assert np.array_equal(kernel, np.array(convolution.kernel))
+    compile_for(model, base, trainable)
+    fit_once(model)
+    assert not np.allclose(kernel, np.array(convolution.kernel))
+
+
+def test_compile_checked_catches_trainability_changed_behind_its_back() -> None:
+    model, base = build("ResNet50V2")
+    family = family_of("ResNet50V2")
+    trainable = unfreeze_top_blocks(base, 1, family.block_pattern)
+    base.get_layer("conv2_block1_1_conv").trainable = True
+    with pytest.raises(
+        TrainabilityError, match="unexpected \\['conv2_block1_1_conv'\\]"
+    ):
+        compile_for(model, base, trainable)
+    base.get_layer("conv2_block1_1_conv").trainable = False
+    base.get_layer("post_bn").trainable = True
+    with pytest.raises(TrainabilityError, match="post_bn"):
+        compile_for(model, base, trainable)
+
+
+def test_compile_checked_wants_a_trainable_head() -> None:
+    model, base = build("MobileNetV3Small")
+    model.layers[-1].trainable = False
+    with pytest.raises(TrainabilityError, match="head has no trainable weights"):
+        compile_for(model, base, freeze(base))
+
+
+def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
+    model, base = build("MobileNetV3Small")
+    family = family_of("MobileNetV3Small")
+    compile_for(model, base, freeze(base))
+    summary = trainable_summary(model)
+    head_params = 576 * 3 + 3
+    assert summary.splitlines()[0].startswith(
+        f"trainable parameters: {head_params:,} of "
+    )
+    assert "BatchNormalization layers that train: 0 of 34" in summary
+    compile_for(model, base, unfreeze_top_blocks(base, 2, family.block_pattern))
+    summary = trainable_summary(model)
+    assert "expanded_conv_10" in summary
+    assert "BatchNormalization layers that train: 0 of 34" in summary
