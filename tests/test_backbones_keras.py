@@ -1,0 +1,86 @@
+"""The registry's facts, checked against real Keras: every backbone is built.
+
+Slow (about two minutes): it builds all 40 backbones with `weights=None`.
+"""
+
+import gc
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerastl import backbones  # noqa: E402
+from kerastl.runtime import find_blocks  # noqa: E402
+
+pytestmark = pytest.mark.slow
+NAMES = list(backbones.BACKBONES)
+MODES = {"tf", "caffe", "torch"}
+
+
+def test_the_registry_holds_every_keras_application() -> None:
+    keras_names = {name for name in dir(keras.applications) if name[0].isupper()}
+    assert set(NAMES) == keras_names
+
+
+def build(entry: backbones.Backbone, **kwargs) -> keras.Model:
+    keras.backend.clear_session()
+    gc.collect()
+    return getattr(keras.applications, entry.name)(weights=None, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_facts_match_keras(name: str) -> None:
+    entry = backbones.BACKBONES[name]
+    constructor = getattr(keras.applications, name)
+    assert constructor.__module__.rsplit(".", 1)[1] == entry.module
+    assert hasattr(getattr(keras.applications, entry.module), "preprocess_input")
+
+    size = entry.min_size
+    base = build(entry, include_top=False, input_shape=(size, size, 3))
+    assert base.output_shape[-1] == entry.feature_dim
+    assert base.count_params() == entry.params
+
+    family = entry.family
+    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+    assert len(blocks) == entry.num_blocks
+    order = [
+        key
+        for layer in base.layers[1:]
+        for key, layers in blocks.items()
+        if layer in layers
+    ]
+    runs = [
+        key for index, key in enumerate(order) if index == 0 or order[index - 1] != key
+    ]
+    if family is not backbones.NASNET:  # NASNet cells read their inputs' inputs
+        assert runs == list(blocks), "a block is split in two"
+    last_seen = {key: index for index, key in enumerate(order)}
+    assert sorted(blocks, key=last_seen.get) == list(blocks), "blocks out of order"
+
+    with pytest.raises(ValueError):
+        build(entry, include_top=False, input_shape=(size - 1, size - 1, 3))
+
+    classifier = build(entry, include_top=True)
+    # MobileNetV3 builds its classifier for any size; Keras loads 224-pixel weights.
+    native = classifier.input_shape[1] or 224
+    assert (native, classifier.input_shape[2] or 224) == (entry.default_size,) * 2
+    assert classifier.output_shape == (None, 1000)
+    del base, classifier
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_preprocessing_rule_matches_keras(name: str) -> None:
+    entry = backbones.BACKBONES[name]
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    module = getattr(keras.applications, entry.module)
+    processed = np.array(module.preprocess_input(pixels.copy()))
+    rule = entry.family.preprocessing
+    if rule == "built-in":
+        np.testing.assert_array_equal(processed, pixels)  # the model rescales itself
+    else:
+        assert rule in MODES
+        expected = keras.applications.imagenet_utils.preprocess_input(
+            pixels.copy(), mode=rule
+        )
+        np.testing.assert_allclose(processed, np.array(expected), rtol=1e-6)
