@@ -1,0 +1,278 @@
+"""Generate scripts and really run them on small digit images (slow: minutes)."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_script, script_env
+
+pytestmark = pytest.mark.slow
+
+
+def generate(folder: Path, *args: str) -> Path:
+    result = subprocess.run(
+        [sys.executable, "-m", "kerastl", "new", *args, "-o", "script.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=script_env(PYTHONPATH=str(REPO)),
+    )
+    assert result.returncode == 0, result.stderr
+    return folder / "script.py"
+
+
+def check_reload(model_path: Path, size: int, classes: int) -> None:
+    code = (
+        "import sys, numpy as np, keras\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        f"out = model.predict(np.zeros((2, {size}, {size}, 3), 'float32'), verbose=0)\n"
+        f"assert out.shape == (2, {classes}), out.shape\n"
+        "assert np.allclose(out.sum(axis=1), 1, atol=1e-4)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(model_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=script_env(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def assert_training_outputs(output: Path, epochs: int) -> None:
+    for name in ("model.keras", "best.keras", "history.csv", "labels.json"):
+        assert (output / name).is_file(), name
+    assert json.loads((output / "labels.json").read_text()) == [
+        str(d) for d in range(10)
+    ]
+    with open(output / "history.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in rows] == list(range(epochs))
+    check_reload(output / "model.keras", 32, 10)
+
+
+def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
+    script = generate(
+        tmp_path,
+        "--mode",
+        "feature-extraction",
+        "--backbone",
+        "EfficientNetV2B0",
+        "--image-size",
+        "32",
+        "--num-classes",
+        "10",
+    )
+    result = run_script(
+        script,
+        "--data-dir",
+        str(digits_dir),
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--output-dir",
+        "out",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Validation accuracy" in result.stdout
+    assert_training_outputs(tmp_path / "out", epochs=1)
+
+
+def test_fine_tune_runs_both_phases(tmp_path: Path, digits_dir: Path) -> None:
+    script = generate(
+        tmp_path,
+        "--mode",
+        "fine-tune",
+        "--backbone",
+        "ResNet50V2",
+        "--image-size",
+        "32",
+        "--unfreeze",
+        "1",
+        "--unfreeze",
+        "2",
+    )
+    result = run_script(
+        script,
+        "--data-dir",
+        str(digits_dir),
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--fine-tune-epochs",
+        "1",
+        "--output-dir",
+        "out",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Phase 'unfreeze-2' from epoch 3" in result.stdout
+    assert "BatchNormalization layers that train: 0 of" in result.stdout
+    assert_training_outputs(tmp_path / "out", epochs=3)
+    with open(tmp_path / "out" / "history.csv", newline="") as file:
+        phases = [row["phase"] for row in csv.DictReader(file)]
+    assert phases == ["head", "unfreeze-1", "unfreeze-2"]
+
+
+def test_as_is_predicts_imagenet_classes(tmp_path: Path, digits_dir: Path) -> None:
+    script = generate(tmp_path, "--mode", "as-is", "--backbone", "MobileNetV3Small")
+    result = run_script(
+        script,
+        "--images",
+        str(digits_dir / "3"),
+        "--weights",
+        "none",
+        "--top-k",
+        "3",
+        "--output-dir",
+        "out",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "out" / "predictions.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    images = sorted((digits_dir / "3").iterdir())
+    assert len(rows) == 3 * len(images)
+    assert [int(row["rank"]) for row in rows[:3]] == [1, 2, 3]
+    assert all(
+        0 <= int(row["class_index"]) < 1000 and row["class_name"] for row in rows
+    )
+    assert rows[0]["wordnet_id"].startswith("n")
+
+
+def test_standalone_script_runs_without_kerastl(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    script = generate(
+        tmp_path,
+        "--mode",
+        "fine-tune",
+        "--backbone",
+        "MobileNetV3Small",
+        "--image-size",
+        "32",
+        "--standalone",
+    )
+    poison = tmp_path / "poison" / "kerastl"
+    poison.mkdir(parents=True)
+    (poison / "__init__.py").write_text(
+        "raise ImportError('kerastl must not be imported')\n"
+    )
+    result = run_script(
+        script,
+        "--data-dir",
+        str(digits_dir),
+        "--weights",
+        "none",
+        "--epochs",
+        "1",
+        "--fine-tune-epochs",
+        "1",
+        "--output-dir",
+        "out",
+        env=script_env(PYTHONPATH=str(poison.parent)),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_training_outputs(tmp_path / "out", epochs=2)
+
+
+def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
+    script = generate(
+        tmp_path,
+        "--mode",
+        "feature-extraction",
+        "--backbone",
+        "MobileNetV3Small",
+        "--image-size",
+        "32",
+    )
+    weights = tmp_path / "base.weights.h5"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, keras; keras.applications.MobileNetV3Small(include_top=False, "
+            "weights=None, input_shape=(32, 32, 3)).save_weights(sys.argv[1])",
+            str(weights),
+        ],
+        check=True,
+        capture_output=True,
+        env=script_env(),
+    )
+    common = ("--data-dir", str(digits_dir), "--epochs", "1", "--output-dir", "out")
+    result = run_script(script, *common, "--weights", str(weights))
+    assert result.returncode == 0, result.stderr[-3000:]
+    missing = run_script(
+        script, *common, "--weights", str(tmp_path / "nope.weights.h5")
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: weights file {tmp_path / 'nope.weights.h5'} does not exist "
+        "(--weights takes imagenet, none or a file)"
+    )
+
+
+def test_imagenet_weights_that_cannot_be_downloaded(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    """No download (a proxy that refuses) and no cached file: one clear line."""
+    script = generate(
+        tmp_path,
+        "--mode",
+        "feature-extraction",
+        "--backbone",
+        "MobileNetV3Small",
+        "--image-size",
+        "32",
+    )
+    env = script_env(
+        KERAS_HOME=str(tmp_path / "keras-home"),
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
+    result = run_script(
+        script,
+        "--data-dir",
+        str(digits_dir),
+        "--epochs",
+        "1",
+        "--output-dir",
+        "out",
+        env=env,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: could not download the ImageNet weights of MobileNetV3Small"
+    )
+    assert "--weights PATH" in last and "Traceback" not in result.stderr
+
+
+def test_a_corrupt_image_is_named_before_training(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    for folder in ("0", "1"):
+        (data / folder).mkdir(parents=True)
+        for image in sorted((digits_dir / folder).iterdir())[:3]:
+            (data / folder / image.name).write_bytes(image.read_bytes())
+    (data / "1" / "bad.png").write_text("not a png")
+    script = generate(
+        tmp_path,
+        "--mode",
+        "feature-extraction",
+        "--backbone",
+        "MobileNetV3Small",
+        "--image-size",
+        "32",
+    )
+    result = run_script(script, "--data-dir", str(data), "--weights", "none")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {data / '1' / 'bad.png'} is not a readable image; remove or replace it"
+    )
