@@ -11,7 +11,6 @@ keras = pytest.importorskip("keras")
 from kerastl.runtime import (  # noqa: E402
     HistoryLogger,
     Phase,
-    PhaseBackupAndRestore,
     RunState,
     ScriptError,
     WeightsError,
@@ -48,19 +47,18 @@ class StopAfter(keras.callbacks.Callback):
 
 
 def test_standard_callbacks_in_order(tmp_path: Path) -> None:
-    callbacks = standard_callbacks(tmp_path, phase="head", backup_dir=tmp_path / "b")
+    callbacks = standard_callbacks(tmp_path, phase="head")
     names = [type(callback).__name__ for callback in callbacks]
     assert names == [
         "TerminateOnNaN",
         "HistoryLogger",
-        "PhaseBackupAndRestore",
         "ModelCheckpoint",
         "EarlyStopping",
         "TensorBoard",
     ]
-    early = callbacks[4]
+    early = callbacks[3]
     assert early.restore_best_weights and early.monitor == "val_loss"
-    assert str(callbacks[3].filepath).endswith("best.keras")
+    assert str(callbacks[2].filepath).endswith("best.keras")
 
 
 def test_each_standard_callback_can_be_switched_off(tmp_path: Path) -> None:
@@ -130,32 +128,6 @@ def test_history_logger_adds_columns_that_appear_later(tmp_path: Path) -> None:
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
     assert rows[0]["val_loss"] == "" and rows[1]["val_loss"] != ""
-
-
-def test_phase_backup_resumes_a_phase_and_then_lets_the_next_start_on_time(
-    tmp_path: Path,
-) -> None:
-    model = tiny_model()
-    backup = PhaseBackupAndRestore(str(tmp_path / "p1"), delete_checkpoint=False)
-    with pytest.raises(RuntimeError, match="killed"):
-        model.fit(X, Y, epochs=3, verbose=0, callbacks=[backup, StopAfter(0)])
-    resumed = model.fit(
-        X,
-        Y,
-        epochs=3,
-        verbose=0,
-        callbacks=[PhaseBackupAndRestore(str(tmp_path / "p1"))],
-    )
-    assert resumed.epoch == [1, 2]
-    following = model.fit(
-        X,
-        Y,
-        initial_epoch=3,
-        epochs=4,
-        verbose=0,
-        callbacks=[PhaseBackupAndRestore(str(tmp_path / "p2"))],
-    )
-    assert following.epoch == [3]
 
 
 def test_plain_backup_and_restore_would_restart_the_next_phase_early(
@@ -258,22 +230,73 @@ def test_save_model_checked_reloads_and_compares(tmp_path: Path) -> None:
 
 
 def test_run_state_records_phases_and_restores_their_weights(tmp_path: Path) -> None:
-    phases = [Phase("head", 1, 1e-3), Phase("tune", 1, 1e-4, unfreeze=2)]
+    phases = [Phase("head", 2, 1e-3), Phase("tune", 2, 1e-4, unfreeze=2)]
     model = tiny_model()
     run = RunState(tmp_path, phases)
-    assert run.next_epoch == 0 and not run.is_complete(phases[0])
-    history = model.fit(X, Y, epochs=2, verbose=0)
+    assert run.epoch_range(phases[0]) == (0, 2) and not run.is_complete(phases[0])
+    history = model.fit(
+        X, Y, epochs=2, verbose=0, callbacks=[run.checkpoint(phases[0])]
+    )
     run.complete(phases[0], model, history)
     trained = [np.array(w) for w in model.weights]
 
     fresh = tiny_model()
     again = RunState(tmp_path, phases)
     assert again.is_complete(phases[0]) and not again.is_complete(phases[1])
-    assert again.next_epoch == 2
-    again.restore(fresh)
+    assert again.epoch_range(phases[1]) == (2, 4)
+    again.restore(fresh, phases[1])
     for expected, actual in zip(trained, fresh.weights):
         np.testing.assert_array_equal(expected, np.array(actual))
+    assert not fresh.optimizer.built  # a new phase starts with a fresh optimizer
     with pytest.raises(ScriptError, match="holds a run with the phases"):
         RunState(tmp_path, [Phase("other", 1, 1e-3)])
     with pytest.raises(ScriptError, match="unique"):
         RunState(tmp_path / "x", [phases[0], phases[0]])
+
+
+def test_run_state_resumes_mid_phase_with_the_optimizer_state(tmp_path: Path) -> None:
+    """The schedule continues: the optimizer's step count comes back with the weights."""
+    phase = Phase("head", 3, 1e-3)
+    model = tiny_model()
+    run = RunState(tmp_path, [phase])
+    with pytest.raises(RuntimeError, match="killed"):
+        model.fit(
+            X,
+            Y,
+            epochs=3,
+            batch_size=8,
+            verbose=0,
+            callbacks=[run.checkpoint(phase), StopAfter(1)],
+        )
+    steps = int(model.optimizer.iterations)
+    assert steps == 8
+    fresh = tiny_model()
+    again = RunState(tmp_path, [phase])
+    assert again.epoch_range(phase) == (2, 3)
+    again.restore(fresh, phase)
+    assert int(fresh.optimizer.iterations) == steps
+    for expected, actual in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(np.array(expected), np.array(actual))
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    phase = Phase("head", 3, 1e-3)
+    model = tiny_model()
+    run = RunState(tmp_path, [phase])
+    model.fit(X, Y, epochs=1, verbose=0)
+    run.save(model, phase, 1)
+    before = (tmp_path / "resume" / "state.json").read_text()
+
+    def crash(path, *args, **kwargs):
+        Path(path).write_bytes(b"half an HDF5 file")
+        raise KeyboardInterrupt  # killed mid-write
+
+    monkeypatch.setattr(model, "save_weights", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run.save(model, phase, 2)
+    assert (tmp_path / "resume" / "state.json").read_text() == before
+    again = RunState(tmp_path, [phase])
+    assert again.epoch_range(phase) == (1, 3)
+    again.restore(tiny_model(), phase)  # the last complete checkpoint still loads

@@ -7,7 +7,6 @@ script uses into the script itself.
 
 from kerastl.runtime.callbacks import (
     HistoryLogger,
-    PhaseBackupAndRestore,
     read_history,
     standard_callbacks,
     warmup_cosine,
@@ -46,7 +45,6 @@ __all__ = [
     "FolderScan",
     "HistoryLogger",
     "Phase",
-    "PhaseBackupAndRestore",
     "RunState",
     "ScriptError",
     "TrainabilityError",

@@ -74,24 +74,10 @@ def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
     os.replace(partial, path)
 
 
-class PhaseBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` for one phase of a run that calls `fit()` several times.
-
-    Keras's callback leaves the epoch it restored on the model, so the next
-    phase's `fit()` would start from that epoch instead of its own
-    `initial_epoch`; this clears it when the phase ends.
-    """
-
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        self.model._initial_epoch = None
-
-
 def standard_callbacks(
     run_dir: str | os.PathLike,
     *,
     phase: str = "",
-    backup_dir: str | os.PathLike | None = None,
     monitor: str = "val_loss",
     patience: int = 5,
     checkpoint: bool = True,
@@ -103,11 +89,11 @@ def standard_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Returns the callbacks of one training phase, writing into `run_dir`.
 
+    A resumable run adds `RunState.checkpoint(phase)` after these.
+
     Args:
         run_dir: Output folder of the run.
         phase: Name of the phase, recorded in `history.csv`.
-        backup_dir: Where to back up each epoch so that a killed run resumes
-            (`BackupAndRestore`); None to switch backups off.
         monitor: Metric watched by the checkpoint, early stopping and plateau.
         patience: Epochs without improvement before early stopping.
         checkpoint: Keep the best epoch of the phase in `best.keras`.
@@ -122,19 +108,11 @@ def standard_callbacks(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Order matters at the end of an epoch: the history row is written before
-    # the backup marks the epoch as done, so a kill in between loses nothing.
     callbacks: list[keras.callbacks.Callback] = []
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())
     if history:
         callbacks.append(HistoryLogger(run_dir / "history.csv", phase))
-    if backup_dir is not None:
-        callbacks.append(
-            PhaseBackupAndRestore(
-                str(backup_dir), double_checkpoint=True, delete_checkpoint=False
-            )
-        )
     if checkpoint:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(

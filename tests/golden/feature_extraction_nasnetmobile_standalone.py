@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,22 +136,24 @@ def train(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.restore(model)
+        run.restore(model, phase)
         if run.is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
             continue
-        print(f"\nPhase {phase.name!r} from epoch {run.next_epoch + 1}:")
+        initial_epoch, epochs = run.epoch_range(phase)
+        print(f"\nPhase {phase.name!r} from epoch {initial_epoch + 1}:")
         print(trainable_summary(model))
+        callbacks = standard_callbacks(
+            output_dir,
+            phase=phase.name,
+        )
         history = model.fit(
             train_ds,
             validation_data=val_ds,
-            initial_epoch=run.next_epoch,
-            epochs=run.next_epoch + phase.epochs,
-            callbacks=standard_callbacks(
-                output_dir,
-                phase=phase.name,
-                backup_dir=run.backup_dir(phase),
-            ),
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            # Last: an epoch counts as done once its history row is written.
+            callbacks=[*callbacks, run.checkpoint(phase)],
         )
         run.complete(phase, model, history)
 
@@ -251,24 +252,10 @@ class HistoryLogger(keras.callbacks.Callback):
                 os.fsync(file.fileno())
 
 
-class PhaseBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` for one phase of a run that calls `fit()` several times.
-
-    Keras's callback leaves the epoch it restored on the model, so the next
-    phase's `fit()` would start from that epoch instead of its own
-    `initial_epoch`; this clears it when the phase ends.
-    """
-
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        self.model._initial_epoch = None
-
-
 def standard_callbacks(
     run_dir: str | os.PathLike,
     *,
     phase: str = "",
-    backup_dir: str | os.PathLike | None = None,
     monitor: str = "val_loss",
     patience: int = 5,
     checkpoint: bool = True,
@@ -280,11 +267,11 @@ def standard_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Returns the callbacks of one training phase, writing into `run_dir`.
 
+    A resumable run adds `RunState.checkpoint(phase)` after these.
+
     Args:
         run_dir: Output folder of the run.
         phase: Name of the phase, recorded in `history.csv`.
-        backup_dir: Where to back up each epoch so that a killed run resumes
-            (`BackupAndRestore`); None to switch backups off.
         monitor: Metric watched by the checkpoint, early stopping and plateau.
         patience: Epochs without improvement before early stopping.
         checkpoint: Keep the best epoch of the phase in `best.keras`.
@@ -299,19 +286,11 @@ def standard_callbacks(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Order matters at the end of an epoch: the history row is written before
-    # the backup marks the epoch as done, so a kill in between loses nothing.
     callbacks: list[keras.callbacks.Callback] = []
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())
     if history:
         callbacks.append(HistoryLogger(run_dir / "history.csv", phase))
-    if backup_dir is not None:
-        callbacks.append(
-            PhaseBackupAndRestore(
-                str(backup_dir), double_checkpoint=True, delete_checkpoint=False
-            )
-        )
     if checkpoint:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
@@ -655,7 +634,7 @@ class Phase:
     """One `fit()` of a run.
 
     Attributes:
-        name: Unique name, also used for its files.
+        name: Unique name of the phase.
         epochs: Epochs of this phase.
         learning_rate: Peak learning rate of this phase.
         unfreeze: What of the base trains: None (nothing), a number of top
@@ -666,6 +645,16 @@ class Phase:
     epochs: int
     learning_rate: float
     unfreeze: int | str | None = None
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, run: RunState, phase: Phase) -> None:
+        super().__init__()
+        self.run = run
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.save(self.model, self.phase, epoch + 1)
 
 
 def _slug(name: str) -> str:
@@ -679,7 +668,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class RunState:
-    """The phases a run in `output_dir` has finished, kept in `output_dir/resume`.
+    """What a run in `output_dir` has done, kept in `output_dir/resume/state.json`.
 
     Args:
         output_dir: The run's output folder.
@@ -696,64 +685,87 @@ class RunState:
         self.phases = phases
         self.folder = Path(output_dir) / "resume"
         self._state_path = self.folder / "state.json"
-        self._completed: list[dict] = []
+        state = {"completed": [], "checkpoint": None}
         if self._state_path.exists():
-            self._completed = json.loads(self._state_path.read_text())["completed"]
+            state = json.loads(self._state_path.read_text())
+        self._completed: list[dict] = state["completed"]
+        self._checkpoint: dict | None = state["checkpoint"]
         done = [entry["phase"] for entry in self._completed]
         if done != names[: len(done)]:
             raise ScriptError(
                 f"{output_dir} holds a run with the phases {done}, not {names}; "
                 "choose another --output-dir or delete it to start over"
             )
-        # A new process starts from fresh weights; those of the last finished
-        # phase are loaded by `restore`.
-        self._weights_current = not self._completed
-
-    @property
-    def next_epoch(self) -> int:
-        """The epoch the next unfinished phase starts at."""
-        return self._completed[-1]["end_epoch"] if self._completed else 0
+        # The checkpoint the model holds, and whether with its optimizer state.
+        self._loaded: tuple[str, bool] | None = None
 
     def is_complete(self, phase: Phase) -> bool:
         """Whether `phase` finished in this or an earlier run."""
         return self.phases.index(phase) < len(self._completed)
 
-    def backup_dir(self, phase: Phase) -> Path:
-        """Folder of `phase`'s per-epoch backups (for `BackupAndRestore`)."""
-        return self.folder / f"backup-{self.phases.index(phase)}-{_slug(phase.name)}"
+    def epoch_range(self, phase: Phase) -> tuple[int, int]:
+        """`(initial_epoch, epochs)` for `phase`'s `fit()`, after any resumed epochs."""
+        start = self._completed[-1]["end_epoch"] if self._completed else 0
+        if not self.is_complete(phase) and self._checkpoint_of(phase):
+            return self._checkpoint["epoch"], start + phase.epochs
+        return start, start + phase.epochs
 
-    def restore(self, model: keras.Model) -> None:
-        """Loads the weights the run's last finished phase ended with.
+    def restore(self, model: keras.Model, phase: Phase) -> None:
+        """Loads the run's latest checkpoint into `model`, unless it holds it already.
 
-        It loads them once per process, and nothing in a fresh run. Call it
-        after compiling: the optimizer of the next phase starts afresh.
+        Call it after compiling for `phase`. A checkpoint saved during `phase`
+        brings back the optimizer state too; one from an earlier phase only the
+        weights, since the new phase's optimizer starts afresh.
         """
-        if self._weights_current:
+        if self._checkpoint is None:
             return
-        weights = self.folder / self._completed[-1]["weights"]
-        skip = [model.optimizer] if model.optimizer is not None else None
-        model.load_weights(weights, objects_to_skip=skip)
-        self._weights_current = True
+        name = self._checkpoint["weights"]
+        with_optimizer = self._checkpoint_of(phase) and not self.is_complete(phase)
+        if self._loaded in ((name, True), (name, with_optimizer)):
+            return  # the model holds these weights (and this optimizer state) already
+        if with_optimizer:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(self.folder / name)
+        else:
+            model.load_weights(self.folder / name, objects_to_skip=[model.optimizer])
+        self._loaded = (name, with_optimizer)
+
+    def checkpoint(self, phase: Phase) -> keras.callbacks.Callback:
+        """A callback that saves a checkpoint of `phase` after every epoch.
+
+        Put it after the callbacks that write the epoch's history, so that an
+        epoch counts as done only once everything about it is on disk.
+        """
+        return _EpochCheckpoint(self, phase)
 
     def complete(
         self, phase: Phase, model: keras.Model, history: keras.callbacks.History
     ) -> None:
         """Records that `phase` has ended, with the weights it ended with."""
         end_epoch = history.epoch[-1] + 1 if history.epoch else history.params["epochs"]
+        self._completed.append({"phase": phase.name, "end_epoch": end_epoch})
+        self.save(model, phase, end_epoch)
+
+    def save(self, model: keras.Model, phase: Phase, epoch: int) -> None:
+        """Saves `model` as the checkpoint of `phase` after `epoch` epochs in all."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        weights = f"after-{self.phases.index(phase)}-{_slug(phase.name)}.weights.h5"
-        partial = self.folder / ("partial-" + weights)
+        index = len(self._completed)
+        name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
+        partial = self.folder / ("partial-" + name)
         model.save_weights(partial)
-        os.replace(partial, self.folder / weights)
-        previous = [entry["weights"] for entry in self._completed]
-        self._completed.append(
-            {"phase": phase.name, "end_epoch": end_epoch, "weights": weights}
+        os.replace(partial, self.folder / name)
+        self._checkpoint = {"phase": phase.name, "epoch": epoch, "weights": name}
+        self._loaded = (name, True)
+        _write_json(
+            self._state_path,
+            {"completed": self._completed, "checkpoint": self._checkpoint},
         )
-        _write_json(self._state_path, {"completed": self._completed})
-        shutil.rmtree(self.backup_dir(phase), ignore_errors=True)
-        for name in previous:
-            (self.folder / name).unlink(missing_ok=True)
-        self._weights_current = True
+        for old in self.folder.glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def _checkpoint_of(self, phase: Phase) -> bool:
+        return self._checkpoint is not None and self._checkpoint["phase"] == phase.name
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:

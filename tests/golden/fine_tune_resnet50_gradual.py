@@ -174,25 +174,27 @@ def train(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.restore(model)
+        run.restore(model, phase)
         if run.is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
             continue
-        print(f"\nPhase {phase.name!r} from epoch {run.next_epoch + 1}:")
+        initial_epoch, epochs = run.epoch_range(phase)
+        print(f"\nPhase {phase.name!r} from epoch {initial_epoch + 1}:")
         print(runtime.trainable_summary(model))
+        callbacks = runtime.standard_callbacks(
+            output_dir,
+            phase=phase.name,
+            reduce_lr_on_plateau=(
+                phase.unfreeze is not None and LR_SCHEDULE == "plateau"
+            ),
+        )
         history = model.fit(
             train_ds,
             validation_data=val_ds,
-            initial_epoch=run.next_epoch,
-            epochs=run.next_epoch + phase.epochs,
-            callbacks=runtime.standard_callbacks(
-                output_dir,
-                phase=phase.name,
-                backup_dir=run.backup_dir(phase),
-                reduce_lr_on_plateau=(
-                    phase.unfreeze is not None and LR_SCHEDULE == "plateau"
-                ),
-            ),
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            # Last: an epoch counts as done once its history row is written.
+            callbacks=[*callbacks, run.checkpoint(phase)],
         )
         run.complete(phase, model, history)
 
