@@ -5,13 +5,12 @@ Slow (about two minutes): it builds all 40 backbones with `weights=None`.
 
 import gc
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from kerastl import backbones  # noqa: E402
-from kerastl.runtime import find_blocks  # noqa: E402
+from kerastl import backbones
+from kerastl.runtime import find_blocks
 
 pytestmark = pytest.mark.slow
 NAMES = list(backbones.BACKBONES)

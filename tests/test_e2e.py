@@ -196,8 +196,10 @@ def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, keras; keras.applications.MobileNetV3Small(include_top=False, "
-            "weights=None, input_shape=(32, 32, 3)).save_weights(sys.argv[1])",
+            (
+                "import sys, keras; keras.applications.MobileNetV3Small(include_top=False, "
+                "weights=None, input_shape=(32, 32, 3)).save_weights(sys.argv[1])"
+            ),
             str(weights),
         ],
         check=True,

@@ -4,12 +4,11 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from kerastl.runtime import (  # noqa: E402
+from kerastl.runtime import (
     DataError,
     check_num_classes,
     check_pixel_range,
@@ -17,7 +16,7 @@ from kerastl.runtime import (  # noqa: E402
     save_labels,
     scan_image_folder,
 )
-from tests.digits import write_digits  # noqa: E402
+from tests.digits import write_digits
 
 
 @pytest.fixture
@@ -79,7 +78,7 @@ def test_pipeline_gives_raw_pixels_batches_and_labels(folder: Path) -> None:
         folder, image_size=40, batch_size=4, validation_split=0.4, seed=1
     )
     assert class_names == ["0", "1", "2"]
-    images, labels = next(iter(val))
+    images, _ = next(iter(val))
     assert images.shape[1:] == (40, 40, 3) and images.dtype == "float32"
     assert float(np.max(images)) > 1.0
     total = sum(int(batch[0].shape[0]) for batch in train) + sum(

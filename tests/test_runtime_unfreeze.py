@@ -1,12 +1,11 @@
 """Unfreezing helpers on real (small, randomly initialized) keras.applications models."""
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from kerastl import backbones  # noqa: E402
-from kerastl.runtime import (  # noqa: E402
+from kerastl import backbones
+from kerastl.runtime import (
     TrainabilityError,
     compile_checked,
     find_blocks,
