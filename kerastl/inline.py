@@ -39,7 +39,7 @@ class _Definition:
 @dataclass
 class _Runtime:
     definitions: dict[str, _Definition]
-    imports: dict[str, ast.stmt]  # bound name -> the import statement binding it
+    imports: dict[str, ast.Import | ast.ImportFrom]  # bound name -> its import
 
 
 def inline_runtime(source: str) -> str:
@@ -126,7 +126,7 @@ def _name_order(name: str) -> tuple[int, str]:
 
 def _read_runtime() -> _Runtime:
     definitions: dict[str, _Definition] = {}
-    imports: dict[str, ast.stmt] = {}
+    imports: dict[str, ast.Import | ast.ImportFrom] = {}
     for order, path in enumerate(sorted(RUNTIME_DIR.glob("*.py"))):
         if path.name == "__init__.py":
             continue
@@ -167,7 +167,9 @@ def _loaded_names(node: ast.AST) -> set[str]:
     }
 
 
-def _merge_from_imports(first: ast.stmt, second: ast.stmt, name: str) -> ast.stmt:
+def _merge_from_imports(
+    first: ast.Import | ast.ImportFrom, second: ast.Import | ast.ImportFrom, name: str
+) -> ast.Import | ast.ImportFrom:
     same_source = (
         isinstance(first, ast.ImportFrom)
         and isinstance(second, ast.ImportFrom)

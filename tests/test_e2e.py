@@ -33,6 +33,13 @@ def check_reload(model_path: Path, size: int, classes: int) -> None:
         f"out = model.predict(np.zeros((2, {size}, {size}, 3), 'float32'), verbose=0)\n"
         f"assert out.shape == (2, {classes}), out.shape\n"
         "assert np.allclose(out.sum(axis=1), 1, atol=1e-4)\n"
+        "def walk(m):\n"
+        "    for layer in m.layers:\n"
+        "        yield type(layer).__name__\n"
+        "        if hasattr(layer, 'layers'):\n"
+        "            yield from walk(layer)\n"
+        "kinds = set(walk(model))\n"
+        "assert not {k for k in kinds if k.startswith('Random') or k == 'Lambda'}, kinds\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, str(model_path)],

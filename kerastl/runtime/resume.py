@@ -61,7 +61,7 @@ class RunState:
         self.phases = phases
         self.folder = Path(output_dir) / "resume"
         self._state_path = self.folder / "state.json"
-        state = {"completed": [], "checkpoint": None}
+        state: dict = {"completed": [], "checkpoint": None}
         if self._state_path.exists():
             state = json.loads(self._state_path.read_text())
         self._completed: list[dict] = state["completed"]
@@ -82,8 +82,13 @@ class RunState:
     def epoch_range(self, phase: Phase) -> tuple[int, int]:
         """`(initial_epoch, epochs)` for `phase`'s `fit()`, after any resumed epochs."""
         start = self._completed[-1]["end_epoch"] if self._completed else 0
-        if not self.is_complete(phase) and self._checkpoint_of(phase):
-            return self._checkpoint["epoch"], start + phase.epochs
+        checkpoint = self._checkpoint
+        if (
+            checkpoint
+            and checkpoint["phase"] == phase.name
+            and not self.is_complete(phase)
+        ):
+            return checkpoint["epoch"], start + phase.epochs
         return start, start + phase.epochs
 
     def restore(self, model: keras.Model, phase: Phase) -> None:
@@ -133,7 +138,8 @@ class RunState:
         self._checkpoint = {"phase": phase.name, "epoch": epoch, "weights": name}
         self._loaded = (name, True)
         _write_json(
-            self._state_path, {"completed": self._completed, "checkpoint": self._checkpoint}
+            self._state_path,
+            {"completed": self._completed, "checkpoint": self._checkpoint},
         )
         for old in self.folder.glob("*.weights.h5"):
             if old.name != name:

@@ -48,7 +48,7 @@ def find_blocks(
     layers = [
         layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
-    keys = [
+    keys: list[str | None] = [
         match.group(1) if (match := pattern.search(layer.name)) else None
         for layer in layers
     ]
@@ -71,7 +71,7 @@ def find_blocks(
                 current = keys[index]
     blocks: dict[str, list[keras.layers.Layer]] = {}
     for key, layer in zip(keys, layers):
-        blocks.setdefault(key, []).append(layer)
+        blocks.setdefault(str(key), []).append(layer)
     return blocks
 
 

@@ -752,7 +752,7 @@ class RunState:
         self.phases = phases
         self.folder = Path(output_dir) / "resume"
         self._state_path = self.folder / "state.json"
-        state = {"completed": [], "checkpoint": None}
+        state: dict = {"completed": [], "checkpoint": None}
         if self._state_path.exists():
             state = json.loads(self._state_path.read_text())
         self._completed: list[dict] = state["completed"]
@@ -773,8 +773,13 @@ class RunState:
     def epoch_range(self, phase: Phase) -> tuple[int, int]:
         """`(initial_epoch, epochs)` for `phase`'s `fit()`, after any resumed epochs."""
         start = self._completed[-1]["end_epoch"] if self._completed else 0
-        if not self.is_complete(phase) and self._checkpoint_of(phase):
-            return self._checkpoint["epoch"], start + phase.epochs
+        checkpoint = self._checkpoint
+        if (
+            checkpoint
+            and checkpoint["phase"] == phase.name
+            and not self.is_complete(phase)
+        ):
+            return checkpoint["epoch"], start + phase.epochs
         return start, start + phase.epochs
 
     def restore(self, model: keras.Model, phase: Phase) -> None:
@@ -903,7 +908,7 @@ def find_blocks(
     layers = [
         layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
-    keys = [
+    keys: list[str | None] = [
         match.group(1) if (match := pattern.search(layer.name)) else None
         for layer in layers
     ]
@@ -926,7 +931,7 @@ def find_blocks(
                 current = keys[index]
     blocks: dict[str, list[keras.layers.Layer]] = {}
     for key, layer in zip(keys, layers):
-        blocks.setdefault(key, []).append(layer)
+        blocks.setdefault(str(key), []).append(layer)
     return blocks
 
 
