@@ -21,33 +21,53 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--mode", default="fine-tune", show_default=True, help=" | ".join(MODES))
+@click.option(
+    "--mode",
+    metavar="MODE",
+    default="fine-tune",
+    show_default=True,
+    help=" | ".join(MODES),
+)
 @click.option(
     "--backbone",
+    metavar="NAME",
     default="EfficientNetV2B0",
     show_default=True,
     help="Any keras.applications model, case-insensitive (see `kerastl list`).",
 )
 @click.option(
-    "--image-size", help="Input size in pixels.  [default: the backbone's native size]"
+    "--image-size",
+    metavar="N",
+    help="Input size in pixels.  [default: the backbone's native size]",
 )
 @click.option(
-    "--num-classes", help="Number of classes.  [default: counted in the data]"
+    "--num-classes",
+    metavar="N",
+    help="Number of classes.  [default: counted in the data]",
 )
 @click.option(
     "--weights",
+    metavar="WEIGHTS",
     default="imagenet",
     show_default=True,
     help="The script's default: " + " | ".join(WEIGHTS),
 )
 @click.option(
     "--unfreeze",
+    metavar="STAGE",
     multiple=True,
     help="A fine-tuning stage: top N blocks, 'all', or a layer name. Repeat for gradual unfreezing.",
 )
-@click.option("--data-dir", help="The script's default data folder (as-is: images).")
 @click.option(
-    "-o", "--output", help="File to write.  [default: train_<backbone>_<mode>.py]"
+    "--data-dir",
+    metavar="PATH",
+    help="The script's default data folder (as-is: images).",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="File to write.  [default: train_<backbone>_<mode>.py]",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--stdout", is_flag=True, help="Print the script instead of writing it.")

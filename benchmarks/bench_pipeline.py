@@ -1,0 +1,62 @@
+"""Input-pipeline throughput: images per second per epoch, with and without the cache.
+
+Run: .venv/bin/python benchmarks/bench_pipeline.py [--per-class 100] [--size 96]
+
+It writes digit PNGs to a temporary folder, builds the training pipeline of the
+generated scripts (`runtime.load_image_folders`, with the scripts' augmentation)
+and iterates it for a few epochs. With the cache, the first epoch decodes the
+files and later epochs only augment.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+
+    import keras
+
+    from kerastl.runtime import load_image_folders
+    from tests.digits import write_digits
+
+    augmentation = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.RandomRotation(0.05),
+            keras.layers.RandomZoom(0.1),
+        ]
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        data = write_digits(Path(folder) / "digits", per_class=args.per_class)
+        for cache in (False, True):
+            train, _, _ = load_image_folders(
+                data,
+                image_size=args.size,
+                batch_size=32,
+                augmentation=augmentation,
+                cache=cache,
+            )
+            rates = []
+            for _ in range(args.epochs):
+                start = time.perf_counter()
+                count = sum(int(images.shape[0]) for images, _ in train)
+                rates.append(count / (time.perf_counter() - start))
+            shown = "  ".join(f"{rate:7.0f}" for rate in rates)
+            print(
+                f"cache={cache!s:<5} {args.size}px, {count} images: images/s per epoch {shown}"
+            )
+
+
+if __name__ == "__main__":
+    main()
