@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,18 @@ from tests.conftest import REPO, run_script, script_env
 pytestmark = pytest.mark.slow
 
 
-def generate(folder: Path, *args: str) -> Path:
+def generate(folder: Path, options: str) -> Path:
+    """Runs `kerastl new OPTIONS -o script.py` in `folder`."""
     result = subprocess.run(
-        [sys.executable, "-m", "kerastl", "new", *args, "-o", "script.py"],
+        [
+            sys.executable,
+            "-m",
+            "kerastl",
+            "new",
+            *shlex.split(options),
+            "-o",
+            "script.py",
+        ],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -24,6 +34,11 @@ def generate(folder: Path, *args: str) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return folder / "script.py"
+
+
+def on_data(data: Path, options: str) -> list[str]:
+    """The arguments `--data-dir DATA OPTIONS` of a training script."""
+    return ["--data-dir", str(data), *shlex.split(options)]
 
 
 def check_reload(model_path: Path, size: int, classes: int) -> None:
@@ -66,25 +81,10 @@ def assert_training_outputs(output: Path, epochs: int) -> None:
 def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
     script = generate(
         tmp_path,
-        "--mode",
-        "feature-extraction",
-        "--backbone",
-        "EfficientNetV2B0",
-        "--image-size",
-        "32",
-        "--num-classes",
-        "10",
+        "--mode feature-extraction --backbone EfficientNetV2B0 --image-size 32 --num-classes 10",
     )
     result = run_script(
-        script,
-        "--data-dir",
-        str(digits_dir),
-        "--weights",
-        "none",
-        "--epochs",
-        "1",
-        "--output-dir",
-        "out",
+        script, *on_data(digits_dir, "--weights none --epochs 1 --output-dir out")
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Validation accuracy" in result.stdout
@@ -94,29 +94,14 @@ def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
 def test_fine_tune_runs_both_phases(tmp_path: Path, digits_dir: Path) -> None:
     script = generate(
         tmp_path,
-        "--mode",
-        "fine-tune",
-        "--backbone",
-        "ResNet50V2",
-        "--image-size",
-        "32",
-        "--unfreeze",
-        "1",
-        "--unfreeze",
-        "2",
+        "--mode fine-tune --backbone ResNet50V2 --image-size 32 --unfreeze 1 --unfreeze 2",
     )
     result = run_script(
         script,
-        "--data-dir",
-        str(digits_dir),
-        "--weights",
-        "none",
-        "--epochs",
-        "1",
-        "--fine-tune-epochs",
-        "1",
-        "--output-dir",
-        "out",
+        *on_data(
+            digits_dir,
+            "--weights none --epochs 1 --fine-tune-epochs 1 --output-dir out",
+        ),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Phase 'unfreeze-2' from epoch 3" in result.stdout
@@ -128,17 +113,10 @@ def test_fine_tune_runs_both_phases(tmp_path: Path, digits_dir: Path) -> None:
 
 
 def test_as_is_predicts_imagenet_classes(tmp_path: Path, digits_dir: Path) -> None:
-    script = generate(tmp_path, "--mode", "as-is", "--backbone", "MobileNetV3Small")
+    script = generate(tmp_path, "--mode as-is --backbone MobileNetV3Small")
+    options = "--weights none --top-k 3 --output-dir out"
     result = run_script(
-        script,
-        "--images",
-        str(digits_dir / "3"),
-        "--weights",
-        "none",
-        "--top-k",
-        "3",
-        "--output-dir",
-        "out",
+        script, "--images", str(digits_dir / "3"), *shlex.split(options)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "out" / "predictions.csv", newline="") as file:
@@ -157,13 +135,7 @@ def test_standalone_script_runs_without_kerastl(
 ) -> None:
     script = generate(
         tmp_path,
-        "--mode",
-        "fine-tune",
-        "--backbone",
-        "MobileNetV3Small",
-        "--image-size",
-        "32",
-        "--standalone",
+        "--mode fine-tune --backbone MobileNetV3Small --image-size 32 --standalone",
     )
     poison = tmp_path / "poison" / "kerastl"
     poison.mkdir(parents=True)
@@ -172,16 +144,10 @@ def test_standalone_script_runs_without_kerastl(
     )
     result = run_script(
         script,
-        "--data-dir",
-        str(digits_dir),
-        "--weights",
-        "none",
-        "--epochs",
-        "1",
-        "--fine-tune-epochs",
-        "1",
-        "--output-dir",
-        "out",
+        *on_data(
+            digits_dir,
+            "--weights none --epochs 1 --fine-tune-epochs 1 --output-dir out",
+        ),
         env=script_env(PYTHONPATH=str(poison.parent)),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -191,12 +157,7 @@ def test_standalone_script_runs_without_kerastl(
 def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
     script = generate(
         tmp_path,
-        "--mode",
-        "feature-extraction",
-        "--backbone",
-        "MobileNetV3Small",
-        "--image-size",
-        "32",
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
     )
     weights = tmp_path / "base.weights.h5"
     subprocess.run(
@@ -213,7 +174,7 @@ def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
         capture_output=True,
         env=script_env(),
     )
-    common = ("--data-dir", str(digits_dir), "--epochs", "1", "--output-dir", "out")
+    common = on_data(digits_dir, "--epochs 1 --output-dir out")
     result = run_script(script, *common, "--weights", str(weights))
     assert result.returncode == 0, result.stderr[-3000:]
     missing = run_script(
@@ -232,12 +193,7 @@ def test_imagenet_weights_that_cannot_be_downloaded(
     """No download (a proxy that refuses) and no cached file: one clear line."""
     script = generate(
         tmp_path,
-        "--mode",
-        "feature-extraction",
-        "--backbone",
-        "MobileNetV3Small",
-        "--image-size",
-        "32",
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
     )
     env = script_env(
         KERAS_HOME=str(tmp_path / "keras-home"),
@@ -245,14 +201,7 @@ def test_imagenet_weights_that_cannot_be_downloaded(
         https_proxy="http://127.0.0.1:9",
     )
     result = run_script(
-        script,
-        "--data-dir",
-        str(digits_dir),
-        "--epochs",
-        "1",
-        "--output-dir",
-        "out",
-        env=env,
+        script, *on_data(digits_dir, "--epochs 1 --output-dir out"), env=env
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
@@ -273,14 +222,9 @@ def test_a_corrupt_image_is_named_before_training(
     (data / "1" / "bad.png").write_text("not a png")
     script = generate(
         tmp_path,
-        "--mode",
-        "feature-extraction",
-        "--backbone",
-        "MobileNetV3Small",
-        "--image-size",
-        "32",
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
     )
-    result = run_script(script, "--data-dir", str(data), "--weights", "none")
+    result = run_script(script, *on_data(data, "--weights none"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {data / '1' / 'bad.png'} is not a readable image; remove or replace it"
