@@ -20,7 +20,7 @@ import importlib.util
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +170,8 @@ def train(
     """Runs the phases in turn; the same command resumes an interrupted run."""
     output_dir = Path(args.output_dir)
     run = RunState(output_dir, phases(args))
+    # Check every stage against the base now, not after the head has trained.
+    check_unfreeze_stages(base_model, UNFREEZE, BLOCK_PATTERN, UNNAMED_LAYERS)
     for phase in run.phases:
         # Choose what trains, then compile: trainability only changes at compile.
         trainable = unfreeze(base_model, phase.unfreeze, BLOCK_PATTERN, UNNAMED_LAYERS)
@@ -752,7 +754,7 @@ class RunState:
         self.phases = phases
         self.folder = Path(output_dir) / "resume"
         self._state_path = self.folder / "state.json"
-        state = {"completed": [], "checkpoint": None}
+        state: dict = {"completed": [], "checkpoint": None}
         if self._state_path.exists():
             state = json.loads(self._state_path.read_text())
         self._completed: list[dict] = state["completed"]
@@ -773,8 +775,13 @@ class RunState:
     def epoch_range(self, phase: Phase) -> tuple[int, int]:
         """`(initial_epoch, epochs)` for `phase`'s `fit()`, after any resumed epochs."""
         start = self._completed[-1]["end_epoch"] if self._completed else 0
-        if not self.is_complete(phase) and self._checkpoint_of(phase):
-            return self._checkpoint["epoch"], start + phase.epochs
+        checkpoint = self._checkpoint
+        if (
+            checkpoint
+            and checkpoint["phase"] == phase.name
+            and not self.is_complete(phase)
+        ):
+            return checkpoint["epoch"], start + phase.epochs
         return start, start + phase.epochs
 
     def restore(self, model: keras.Model, phase: Phase) -> None:
@@ -864,6 +871,10 @@ def unfreeze_all(
     return _set_trainable(base, base.layers, train_batchnorm)
 
 
+class UnfreezeError(ScriptError, ValueError):
+    """A fine-tuning stage that does not fit the base model."""
+
+
 def unfreeze_from(
     base: keras.Model, layer_name: str, *, train_batchnorm: bool = False
 ) -> list[keras.layers.Layer]:
@@ -873,7 +884,7 @@ def unfreeze_from(
         close = (
             ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
         )
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
         )
     return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
@@ -896,19 +907,19 @@ def find_blocks(
         Block name to its layers, in the order the blocks first appear.
     """
     if unnamed_layers not in ("next", "previous"):
-        raise ValueError(
+        raise UnfreezeError(
             f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}"
         )
     pattern = re.compile(block_pattern)
     layers = [
         layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
-    keys = [
+    keys: list[str | None] = [
         match.group(1) if (match := pattern.search(layer.name)) else None
         for layer in layers
     ]
     if not any(keys):
-        raise ValueError(
+        raise UnfreezeError(
             f"no layer of {base.name!r} matches the block pattern {block_pattern!r}"
         )
     forward = list(range(len(layers)))
@@ -926,7 +937,7 @@ def find_blocks(
                 current = keys[index]
     blocks: dict[str, list[keras.layers.Layer]] = {}
     for key, layer in zip(keys, layers):
-        blocks.setdefault(key, []).append(layer)
+        blocks.setdefault(str(key), []).append(layer)
     return blocks
 
 
@@ -945,7 +956,7 @@ def unfreeze_top_blocks(
     """
     blocks = find_blocks(base, block_pattern, unnamed_layers)
     if not 1 <= num_blocks <= len(blocks):
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
         )
     chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
@@ -957,7 +968,7 @@ def unfreeze_top_layers(
 ) -> list[keras.layers.Layer]:
     """Unfreezes the last `num_layers` layers of `base`; freezes the rest."""
     if not 1 <= num_layers <= len(base.layers):
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has {len(base.layers)} layers; cannot unfreeze {num_layers}"
         )
     return _set_trainable(base, base.layers[-num_layers:], train_batchnorm)
@@ -996,6 +1007,29 @@ def unfreeze(
             base, what, block_pattern, unnamed_layers, train_batchnorm=train_batchnorm
         )
     return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
+
+
+def check_unfreeze_stages(
+    base: keras.Model,
+    stages: Sequence[int | str],
+    block_pattern: str | None = None,
+    unnamed_layers: str = "next",
+) -> None:
+    """Checks that every fine-tuning stage fits `base`, before any training.
+
+    Raises:
+        UnfreezeError: For the first stage that names no layer of `base` or
+            asks for more blocks (or layers) than it has.
+    """
+    base_trainable = base.trainable
+    trainable = [layer.trainable for layer in base.layers]
+    try:
+        for what in stages:
+            unfreeze(base, what, block_pattern, unnamed_layers)
+    finally:
+        base.trainable = base_trainable
+        for layer, flag in zip(base.layers, trainable):
+            layer.trainable = flag
 
 
 class TrainabilityError(ScriptError):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_script, script_env
+from tests.digits import write_digits
 
 pytestmark = pytest.mark.slow
 
@@ -83,9 +84,9 @@ def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
         tmp_path,
         "--mode feature-extraction --backbone EfficientNetV2B0 --image-size 32 --num-classes 10",
     )
-    result = run_script(
-        script, *on_data(digits_dir, "--weights none --epochs 1 --output-dir out")
-    )
+    validation = write_digits(tmp_path / "val", per_class=3)
+    options = f"--val-dir {validation} --weights none --epochs 1 --output-dir out"
+    result = run_script(script, *on_data(digits_dir, options))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Validation accuracy" in result.stdout
     assert_training_outputs(tmp_path / "out", epochs=1)
@@ -229,3 +230,17 @@ def test_a_corrupt_image_is_named_before_training(
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {data / '1' / 'bad.png'} is not a readable image; remove or replace it"
     )
+
+
+def test_a_stage_that_fits_no_layer_stops_before_training(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    script = generate(
+        tmp_path, "--backbone MobileNetV3Small --image-size 32 --unfreeze conv_2"
+    )
+    result = run_script(script, *on_data(digits_dir, "--weights none --output-dir out"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: 'MobileNetV3Small' has no layer 'conv_2' (closest: conv_1, conv, conv_bn)"
+    )
+    assert not (tmp_path / "out" / "history.csv").exists()

@@ -7,6 +7,8 @@ import pytest
 from kerastl import backbones
 from kerastl.runtime import (
     TrainabilityError,
+    UnfreezeError,
+    check_unfreeze_stages,
     compile_checked,
     find_blocks,
     freeze,
@@ -211,3 +213,16 @@ def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
     summary = trainable_summary(model)
     assert "expanded_conv_10" in summary
     assert "BatchNormalization layers that train: 0 of 34" in summary
+
+
+def test_stages_are_checked_before_training_without_changing_anything() -> None:
+    _, base = build("ResNet50V2")
+    family = family_of("ResNet50V2")
+    before = [layer.trainable for layer in base.layers]
+    check_unfreeze_stages(base, [2, "conv5_block1_1_conv", "all"], family.block_pattern)
+    assert [layer.trainable for layer in base.layers] == before and not base.trainable
+    with pytest.raises(UnfreezeError, match="has no layer 'conv5_blok1'"):
+        check_unfreeze_stages(base, [2, "conv5_blok1"], family.block_pattern)
+    with pytest.raises(UnfreezeError, match="16 blocks; cannot unfreeze 17"):
+        check_unfreeze_stages(base, [17], family.block_pattern)
+    assert [layer.trainable for layer in base.layers] == before

@@ -23,12 +23,14 @@ from kerastl.runtime.errors import (
     DataError,
     ScriptError,
     TrainabilityError,
+    UnfreezeError,
     WeightsError,
 )
 from kerastl.runtime.models import create_base_model, save_model_checked
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.resume import Phase, RunState
 from kerastl.runtime.unfreeze import (
+    check_unfreeze_stages,
     compile_checked,
     find_blocks,
     freeze,
@@ -48,9 +50,11 @@ __all__ = [
     "RunState",
     "ScriptError",
     "TrainabilityError",
+    "UnfreezeError",
     "WeightsError",
     "check_num_classes",
     "check_pixel_range",
+    "check_unfreeze_stages",
     "compile_checked",
     "create_base_model",
     "find_blocks",

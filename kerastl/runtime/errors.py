@@ -15,3 +15,7 @@ class WeightsError(ScriptError):
 
 class TrainabilityError(ScriptError):
     """The trainable weights after compiling are not the ones that were asked for."""
+
+
+class UnfreezeError(ScriptError, ValueError):
+    """A fine-tuning stage that does not fit the base model."""

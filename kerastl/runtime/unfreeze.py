@@ -12,10 +12,11 @@ The rules these helpers enforce (see PITFALLS.md):
 
 import difflib
 import re
+from collections.abc import Sequence
 
 import keras
 
-from kerastl.runtime.errors import TrainabilityError
+from kerastl.runtime.errors import TrainabilityError, UnfreezeError
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
@@ -41,7 +42,7 @@ def find_blocks(
         Block name to its layers, in the order the blocks first appear.
     """
     if unnamed_layers not in ("next", "previous"):
-        raise ValueError(
+        raise UnfreezeError(
             f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}"
         )
     pattern = re.compile(block_pattern)
@@ -53,7 +54,7 @@ def find_blocks(
         for layer in layers
     ]
     if not any(keys):
-        raise ValueError(
+        raise UnfreezeError(
             f"no layer of {base.name!r} matches the block pattern {block_pattern!r}"
         )
     forward = list(range(len(layers)))
@@ -90,7 +91,7 @@ def unfreeze_top_blocks(
     """
     blocks = find_blocks(base, block_pattern, unnamed_layers)
     if not 1 <= num_blocks <= len(blocks):
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
         )
     chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
@@ -102,7 +103,7 @@ def unfreeze_top_layers(
 ) -> list[keras.layers.Layer]:
     """Unfreezes the last `num_layers` layers of `base`; freezes the rest."""
     if not 1 <= num_layers <= len(base.layers):
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has {len(base.layers)} layers; cannot unfreeze {num_layers}"
         )
     return _set_trainable(base, base.layers[-num_layers:], train_batchnorm)
@@ -117,7 +118,7 @@ def unfreeze_from(
         close = (
             ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
         )
-        raise ValueError(
+        raise UnfreezeError(
             f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
         )
     return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
@@ -163,6 +164,29 @@ def unfreeze(
             base, what, block_pattern, unnamed_layers, train_batchnorm=train_batchnorm
         )
     return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
+
+
+def check_unfreeze_stages(
+    base: keras.Model,
+    stages: Sequence[int | str],
+    block_pattern: str | None = None,
+    unnamed_layers: str = "next",
+) -> None:
+    """Checks that every fine-tuning stage fits `base`, before any training.
+
+    Raises:
+        UnfreezeError: For the first stage that names no layer of `base` or
+            asks for more blocks (or layers) than it has.
+    """
+    base_trainable = base.trainable
+    trainable = [layer.trainable for layer in base.layers]
+    try:
+        for what in stages:
+            unfreeze(base, what, block_pattern, unnamed_layers)
+    finally:
+        base.trainable = base_trainable
+        for layer, flag in zip(base.layers, trainable):
+            layer.trainable = flag
 
 
 def _set_trainable(

@@ -161,6 +161,8 @@ def train(
     """Runs the phases in turn; the same command resumes an interrupted run."""
     output_dir = Path(args.output_dir)
     run = runtime.RunState(output_dir, phases(args))
+    # Check every stage against the base now, not after the head has trained.
+    runtime.check_unfreeze_stages(base_model, UNFREEZE, BLOCK_PATTERN, UNNAMED_LAYERS)
     for phase in run.phases:
         # Choose what trains, then compile: trainability only changes at compile.
         trainable = runtime.unfreeze(
