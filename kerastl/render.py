@@ -15,7 +15,7 @@ from kerastl import __version__
 from kerastl.errors import KerastlError
 from kerastl.filters import FILTERS
 from kerastl.inline import inline_runtime
-from kerastl.spec import Spec, default_unfreeze
+from kerastl.spec import Spec
 
 PACKAGED_TEMPLATES = Path(__file__).parent / "templates"  # inside an installed wheel
 SOURCE_TEMPLATES = Path(__file__).parent.parent / "templates"  # in a source checkout
@@ -64,7 +64,6 @@ def render(spec: Spec) -> str:
         backbone=spec.backbone,
         family=spec.backbone.family,
         version=__version__,
-        default_unfreeze=default_unfreeze(spec.backbone),
     )
     if spec.standalone:
         source = inline_runtime(source)
