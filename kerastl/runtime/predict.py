@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.data import is_image_file, list_images
+from kerastl.runtime.data import IMAGE_EXTENSIONS, check_images, list_images
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.imagenet_classes import IMAGENET_CLASSES
 
@@ -23,10 +23,8 @@ def find_images(path: str | os.PathLike) -> list[Path]:
         raise DataError(f"{path} does not exist")
     paths = [path] if path.is_file() else list_images(path)
     if not paths:
-        raise DataError(f"no images (.bmp, .gif, .jpeg, .jpg, .png) in {path}")
-    for image in paths:
-        if not is_image_file(image):
-            raise DataError(f"{image} is not a readable image; remove or replace it")
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    check_images(paths)
     return paths
 
 

@@ -481,6 +481,13 @@ def is_image_file(path: Path) -> bool:
     return head.startswith(_SIGNATURES)
 
 
+def check_images(paths: list[Path]) -> None:
+    """Raises DataError naming the first of `paths` that is not a readable image."""
+    for path in paths:
+        if not is_image_file(path):
+            raise DataError(f"{path} is not a readable image; remove or replace it")
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files below `folder` (any depth), by extension, sorted."""
     return sorted(
@@ -517,9 +524,7 @@ def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
             raise DataError(
                 f"class folder {root / name} has no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
-        for path in images:
-            if not is_image_file(path):
-                raise DataError(f"{path} is not a readable image; remove or replace it")
+        check_images(images)
         counts[name] = len(images)
     return FolderScan(class_names, counts)
 
