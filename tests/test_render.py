@@ -72,6 +72,7 @@ def test_standalone_scripts_do_not_import_kerastl(mode: str) -> None:
         "keras",
         "numpy",
         "tensorflow",
+        "warnings",
     }
     ruff_check({"standalone.py": text})
 

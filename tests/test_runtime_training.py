@@ -1,6 +1,7 @@
 """Callbacks, schedules, base-model creation, saving and run state, on real Keras."""
 
 import csv
+import warnings
 from pathlib import Path
 
 import keras
@@ -179,7 +180,11 @@ def test_create_base_model_from_a_weights_file(tmp_path: Path) -> None:
     )
     for expected, actual in zip(source.weights, loaded.weights):
         np.testing.assert_array_equal(np.array(expected), np.array(actual))
-    with pytest.raises(WeightsError, match="does not fit MobileNetV3Large"):
+    with (
+        warnings.catch_warnings(),
+        pytest.raises(WeightsError, match="does not fit MobileNetV3Large"),
+    ):
+        warnings.simplefilter("error")  # one error, not a warning per layer
         create_base_model(
             keras.applications.MobileNetV3Large, weights=str(path), **kwargs
         )
@@ -222,6 +227,7 @@ def test_create_base_model_turns_keras_argument_errors_into_one_line() -> None:
 
 def test_save_model_checked_reloads_and_compares(tmp_path: Path) -> None:
     model = tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0)  # built optimizer state, as after training
     reloaded = save_model_checked(model, tmp_path / "out" / "model.keras", X[:4])
     np.testing.assert_allclose(
         reloaded.predict(X, verbose=0), model.predict(X, verbose=0)

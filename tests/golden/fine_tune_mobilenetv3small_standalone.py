@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -679,12 +680,19 @@ def create_base_model(
             "pass --weights PATH to a local .weights.h5 file, or --weights none"
         ) from None
     if weights not in ("imagenet", "none"):
-        try:
-            model.load_weights(weights)
-        except (ValueError, OSError, KeyError) as error:
-            raise WeightsError(
-                f"{weights} does not fit {name} with these settings: {_first_line(error)}"
-            ) from None
+        # A file that does not fit makes Keras warn once per layer, then raise.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(weights)
+            except (ValueError, OSError, KeyError) as error:
+                raise WeightsError(
+                    f"{weights} does not fit {name} with these settings: {_first_line(error)}"
+                ) from None
+        for warning in caught:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return model
 
 
