@@ -99,6 +99,29 @@ def test_a_peek_at_a_batch_loses_no_image(tmp_path: Path) -> None:
         assert sum(int(labels.shape[0]) for _, labels in val) == 72
 
 
+def test_disk_cache_keeps_the_subsets_apart_and_refuses_a_stale_one(
+    folder: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "cache" / "digits"
+    prefix.parent.mkdir()
+    for _ in range(2):  # the second run reads the files the first one wrote
+        train, val, _ = load_image_folders(
+            folder, image_size=32, batch_size=4, validation_split=0.4, cache=prefix
+        )
+        sizes = [sum(int(labels.shape[0]) for _, labels in ds) for ds in (train, val)]
+        assert sizes == [9, 6]
+    assert {path.name.split(".")[0] for path in prefix.parent.iterdir()} == {
+        "digits-training",
+        "digits-validation",
+    }
+    for image in sorted((folder / "2").iterdir())[:3]:
+        image.unlink()
+    with pytest.raises(DataError, match="holds 9 images, not 8; delete its files"):
+        load_image_folders(
+            folder, image_size=32, batch_size=4, validation_split=0.4, cache=prefix
+        )
+
+
 def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
     """Cache before augmenting: two passes over the data see different images."""
     rotate = keras.layers.RandomRotation(0.5, seed=3)

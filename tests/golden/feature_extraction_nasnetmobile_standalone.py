@@ -336,7 +336,12 @@ def _augment(
     )
 
 
-def _fill_cache(dataset: tf.data.Dataset, size: int) -> None:
+def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
+    """Each subset caches to its own files: a shared prefix would mix them."""
+    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+
+
+def _fill_cache(dataset: tf.data.Dataset, size: int, where: str) -> None:
     """Reads a freshly cached dataset once, to the end, so that its cache is whole.
 
     An iterator dropped part-way through a cache that is still filling (a peek
@@ -346,7 +351,10 @@ def _fill_cache(dataset: tf.data.Dataset, size: int) -> None:
     """
     filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
     if size >= 0 and filled != size:
-        raise DataError(f"the cache holds {filled} images, not {size}; delete it")
+        raise DataError(
+            f"the cache {where} holds {filled} images, not {size}; "
+            "delete its files to rebuild it"
+        )
 
 
 def _pipeline(
@@ -359,8 +367,8 @@ def _pipeline(
 ) -> tf.data.Dataset:
     size = int(dataset.cardinality())
     if cache:
-        dataset = dataset.cache() if cache is True else dataset.cache(str(cache))
-        _fill_cache(dataset, size)
+        dataset = dataset.cache() if cache is True else dataset.cache(cache)
+        _fill_cache(dataset, size, "in memory" if cache is True else cache)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
             min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
@@ -484,7 +492,7 @@ def load_image_folders(
     validation_split: float = 0.2,
     seed: int = 1337,
     augmentation: keras.layers.Layer | None = None,
-    cache: bool | str = True,
+    cache: bool | str | os.PathLike = True,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
     """Scans the folders, then builds the training and validation pipelines.
 
@@ -500,8 +508,9 @@ def load_image_folders(
         validation_split: Share of `data_dir` held out when there is no `val_dir`.
         seed: Seed of the split and of the shuffling.
         augmentation: Optional layer applied to training batches, each epoch.
-        cache: True to cache decoded images in memory, a file path to cache
-            them on disk, False not to cache. The cache is filled here, once.
+        cache: True to cache decoded images in memory, a path prefix to cache
+            them on disk (in `PREFIX-training*` and `PREFIX-validation*`),
+            False not to cache. The cache is filled here, once.
 
     Returns:
         `(train_dataset, validation_dataset, class_names)`.
@@ -542,9 +551,13 @@ def load_image_folders(
     # Check one augmented batch, read around the cache so that it stays whole.
     check_pixel_range(_augment(train.take(batch_size).batch(batch_size), augmentation))
     train = _pipeline(
-        train, batch_size, cache, augmentation=augmentation, shuffle_seed=seed
+        train,
+        batch_size,
+        _cache_for(cache, "training"),
+        augmentation=augmentation,
+        shuffle_seed=seed,
     )
-    val = _pipeline(val, batch_size, cache)
+    val = _pipeline(val, batch_size, _cache_for(cache, "validation"))
     return train, val, class_names
 
 
