@@ -410,7 +410,7 @@ def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
     return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
 
 
-def _fill_cache(dataset: tf.data.Dataset, size: int, where: str) -> None:
+def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
     """Reads a freshly cached dataset once, to the end, so that its cache is whole.
 
     An iterator dropped part-way through a cache that is still filling (a peek
@@ -419,11 +419,14 @@ def _fill_cache(dataset: tf.data.Dataset, size: int, where: str) -> None:
     cache is only read, never written, so a later peek is harmless.
     """
     filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-    if size >= 0 and filled != size:
-        raise DataError(
-            f"the cache {where} holds {filled} images, not {size}; "
-            "delete its files to rebuild it"
-        )
+    if size < 0 or filled == size:
+        return
+    if prefix is None:
+        raise DataError(f"the in-memory cache holds {filled} of {size} images")
+    raise DataError(
+        f"the cache {prefix} holds {filled} images, not {size}; "
+        "delete its files to rebuild it"
+    )
 
 
 def _pipeline(
@@ -437,7 +440,7 @@ def _pipeline(
     size = int(dataset.cardinality())
     if cache:
         dataset = dataset.cache() if cache is True else dataset.cache(cache)
-        _fill_cache(dataset, size, "in memory" if cache is True else cache)
+        _fill_cache(dataset, size, None if cache is True else cache)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
             min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
