@@ -6,8 +6,10 @@ import pytest
 
 from kerastl import backbones
 from kerastl.runtime import (
+    BlockRule,
     TrainabilityError,
     UnfreezeError,
+    block_rule_of,
     check_unfreeze_stages,
     compile_checked,
     find_blocks,
@@ -54,10 +56,6 @@ def compile_for(model, base, trainable) -> None:
     )
 
 
-def family_of(name: str) -> backbones.Family:
-    return backbones.get(name).family
-
-
 @pytest.fixture(scope="module", params=BACKBONES)
 def built(request) -> tuple[str, keras.Model, keras.Model]:
     model, base = build(request.param)
@@ -66,18 +64,14 @@ def built(request) -> tuple[str, keras.Model, keras.Model]:
 
 def test_blocks_match_the_registry(built) -> None:
     name, _, base = built
-    family = family_of(name)
-    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+    blocks = find_blocks(base)
     assert len(blocks) == backbones.get(name).num_blocks
 
 
 def test_top_blocks_unfreeze_whole_blocks_and_no_batchnorm(built) -> None:
-    name, _, base = built
-    family = family_of(name)
-    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
-    trainable = unfreeze_top_blocks(
-        base, 2, family.block_pattern, family.unnamed_layers
-    )
+    _, _, base = built
+    blocks = find_blocks(base)
+    trainable = unfreeze_top_blocks(base, 2)
     top = [layer for key in list(blocks)[-2:] for layer in blocks[key]]
     expected = [
         layer for layer in top if not isinstance(layer, keras.layers.BatchNormalization)
@@ -112,8 +106,7 @@ def test_train_batchnorm_is_explicit(built) -> None:
 
 
 def test_top_layers_from_and_dispatch(built) -> None:
-    name, _, base = built
-    family = family_of(name)
+    _, _, base = built
     last = [layer for layer in base.layers[-5:]]
     assert unfreeze_top_layers(base, 5) == [
         layer
@@ -129,20 +122,17 @@ def test_top_layers_from_and_dispatch(built) -> None:
     assert unfreeze(base, None) == freeze(base) == []
     assert not base.trainable
     assert unfreeze(base, "all") == unfreeze_all(base)
-    assert unfreeze(base, 1, family.block_pattern, family.unnamed_layers) == (
-        unfreeze_top_blocks(base, 1, family.block_pattern, family.unnamed_layers)
-    )
+    assert unfreeze(base, 1) == unfreeze_top_blocks(base, 1)
 
 
 def test_bad_requests_are_named(built) -> None:
-    name, _, base = built
-    family = family_of(name)
+    _, _, base = built
     with pytest.raises(ValueError, match="has no layer 'no_such_layer'"):
         unfreeze_from(base, "no_such_layer")
     with pytest.raises(ValueError, match="blocks; cannot unfreeze 999"):
-        unfreeze_top_blocks(base, 999, family.block_pattern)
+        unfreeze_top_blocks(base, 999)
     with pytest.raises(ValueError, match="matches the block pattern"):
-        find_blocks(base, r"^(nothing_like_this)_")
+        find_blocks(base, BlockRule(r"^(nothing_like_this)_"))
 
 
 def test_batchnorm_statistics_do_not_move_during_fine_tuning() -> None:
@@ -164,12 +154,11 @@ def test_batchnorm_statistics_do_not_move_during_fine_tuning() -> None:
 
 def test_trainability_changes_only_take_effect_through_a_recompile() -> None:
     model, base = build("MobileNetV3Small")
-    family = family_of("MobileNetV3Small")
     compile_for(model, base, freeze(base))
     fit_once(model)
     convolution = base.get_layer("conv_1")
     kernel = np.array(convolution.kernel)
-    trainable = unfreeze_top_blocks(base, 1, family.block_pattern)
+    trainable = unfreeze_top_blocks(base, 1)
     fit_once(model)  # not recompiled: Keras still trains the head only
     assert np.array_equal(kernel, np.array(convolution.kernel))
     compile_for(model, base, trainable)
@@ -179,8 +168,7 @@ def test_trainability_changes_only_take_effect_through_a_recompile() -> None:
 
 def test_compile_checked_catches_trainability_changed_behind_its_back() -> None:
     model, base = build("ResNet50V2")
-    family = family_of("ResNet50V2")
-    trainable = unfreeze_top_blocks(base, 1, family.block_pattern)
+    trainable = unfreeze_top_blocks(base, 1)
     base.get_layer("conv2_block1_1_conv").trainable = True
     with pytest.raises(
         TrainabilityError, match="unexpected \\['conv2_block1_1_conv'\\]"
@@ -201,7 +189,6 @@ def test_compile_checked_wants_a_trainable_head() -> None:
 
 def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
     model, base = build("MobileNetV3Small")
-    family = family_of("MobileNetV3Small")
     compile_for(model, base, freeze(base))
     summary = trainable_summary(model)
     head_params = 576 * 3 + 3
@@ -209,7 +196,7 @@ def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
         f"trainable parameters: {head_params:,} of "
     )
     assert "BatchNormalization layers that train: 0 of 34" in summary
-    compile_for(model, base, unfreeze_top_blocks(base, 2, family.block_pattern))
+    compile_for(model, base, unfreeze_top_blocks(base, 2))
     summary = trainable_summary(model)
     assert "expanded_conv_10" in summary
     assert "BatchNormalization layers that train: 0 of 34" in summary
@@ -217,12 +204,37 @@ def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
 
 def test_stages_are_checked_before_training_without_changing_anything() -> None:
     _, base = build("ResNet50V2")
-    family = family_of("ResNet50V2")
     before = [layer.trainable for layer in base.layers]
-    check_unfreeze_stages(base, [2, "conv5_block1_1_conv", "all"], family.block_pattern)
+    check_unfreeze_stages(base, [2, "conv5_block1_1_conv", "all"])
     assert [layer.trainable for layer in base.layers] == before and not base.trainable
     with pytest.raises(UnfreezeError, match="has no layer 'conv5_blok1'"):
-        check_unfreeze_stages(base, [2, "conv5_blok1"], family.block_pattern)
+        check_unfreeze_stages(base, [2, "conv5_blok1"])
     with pytest.raises(UnfreezeError, match="16 blocks; cannot unfreeze 17"):
-        check_unfreeze_stages(base, [17], family.block_pattern)
+        check_unfreeze_stages(base, [17])
     assert [layer.trainable for layer in base.layers] == before
+
+
+def test_the_family_is_recognised_by_name_or_by_layer_names(built) -> None:
+    name, _, base = built
+    rule = block_rule_of(base)
+    assert len(find_blocks(base, rule)) == backbones.get(name).num_blocks
+    renamed = keras.Model(base.inputs, base.outputs, name="my_base")
+    blocks = {
+        key: [layer.name for layer in layers]
+        for key, layers in find_blocks(base).items()
+    }
+    assert {
+        key: [layer.name for layer in layers]
+        for key, layers in find_blocks(renamed).items()
+    } == blocks  # the layer names still tell
+
+
+def test_an_unknown_model_is_named() -> None:
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs), name="mine")
+    with pytest.raises(UnfreezeError, match="'mine' is not a keras.applications model"):
+        unfreeze_top_blocks(model, 1)
+    custom = BlockRule(r"^(head)$")
+    assert [
+        layer.name for layer in unfreeze_top_blocks(model, 1, block_rule=custom)
+    ] == ["head"]

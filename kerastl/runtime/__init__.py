@@ -5,12 +5,6 @@ class with no hidden global state; `kerastl new --standalone` copies the ones a
 script uses into the script itself.
 """
 
-from kerastl.runtime.callbacks import (
-    HistoryLogger,
-    read_history,
-    standard_callbacks,
-    warmup_cosine,
-)
 from kerastl.runtime.data import (
     FolderScan,
     check_num_classes,
@@ -21,15 +15,27 @@ from kerastl.runtime.data import (
 )
 from kerastl.runtime.errors import (
     DataError,
+    DivergedError,
+    RunMismatchError,
     ScriptError,
     TrainabilityError,
     UnfreezeError,
     WeightsError,
 )
-from kerastl.runtime.models import create_base_model, save_model_checked
+from kerastl.runtime.history import read_history
+from kerastl.runtime.models import (
+    has_finite_weights,
+    loading_weights,
+    save_model_atomic,
+    save_model_checked,
+)
+from kerastl.runtime.options import int_range, positive_float, weights_option
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
-from kerastl.runtime.resume import Phase, RunState
+from kerastl.runtime.run import Phase, Run
+from kerastl.runtime.schedules import warmup_cosine
 from kerastl.runtime.unfreeze import (
+    BlockRule,
+    block_rule_of,
     check_unfreeze_stages,
     compile_checked,
     find_blocks,
@@ -43,30 +49,36 @@ from kerastl.runtime.unfreeze import (
 )
 
 __all__ = [
+    "BlockRule",
     "DataError",
+    "DivergedError",
     "FolderScan",
-    "HistoryLogger",
     "Phase",
-    "RunState",
+    "Run",
+    "RunMismatchError",
     "ScriptError",
     "TrainabilityError",
     "UnfreezeError",
     "WeightsError",
+    "block_rule_of",
     "check_num_classes",
     "check_pixel_range",
     "check_unfreeze_stages",
     "compile_checked",
-    "create_base_model",
     "find_blocks",
     "find_images",
     "freeze",
+    "has_finite_weights",
     "image_batches",
+    "int_range",
     "load_image_folders",
+    "loading_weights",
+    "positive_float",
     "read_history",
     "save_labels",
+    "save_model_atomic",
     "save_model_checked",
     "scan_image_folder",
-    "standard_callbacks",
     "top_k",
     "trainable_summary",
     "unfreeze",
@@ -75,5 +87,6 @@ __all__ = [
     "unfreeze_top_blocks",
     "unfreeze_top_layers",
     "warmup_cosine",
+    "weights_option",
     "write_predictions",
 ]

@@ -19,3 +19,11 @@ class TrainabilityError(ScriptError):
 
 class UnfreezeError(ScriptError, ValueError):
     """A fine-tuning stage that does not fit the base model."""
+
+
+class DivergedError(ScriptError):
+    """Training produced a NaN or infinite loss or weights."""
+
+
+class RunMismatchError(ScriptError):
+    """The output folder holds a run that this one cannot continue."""

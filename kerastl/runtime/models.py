@@ -1,8 +1,10 @@
-"""Create a base model with the script's `--weights`, and save a model safely."""
+"""The weights of a base model, and saving a model safely."""
 
+import contextlib
 import os
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -11,84 +13,107 @@ import numpy as np
 from kerastl.runtime.errors import ScriptError, WeightsError
 
 
-def create_base_model(
-    constructor: Callable[..., keras.Model], *, weights: str, **kwargs
-) -> keras.Model:
-    """Calls a `keras.applications` constructor with a script's `--weights` value.
+@contextlib.contextmanager
+def loading_weights(name: str, weights: str | None) -> Iterator[None]:
+    """Turns the ways a `keras.applications` constructor fails into one line.
+
+    Wrap the constructor call in it:
+    `with loading_weights("ResNet50", weights): base = keras.applications.ResNet50(...)`.
 
     Args:
-        constructor: For example `keras.applications.EfficientNetV2B0`.
-        weights: `"imagenet"` (downloaded once into ~/.keras/models, then read
-            from there), `"none"` (random initialization), or the path of a
-            `.weights.h5` file saved with `save_weights()` from the same
-            constructor with the same arguments.
-        **kwargs: Passed to the constructor (`include_top`, `input_shape`...).
+        name: The constructor's name, for the messages.
+        weights: The `weights` argument: `"imagenet"` (downloaded once into
+            ~/.keras/models, then read from there), None (random
+            initialization), or the path of a `.weights.h5` file saved with
+            `save_weights()` from the same constructor with the same arguments.
 
     Raises:
-        WeightsError: If the weights cannot be downloaded, found or loaded.
+        WeightsError: If the weights cannot be downloaded or do not fit.
         ScriptError: If Keras refuses the arguments (an input size too small).
     """
-    name = getattr(constructor, "__name__", "the backbone")
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise WeightsError(
-            f"weights file {weights} does not exist (--weights takes imagenet, none or a file)"
-        )
-    try:
-        model = constructor(
-            weights="imagenet" if weights == "imagenet" else None, **kwargs
-        )
-    except ValueError as error:
-        raise ScriptError(f"{name}: {_first_line(error)}") from None
-    except Exception as error:
-        if "URL fetch failure" not in str(error):
-            raise
-        raise WeightsError(
-            f"could not download the ImageNet weights of {name} ({_first_line(error)}); "
-            "pass --weights PATH to a local .weights.h5 file, or --weights none"
-        ) from None
-    if weights not in ("imagenet", "none"):
-        # A file that does not fit makes Keras warn once per layer, then raise.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                model.load_weights(weights)
-            except (ValueError, OSError, KeyError) as error:
+    # A file that does not fit makes Keras warn once per layer, then raise; the
+    # traceback, unfiltered for a moment, tells a loading error from a bad argument.
+    filtering = keras.config.is_traceback_filtering_enabled()
+    keras.config.disable_traceback_filtering()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as error:
+            frames = traceback.extract_tb(error.__traceback__)
+            if any(frame.name == "load_weights" for frame in frames):
                 raise WeightsError(
-                    f"{weights} does not fit {name} with these settings: {_first_line(error)}"
+                    f"{weights} does not fit {name} with these settings: "
+                    f"{_first_line(error)}"
                 ) from None
-        for warning in caught:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    return model
+            raise ScriptError(f"{name}: {_first_line(error)}") from None
+        except Exception as error:
+            if "URL fetch failure" not in str(error):
+                raise
+            raise WeightsError(
+                f"could not download the ImageNet weights of {name} "
+                f"({_first_line(error)}); pass --weights PATH to a local "
+                ".weights.h5 file, or --weights none"
+            ) from None
+        finally:
+            if filtering:
+                keras.config.enable_traceback_filtering()
+    for warning in caught:
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+
+
+def has_finite_weights(model: keras.Model) -> bool:
+    """Whether every weight of `model` is a finite number (no NaN, no infinity)."""
+    return all(bool(np.isfinite(weight).all()) for weight in model.get_weights())
+
+
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Saves `model` as a `.keras` file through a temporary name and a rename.
+
+    Raises:
+        ScriptError: If a weight is NaN or infinite: such a model is never saved.
+    """
+    path = Path(path)
+    if not has_finite_weights(model):
+        raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+    return path
 
 
 def save_model_checked(
     model: keras.Model, path: str | os.PathLike, sample: np.ndarray
 ) -> keras.Model:
-    """Saves `model` as a `.keras` file, reloads it and checks one prediction.
+    """Saves `model` as a `.keras` file once its reloaded copy predicts the same.
 
-    The file is written under a temporary name first, so an interrupted save
-    never leaves a half-written model at `path`.
+    The model is written under a temporary name, reloaded and compared on
+    `sample`; only then does it replace `path`, so a failed check or an
+    interrupted save never leaves a bad model behind.
 
     Returns:
         The reloaded model.
 
     Raises:
-        ScriptError: If the reloaded model predicts differently.
+        ScriptError: If the model has non-finite weights, or the reloaded
+            model predicts differently.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.keras")
-    model.save(partial)
-    os.replace(partial, path)
-    reloaded = keras.saving.load_model(path)
-    expected = model.predict(sample, verbose=0)
-    actual = reloaded.predict(sample, verbose=0)
-    if not np.allclose(expected, actual, atol=1e-5):
-        raise ScriptError(
-            f"{path} does not reproduce the model's predictions after reloading"
-        )
+    partial = save_model_atomic(model, path.with_name(path.stem + ".check.keras"))
+    try:
+        reloaded = keras.saving.load_model(partial, compile=False)
+        expected = model.predict(sample, verbose=0)
+        actual = reloaded.predict(sample, verbose=0)
+        if not np.allclose(expected, actual, atol=1e-5):
+            raise ScriptError(
+                f"{path} was not saved: the reloaded model predicts differently"
+            )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return reloaded
 
 

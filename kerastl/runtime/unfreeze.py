@@ -1,18 +1,23 @@
 """Freeze and unfreeze a base model a whole block at a time, and compile safely.
 
-The rules these helpers enforce (see PITFALLS.md):
+The rules these helpers enforce, each a trap Keras users report:
 
 * BatchNormalization layers stay frozen when the base is unfrozen, so their
-  moving statistics are not overwritten by a small new data set.
-* A change of `trainable` only takes effect when the model is compiled again:
-  `compile_checked` recompiles and verifies the trainable weights.
-* Blocks (a residual unit, a dense layer, a cell) are unfrozen whole; the
-  family's block pattern from the kerastl registry says which layers form one.
+  moving statistics are not overwritten by a small new data set
+  (keras-team/keras#11590; the Keras "Transfer learning & fine-tuning" guide).
+* A change of `trainable` only takes effect when the model is compiled again
+  (keras-team/keras#6405): `compile_checked` recompiles and verifies the
+  trainable weights.
+* Blocks (a residual unit, a dense layer, a cell) are unfrozen whole, as the
+  Keras EfficientNet fine-tuning example advises; each family's `BlockRule`,
+  recognised from the model, says which layers form one.
 """
 
 import difflib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import keras
 
@@ -25,27 +30,88 @@ def freeze(model: keras.Model) -> list[keras.layers.Layer]:
     return []
 
 
+@dataclass(frozen=True)
+class BlockRule:
+    """How the layers of one `keras.applications` family divide into blocks.
+
+    Attributes:
+        pattern: Regular expression whose first group names the block of a
+            layer, searched in the layer's name.
+        unnamed_layers: The block that a layer the pattern does not match
+            joins: that of the nearest matching layer after it (`"next"`) or
+            before it (`"previous"`). Layers at the far end join the first or
+            last block.
+    """
+
+    pattern: str
+    unnamed_layers: Literal["next", "previous"] = "next"
+
+
+#: Each family's block rule, keyed by a regular expression that matches the
+#: names Keras gives its models (`efficientnetv2-b0`, `resnet50`...).
+FAMILY_BLOCKS: dict[str, BlockRule] = {
+    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
+    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
+    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
+    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
+    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
+    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
+    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
+    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
+    r"^nasnet_": BlockRule(
+        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
+    ),
+    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
+    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
+    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
+}
+
+
+def block_rule_of(base: keras.Model) -> BlockRule:
+    """The block rule of a `keras.applications` base model.
+
+    The family is recognised by the model's name, or else by the rule whose
+    pattern matches the most layer names (a renamed model).
+
+    Raises:
+        UnfreezeError: If neither the name nor the layers fit a known family.
+    """
+    for name_pattern, rule in FAMILY_BLOCKS.items():
+        if re.search(name_pattern, base.name, re.IGNORECASE):
+            return rule
+    names = [layer.name for layer in base.layers]
+    matches = {
+        rule: sum(bool(re.search(rule.pattern, name)) for name in names)
+        for rule in FAMILY_BLOCKS.values()
+    }
+    rule = max(matches, key=matches.__getitem__)
+    if not matches[rule]:
+        raise UnfreezeError(
+            f"{base.name!r} is not a keras.applications model kerastl knows by its "
+            "name or layer names; pass block_rule=BlockRule(pattern) to unfreeze it"
+        )
+    return rule
+
+
 def find_blocks(
-    base: keras.Model, block_pattern: str, unnamed_layers: str = "next"
+    base: keras.Model, block_rule: BlockRule | None = None
 ) -> dict[str, list[keras.layers.Layer]]:
     """Groups the layers of `base` into its blocks, in model order.
 
     Args:
         base: The base model.
-        block_pattern: Regular expression whose first group names the block of
-            a layer, searched in the layer's name.
-        unnamed_layers: `"next"` or `"previous"`: the block that a layer the
-            pattern does not match joins (the nearest matching layer after or
-            before it). Layers at the far end join the first or last block.
+        block_rule: How its layers form blocks; by default recognised from
+            the model (`block_rule_of`).
 
     Returns:
         Block name to its layers, in the order the blocks first appear.
     """
-    if unnamed_layers not in ("next", "previous"):
+    rule = block_rule or block_rule_of(base)
+    if rule.unnamed_layers not in ("next", "previous"):
         raise UnfreezeError(
-            f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}"
+            f"unnamed_layers must be 'next' or 'previous', not {rule.unnamed_layers!r}"
         )
-    pattern = re.compile(block_pattern)
+    pattern = re.compile(rule.pattern)
     layers = [
         layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
@@ -55,12 +121,12 @@ def find_blocks(
     ]
     if not any(keys):
         raise UnfreezeError(
-            f"no layer of {base.name!r} matches the block pattern {block_pattern!r}"
+            f"no layer of {base.name!r} matches the block pattern {rule.pattern!r}"
         )
     forward = list(range(len(layers)))
     first_pass, second_pass = (
         (forward[::-1], forward)
-        if unnamed_layers == "next"
+        if rule.unnamed_layers == "next"
         else (forward, forward[::-1])
     )
     for order in (first_pass, second_pass):
@@ -79,9 +145,8 @@ def find_blocks(
 def unfreeze_top_blocks(
     base: keras.Model,
     num_blocks: int,
-    block_pattern: str,
-    unnamed_layers: str = "next",
     *,
+    block_rule: BlockRule | None = None,
     train_batchnorm: bool = False,
 ) -> list[keras.layers.Layer]:
     """Unfreezes the last `num_blocks` whole blocks of `base`; freezes the rest.
@@ -89,7 +154,7 @@ def unfreeze_top_blocks(
     Returns:
         The layers left trainable.
     """
-    blocks = find_blocks(base, block_pattern, unnamed_layers)
+    blocks = find_blocks(base, block_rule)
     if not 1 <= num_blocks <= len(blocks):
         raise UnfreezeError(
             f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
@@ -134,20 +199,18 @@ def unfreeze_all(
 def unfreeze(
     base: keras.Model,
     what: int | str | None,
-    block_pattern: str | None = None,
-    unnamed_layers: str = "next",
     *,
+    block_rule: BlockRule | None = None,
     train_batchnorm: bool = False,
 ) -> list[keras.layers.Layer]:
     """Applies one fine-tuning setting to `base`.
 
     Args:
         base: The base model.
-        what: None (freeze everything), a number of top blocks (top layers if
-            there is no `block_pattern`), `"all"`, or the name of the first
-            layer to unfreeze.
-        block_pattern: The family's block pattern (see `find_blocks`).
-        unnamed_layers: See `find_blocks`.
+        what: None (freeze everything), a number of top blocks, `"all"`, or
+            the name of the first layer to unfreeze.
+        block_rule: How the base divides into blocks; by default recognised
+            from the model (`block_rule_of`).
         train_batchnorm: Let BatchNormalization layers train too.
 
     Returns:
@@ -158,10 +221,8 @@ def unfreeze(
     if what == "all":
         return unfreeze_all(base, train_batchnorm=train_batchnorm)
     if isinstance(what, int):
-        if block_pattern is None:
-            return unfreeze_top_layers(base, what, train_batchnorm=train_batchnorm)
         return unfreeze_top_blocks(
-            base, what, block_pattern, unnamed_layers, train_batchnorm=train_batchnorm
+            base, what, block_rule=block_rule, train_batchnorm=train_batchnorm
         )
     return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
 
@@ -169,8 +230,8 @@ def unfreeze(
 def check_unfreeze_stages(
     base: keras.Model,
     stages: Sequence[int | str],
-    block_pattern: str | None = None,
-    unnamed_layers: str = "next",
+    *,
+    block_rule: BlockRule | None = None,
 ) -> None:
     """Checks that every fine-tuning stage fits `base`, before any training.
 
@@ -182,7 +243,7 @@ def check_unfreeze_stages(
     trainable = [layer.trainable for layer in base.layers]
     try:
         for what in stages:
-            unfreeze(base, what, block_pattern, unnamed_layers)
+            unfreeze(base, what, block_rule=block_rule)
     finally:
         base.trainable = base_trainable
         for layer, flag in zip(base.layers, trainable):

@@ -1,0 +1,550 @@
+"""A resumable training run: its phases, the best model of the whole run, its state.
+
+A run is a list of phases (the head on the frozen base, then each fine-tuning
+stage), each one `fit()` continuing the epoch count of the last. After every
+epoch the run writes, each file under a temporary name then renamed: the row of
+`history.csv`, `best.keras` when the monitored metric beat the best of the
+whole run, and a checkpoint (weights and optimizer state) with `state.json`.
+A kill at any point loses at most the epoch in progress: the same command
+skips the finished phases, re-applies the current phase's trainability,
+recompiles, restores the checkpoint and continues after the last saved epoch.
+
+The best value and the early-stopping patience live in the run's state, not in
+a callback, so they survive phases and resumes (Keras's `ModelCheckpoint` and
+`EarlyStopping` forget them with each `fit()`). An epoch whose loss or weights
+are not finite is never saved. The state also records what resuming depends
+on: the model's layers, the settings, and the phases that have started; a rerun
+that differs stops before training and names the difference.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerastl.runtime.errors import DivergedError, RunMismatchError, ScriptError
+from kerastl.runtime.history import drop_epochs_from, record_epoch
+from kerastl.runtime.models import has_finite_weights, save_model_atomic
+from kerastl.runtime.unfreeze import trainable_summary
+
+STATE_FORMAT = 2
+# What a run writes into its output folder; --restart deletes exactly these.
+RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One `fit()` of a run.
+
+    Attributes:
+        name: Unique name of the phase.
+        epochs: Epochs of this phase.
+        learning_rate: Peak learning rate of this phase.
+        unfreeze: What of the base trains: None (nothing), a number of top
+            blocks, `"all"`, or the name of the first layer to train.
+    """
+
+    name: str
+    epochs: int
+    learning_rate: float
+    unfreeze: int | str | None = None
+
+
+class Run:
+    """A training run in `output_dir` that survives kills, edits and reruns.
+
+    Args:
+        output_dir: The run's output folder.
+        model: The model the run trains (its layers are fingerprinted).
+        phases: All phases of the run, in order.
+        settings: Other values resuming depends on (image size, batch size,
+            class names...), compared with the saved run's.
+        monitor: The metric that picks the best epoch and stops a phase early.
+        patience: Epochs of a phase without beating the run's best before the
+            phase stops and the model goes back to the run's best weights.
+        restart: Delete the run saved in `output_dir` and start over.
+
+    Raises:
+        RunMismatchError: If `output_dir` holds a run that this one cannot
+            continue; the message names the difference and the ways out.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        model: keras.Model,
+        phases: list[Phase],
+        *,
+        settings: dict | None = None,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        restart: bool = False,
+    ) -> None:
+        names = [phase.name for phase in phases]
+        if len(set(names)) != len(names):
+            raise ScriptError(f"phase names must be unique: {names}")
+        self.output_dir = Path(output_dir)
+        self.model = model
+        self.phases = phases
+        self.monitor = monitor
+        self.patience = patience
+        self._state_path = self.output_dir / "resume" / "state.json"
+        if restart:
+            for name in RUN_FILES:
+                _delete(self.output_dir / name)
+        new = {
+            "format": STATE_FORMAT,
+            "model": fingerprint(model),
+            "settings": json.loads(json.dumps(settings or {})),
+            "phases": [asdict(phase) for phase in phases],
+            "completed": [],
+            "checkpoint": None,
+            "best": None,
+            "wait": 0,
+        }
+        saved = _read_json(self._state_path)
+        self.state = new if saved is None else self._continue(saved, new)
+        # The checkpoint the model holds, and whether with its optimizer state.
+        self._loaded: tuple[str, bool] | None = None
+
+    def _continue(self, saved: dict, new: dict) -> dict:
+        """The saved state, checked against this run and updated to its phases."""
+        where = self.output_dir
+        if saved.get("format") != STATE_FORMAT:
+            raise RunMismatchError(
+                f"{where} holds a run saved by another kerastl version; " f"{_WAYS_OUT}"
+            )
+        change = _model_change(saved["model"], new["model"]) or _settings_change(
+            saved["settings"], new["settings"]
+        )
+        if change:
+            raise RunMismatchError(f"{where} holds a run with {change}; {_WAYS_OUT}")
+        completed = saved["completed"]
+        done = len(completed)
+        finished = done == len(saved["phases"])
+        for index, old in enumerate(saved["phases"][:done]):
+            phase = self.phases[index] if index < len(self.phases) else None
+            current = None if phase is None else asdict(phase)
+            if current == old:
+                continue
+            train_on = (
+                finished
+                and index == done - 1
+                and current is not None
+                and {**current, "epochs": old["epochs"]} == old
+                and current["epochs"] > old["epochs"]
+            )
+            if not train_on:
+                raise RunMismatchError(
+                    f"{where} holds a run whose phase {old['name']!r} finished with "
+                    f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
+                )
+            print(
+                f"Training on: phase {old['name']!r} goes from {old['epochs']} "
+                f"to {current['epochs']} epochs."
+            )
+            completed.pop()
+            saved["wait"] = 0
+        checkpoint = saved["checkpoint"]
+        if (
+            not finished
+            and checkpoint
+            and checkpoint["phase"] != (completed[-1]["phase"] if completed else None)
+        ):
+            in_progress = saved["phases"][done]
+            phase = self.phases[done] if done < len(self.phases) else None
+            if phase is None or (phase.name, phase.unfreeze) != (
+                in_progress["name"],
+                in_progress["unfreeze"],
+            ):
+                raise RunMismatchError(
+                    f"{where} holds a run stopped during phase "
+                    f"{in_progress['name']!r}, which is no longer the next phase; "
+                    f"{_WAYS_OUT}"
+                )
+            if asdict(phase) != in_progress:
+                print(
+                    f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
+                    f"not {_describe(in_progress)}."
+                )
+        if finished and len(self.phases) == done and len(completed) == done:
+            last = self.phases[-1]
+            print(
+                f"The run in {where} finished: nothing to train. To train on, "
+                f"raise the epochs of its last phase {last.name!r} (now "
+                f"{last.epochs}) or add a phase; to start over, pass --restart."
+            )
+        return {**saved, "phases": new["phases"]}
+
+    def fit(
+        self,
+        phase: Phase,
+        train_data,
+        *,
+        validation_data=None,
+        callbacks: list[keras.callbacks.Callback] | tuple = (),
+        verbose: str | int = "auto",
+    ) -> keras.callbacks.History | None:
+        """Trains `phase` unless it finished in an earlier run, saving every epoch.
+
+        Compile the model for `phase` first: this restores the run's latest
+        checkpoint (with the optimizer state if it was saved during `phase`),
+        prints what will train, and fits from the epoch after the last saved
+        one. A phase that goes `patience` epochs without beating the run's
+        best stops and goes back to the best weights of the run.
+
+        Returns:
+            The `History` of this `fit()`, or None if the phase was done.
+
+        Raises:
+            DivergedError: If the loss or the weights stop being finite; that
+                epoch is not saved, and the files of the run stay as they were.
+        """
+        self._restore(phase)
+        if self._is_complete(phase):
+            print(f"Phase {phase.name!r} finished in an earlier run.")
+            return None
+        initial_epoch, epochs = self._epoch_range(phase)
+        print(f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}:")
+        print(trainable_summary(self.model))
+        drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
+        progress = _EpochEnd(self, phase)
+        history = self.model.fit(
+            train_data,
+            validation_data=validation_data,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
+            shuffle=False,
+            # NaN check first; the run's own bookkeeping last, once the epoch is over.
+            callbacks=[
+                keras.callbacks.TerminateOnNaN(),
+                *_tensorboard(self.output_dir),
+                *callbacks,
+                progress,
+            ],
+            verbose=verbose,
+        )
+        if progress.diverged is not None:
+            raise DivergedError(self._diverged_message(phase, progress.diverged))
+        if progress.stopped_early:
+            self._load_best()
+        self._complete(phase, progress.last_epoch or initial_epoch)
+        return history
+
+    def finish(self, validation_data) -> dict[str, dict[str, float]]:
+        """Compares the final model with `best.keras` and ends the run.
+
+        Call it after saving the final model as `model.keras`: the resume
+        checkpoint is then dropped (`model.keras` replaces it).
+
+        Returns:
+            The validation figures of `"model.keras"` and `"best.keras"`.
+        """
+        final_weights = self.model.get_weights()
+        figures = {
+            "model.keras": self.model.evaluate(
+                validation_data, verbose=0, return_dict=True
+            )
+        }
+        best = self.state["best"]
+        best_path = self.output_dir / "best.keras"
+        if best is not None and best_path.exists():
+            self._load_best()
+            figures["best.keras"] = self.model.evaluate(
+                validation_data, verbose=0, return_dict=True
+            )
+            self.model.set_weights(final_weights)
+        print(self._verdict(figures))
+        self.state["checkpoint"] = {
+            "phase": self.phases[-1].name,
+            "epoch": self._end_epoch(len(self.phases) - 1),
+            "weights": "model.keras",
+        }
+        self._write_state()
+        for old in (self.output_dir / "resume").glob("*.weights.h5"):
+            old.unlink()
+        return figures
+
+    def _verdict(self, figures: dict[str, dict[str, float]]) -> str:
+        key = self.monitor.removeprefix("val_")
+        final = figures["model.keras"]
+        lines = [f"model.keras (the final model): {_figures(final)}"]
+        if "best.keras" in figures:
+            best, record = figures["best.keras"], self.state["best"]
+            lines.append(
+                f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
+                f"{_figures(best)}"
+            )
+            better = "model.keras"
+            if (
+                key in best
+                and key in final
+                and _improves(self.monitor, best[key], final[key])
+            ):
+                better = "best.keras"
+            lines.append(f"Better on the validation data by val_{key}: {better}")
+        return "\n".join(lines)
+
+    def _diverged_message(self, phase: Phase, epoch: int) -> str:
+        checkpoint = self.state["checkpoint"]
+        kept = (
+            f"the run resumes from epoch {checkpoint['epoch']}"
+            if checkpoint
+            else "the run starts again from epoch 1"
+        )
+        return (
+            f"the loss or the weights became NaN or infinite in epoch {epoch + 1} "
+            f"(phase {phase.name!r}, learning rate {phase.learning_rate:g}); "
+            "that epoch was not saved and best.keras is intact. "
+            f"Rerun with a lower learning rate: {kept}"
+        )
+
+    # --- the saved state ---------------------------------------------------
+
+    def _is_complete(self, phase: Phase) -> bool:
+        return self.phases.index(phase) < len(self.state["completed"])
+
+    def _end_epoch(self, index: int) -> int:
+        """Epochs in all after the phase at `index` (or before any, for -1)."""
+        completed = self.state["completed"]
+        return completed[index]["end_epoch"] if 0 <= index < len(completed) else 0
+
+    def _epoch_range(self, phase: Phase) -> tuple[int, int]:
+        index = self.phases.index(phase)
+        start = self._end_epoch(index - 1)
+        checkpoint = self.state["checkpoint"]
+        if checkpoint and checkpoint["phase"] == phase.name:
+            start = max(start, checkpoint["epoch"])
+        return start, max(start, self._end_epoch(index - 1) + phase.epochs)
+
+    def _restore(self, phase: Phase) -> None:
+        """Loads the run's latest weights into the model, unless it holds them."""
+        checkpoint = self.state["checkpoint"]
+        if checkpoint is None:
+            return
+        name = checkpoint["weights"]
+        with_optimizer = (
+            checkpoint["phase"] == phase.name
+            and not self._is_complete(phase)
+            and name.endswith(".weights.h5")
+        )
+        if self._loaded in ((name, True), (name, with_optimizer)):
+            return
+        path = self.output_dir / name
+        if name.endswith(".keras"):  # a finished run: the final model
+            self.model.set_weights(_load_weights_of(path))
+        elif with_optimizer:
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(path)
+        else:
+            self.model.load_weights(path, objects_to_skip=[self.model.optimizer])
+        self._loaded = (name, with_optimizer)
+
+    def _load_best(self) -> None:
+        self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
+        self._loaded = None
+
+    def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
+        """Records a finished, finite epoch: history, best model, checkpoint."""
+        record_epoch(self.output_dir / "history.csv", epoch + 1, phase.name, logs)
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ScriptError(
+                f"the run monitors {self.monitor}, which fit() did not report "
+                f"(it reported {', '.join(logs)})"
+            )
+        best = self.state["best"]
+        if best is None or _improves(self.monitor, value, best["value"]):
+            save_model_atomic(self.model, self.output_dir / "best.keras")
+            self.state["best"] = {
+                "value": float(value),
+                "epoch": epoch + 1,
+                "phase": phase.name,
+            }
+            self.state["wait"] = 0
+        else:
+            self.state["wait"] += 1
+        self._save_checkpoint(phase, epoch + 1)
+
+    def _complete(self, phase: Phase, end_epoch: int) -> None:
+        self.state["completed"].append({"phase": phase.name, "end_epoch": end_epoch})
+        self.state["wait"] = 0
+        self._save_checkpoint(phase, end_epoch)
+
+    def _save_checkpoint(self, phase: Phase, epoch: int) -> None:
+        folder = self.output_dir / "resume"
+        folder.mkdir(parents=True, exist_ok=True)
+        index = len(self.state["completed"])
+        name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
+        partial = folder / ("partial-" + name)
+        self.model.save_weights(partial)
+        os.replace(partial, folder / name)
+        self.state["checkpoint"] = {
+            "phase": phase.name,
+            "epoch": epoch,
+            "weights": f"resume/{name}",
+        }
+        self._loaded = (self.state["checkpoint"]["weights"], True)
+        self._write_state()
+        for old in folder.glob("*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        _write_json(self._state_path, self.state)
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """The run's bookkeeping after each epoch; stops a diverged or stalled phase."""
+
+    def __init__(self, run: Run, phase: Phase) -> None:
+        super().__init__()
+        self.run = run
+        self.phase = phase
+        self.diverged: int | None = None
+        self.stopped_early = False
+        self.last_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        values = [logs.get("loss"), logs.get(self.run.monitor)]
+        finite = all(value is None or math.isfinite(value) for value in values)
+        if not finite or not has_finite_weights(self.model):
+            self.diverged = epoch
+            self.model.stop_training = True
+            return
+        self.run.end_of_epoch(self.phase, epoch, logs)
+        self.last_epoch = epoch + 1
+        if self.run.state["wait"] >= self.run.patience:
+            print(
+                f"Epoch {epoch + 1}: {self.run.monitor} has not beaten the run's best "
+                f"for {self.run.patience} epochs; stopping this phase."
+            )
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
+
+
+def fingerprint(model: keras.Model) -> dict:
+    """What a saved run depends on: the inputs, and each layer's name, kind,
+    weight shapes and trainable flag."""
+    return {
+        "inputs": str(model.input_shape),
+        "layers": [
+            [
+                layer.name,
+                type(layer).__name__,
+                [list(weight.shape) for weight in layer.weights],
+                layer.trainable,
+            ]
+            for layer in _flat_layers(model)
+        ],
+    }
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(_flat_layers(layer))
+    return layers
+
+
+def _model_change(saved: dict, new: dict) -> str | None:
+    if saved["inputs"] != new["inputs"]:
+        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
+    old_layers = {layer[0]: layer for layer in saved["layers"]}
+    new_layers = {layer[0]: layer for layer in new["layers"]}
+    added = [name for name in new_layers if name not in old_layers]
+    removed = [name for name in old_layers if name not in new_layers]
+    if added or removed:
+        parts = [
+            f"added {', '.join(added[:3])}" if added else "",
+            f"removed {', '.join(removed[:3])}" if removed else "",
+        ]
+        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
+    for name, layer in new_layers.items():
+        if old_layers[name] != layer:
+            return f"another model (layer {name!r} changed)"
+    if saved["layers"] != new["layers"]:
+        return "another model (its layers are in another order)"
+    return None
+
+
+def _settings_change(saved: dict, new: dict) -> str | None:
+    changes = [
+        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
+        for key in sorted(saved.keys() | new.keys())
+        if saved.get(key) != new.get(key)
+    ]
+    return ("other settings: " + ", ".join(changes)) if changes else None
+
+
+def _describe(phase: dict | None) -> str:
+    if phase is None:
+        return "no such phase"
+    return (
+        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
+        f"(unfreeze {phase['unfreeze']})"
+    )
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _improves(monitor: str, value: float, best: float) -> bool:
+    """Whether `value` beats `best`: lower for losses and errors, else higher."""
+    lower_is_better = "loss" in monitor or "error" in monitor
+    return value < best if lower_is_better else value > best
+
+
+def _figures(logs: dict[str, float]) -> str:
+    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
+
+
+def _load_weights_of(path: Path) -> list[np.ndarray]:
+    """The weights of a saved `.keras` model, without its optimizer."""
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs in `output_dir/logs`, when the package is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"))]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)

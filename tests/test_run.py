@@ -1,0 +1,235 @@
+"""A run keeps the best model of all its phases, never saves NaN, and refuses a
+rerun it cannot continue (on real, tiny Keras models)."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerastl.runtime import (
+    DivergedError,
+    Phase,
+    Run,
+    RunMismatchError,
+    read_history,
+    save_model_checked,
+)
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 4)).astype("float32")
+Y = (X[:, 0] > 0).astype("int32")
+DATA = {"x": X[:48], "y": Y[:48], "batch_size": 16}
+VALIDATION = (X[48:], Y[48:])
+
+
+def tiny_model(hidden: int = 8) -> keras.Model:
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4,), name="features")
+    x = keras.layers.Dense(hidden, activation="relu", name="hidden")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs)
+
+
+class Crash(keras.callbacks.Callback):
+    """Simulates a kill: raises at the end of an epoch, before the run records it."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def fit(run: Run, phase: Phase, **kwargs):
+    """Compile for `phase` (plain SGD), then fit it as a script does."""
+    run.model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=phase.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    x, y = DATA["x"], DATA["y"]
+    dataset = (x, y)
+    return run.fit(phase, _Batches(*dataset), validation_data=VALIDATION, **kwargs)
+
+
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x) // DATA["batch_size"]
+
+    def __getitem__(self, index):
+        size = DATA["batch_size"]
+        return (
+            self.x[index * size : (index + 1) * size],
+            self.y[index * size : (index + 1) * size],
+        )
+
+
+def state(folder: Path) -> dict:
+    return json.loads((folder / "resume" / "state.json").read_text())
+
+
+def val_loss_of(path: Path) -> float:
+    model = keras.saving.load_model(path, compile=False)
+    model.compile(loss="sparse_categorical_crossentropy")
+    return float(model.evaluate(*VALIDATION, verbose=0))
+
+
+HEAD = Phase("head", epochs=6, learning_rate=0.1)
+WILD = Phase("wild", epochs=2, learning_rate=50.0)  # degrades the model
+NAN = Phase("nan", epochs=2, learning_rate=1e38)  # overflows to NaN/inf
+
+
+def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD, WILD])
+    fit(run, HEAD)
+    head_best = state(tmp_path)["best"]
+    assert head_best["phase"] == "head"
+    fit(run, WILD)
+    assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
+    save_model_checked(run.model, tmp_path / "model.keras", X[:4])
+    figures = run.finish(VALIDATION_DATASET())
+    assert val_loss_of(tmp_path / "best.keras") == pytest.approx(
+        head_best["value"], rel=1e-4
+    )
+    assert figures["best.keras"]["loss"] < figures["model.keras"]["loss"]
+    out = capsys.readouterr().out
+    assert "Better on the validation data by val_loss: best.keras" in out
+    assert not list(
+        (tmp_path / "resume").glob("*.weights.h5")
+    )  # model.keras replaces it
+
+
+def VALIDATION_DATASET():
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(VALIDATION).batch(16)
+
+
+def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD, WILD])
+    fit(run, HEAD)
+    head_best = state(tmp_path)["best"]
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, WILD, callbacks=[Crash(HEAD.epochs + 1)])  # killed in epoch 2 of wild
+    best_bytes = (tmp_path / "best.keras").read_bytes()
+    again = Run(tmp_path, tiny_model(), [HEAD, WILD])
+    fit(again, HEAD)  # finished: restores, trains nothing
+    fit(again, WILD)
+    assert state(tmp_path)["best"] == head_best
+    assert (tmp_path / "best.keras").read_bytes() == best_bytes
+    _, rows = read_history(tmp_path / "history.csv")
+    assert [int(row["epoch"]) for row in rows] == list(range(1, 9))
+    assert [row["phase"] for row in rows] == ["head"] * 6 + ["wild"] * 2
+
+
+def test_patience_is_part_of_the_saved_state(tmp_path: Path) -> None:
+    stalled = Phase("stalled", epochs=10, learning_rate=1e-9)  # cannot improve
+    run = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
+    fit(run, HEAD)
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, stalled, callbacks=[Crash(HEAD.epochs + 2)])
+    assert state(tmp_path)["wait"] == 2
+    again = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
+    fit(again, HEAD)
+    fit(again, stalled)
+    _, rows = read_history(tmp_path / "history.csv")
+    # Two epochs before the kill, one after: three without beating the best.
+    assert [row["phase"] for row in rows].count("stalled") == 3
+    best = state(tmp_path)["best"]
+    weights = [np.array(w) for w in again.model.weights]
+    reference = keras.saving.load_model(tmp_path / "best.keras", compile=False)
+    for expected, actual in zip(reference.get_weights(), weights):
+        np.testing.assert_array_equal(expected, actual)  # back to the best
+    assert best["phase"] == "head"
+
+
+def test_a_nan_phase_saves_nothing_and_says_what_to_do(tmp_path: Path) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD, NAN])
+    fit(run, HEAD)
+    before = {
+        name: (tmp_path / name).read_bytes()
+        for name in ("best.keras", "history.csv", "resume/state.json")
+    }
+    with pytest.raises(DivergedError) as error:
+        fit(run, NAN)
+    message = str(error.value)
+    assert "NaN or infinite in epoch 7 (phase 'nan'" in message
+    assert "lower learning rate" in message and "\n" not in message
+    after = {name: (tmp_path / name).read_bytes() for name in before}
+    assert after == before
+    assert len(list((tmp_path / "resume").glob("*.weights.h5"))) == 1
+    # A lower learning rate resumes the same phase after the head.
+    calmer = Phase("nan", epochs=2, learning_rate=0.01)
+    again = Run(tmp_path, tiny_model(), [HEAD, calmer])
+    fit(again, HEAD)
+    fit(again, calmer)
+    assert state(tmp_path)["completed"][-1] == {"phase": "nan", "end_epoch": 8}
+
+
+def test_save_model_checked_refuses_nan_weights_and_keeps_the_old_file(
+    tmp_path: Path,
+) -> None:
+    model = tiny_model()
+    path = tmp_path / "model.keras"
+    save_model_checked(model, path, X[:4])
+    before = path.read_bytes()
+    model.get_layer("hidden").kernel.assign(np.full((4, 8), np.nan, "float32"))
+    with pytest.raises(Exception, match="NaN or infinite weights"):
+        save_model_checked(model, path, X[:4])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD])
+    fit(run, HEAD)
+    with pytest.raises(RunMismatchError) as error:
+        Run(tmp_path, tiny_model(hidden=16), [HEAD])
+    message = str(error.value)
+    assert "layer 'hidden' changed" in message
+    assert "--restart" in message and "--output-dir" in message
+
+
+def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD], settings={"batch_size": 16})
+    fit(run, HEAD)
+    with pytest.raises(RunMismatchError, match=r"batch_size 16 \(now 8\)"):
+        Run(tmp_path, tiny_model(), [HEAD], settings={"batch_size": 8})
+    slower = Phase("head", epochs=6, learning_rate=0.01)
+    with pytest.raises(RunMismatchError, match="phase 'head' finished with"):
+        Run(tmp_path, tiny_model(), [slower, WILD], settings={"batch_size": 16})
+    restarted = Run(
+        tmp_path,
+        tiny_model(hidden=16),
+        [HEAD],
+        settings={"batch_size": 8},
+        restart=True,
+    )
+    assert not (tmp_path / "history.csv").exists()
+    fit(restarted, HEAD)
+    assert state(tmp_path)["settings"] == {"batch_size": 8}
+
+
+def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
+    run = Run(tmp_path, tiny_model(), [HEAD])
+    fit(run, HEAD)
+    save_model_checked(run.model, tmp_path / "model.keras", X[:4])
+    run.finish(VALIDATION_DATASET())
+    again = Run(tmp_path, tiny_model(), [HEAD])
+    assert "finished: nothing to train" in capsys.readouterr().out
+    assert fit(again, HEAD) is None
+    longer = Phase("head", epochs=8, learning_rate=0.1)
+    more = Run(tmp_path, tiny_model(), [longer])
+    assert "goes from 6 to 8 epochs" in capsys.readouterr().out
+    fit(more, longer)
+    _, rows = read_history(tmp_path / "history.csv")
+    assert [int(row["epoch"]) for row in rows] == list(range(1, 9))
+    assert state(tmp_path)["completed"] == [{"phase": "head", "end_epoch": 8}]
