@@ -124,6 +124,9 @@ def test_info(tmp_path: Path) -> None:
     assert "name" in text and "EfficientNetV2B0" in text
     assert "keras.applications.efficientnet_v2" in text
     assert "top 5 of 21 blocks" in text
+    facts = dict(line.split("  ", 1) for line in text.splitlines())
+    facts = {key: value.strip() for key, value in facts.items()}
+    assert facts["block starts"] == "rescaling ... block6h_expand_conv"
 
 
 HELP = ("-h", "--help")  # Click names the one its version prefers
