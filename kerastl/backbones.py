@@ -10,12 +10,18 @@ This module is pure data: it never imports TensorFlow or Keras.
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from kerastl.errors import KerastlError
 
 Preprocessing = Literal["built-in", "tf", "caffe", "torch"]
+
+#: Each backbone's block starts: the first layer of each block, in model order.
+BLOCK_STARTS_FILE = Path(__file__).with_name("block_starts.json")
 
 #: What each preprocessing rule does to raw 0-255 RGB pixels.
 PREPROCESSING_RULES: dict[str, str] = {
@@ -172,6 +178,10 @@ class UnknownBackboneError(KerastlError, ValueError):
     """Raised for a name that is not a `keras.applications` backbone."""
 
 
+def _lookalike_key(text: str) -> str:
+    return text.lower().translate(LOOKALIKES)
+
+
 def get(name: str) -> Backbone:
     """Returns the backbone called `name` (case-insensitive).
 
@@ -182,6 +192,60 @@ def get(name: str) -> Backbone:
     backbone = by_lower.get(name.lower())
     if backbone is not None:
         return backbone
-    close = difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.5)
-    hint = ", ".join(by_lower[key].name for key in close) or "see `kerastl list`"
-    raise UnknownBackboneError(f"unknown backbone {name!r}; did you mean: {hint}")
+    close = closest_names(name, tuple(BACKBONES))
+    hint = f"did you mean: {', '.join(close)}" if close else "run `kerastl list`"
+    raise UnknownBackboneError(f"unknown backbone {name!r}; {hint}")
+
+
+@functools.cache
+def _all_block_starts() -> dict[str, tuple[str, ...]]:
+    data = json.loads(BLOCK_STARTS_FILE.read_text(encoding="utf-8"))
+    return {name: tuple(starts) for name, starts in data.items()}
+
+
+def block_starts(name: str) -> tuple[str, ...]:
+    """The layers where the blocks of backbone `name` start, in model order.
+
+    These are the only layers a fine-tuning stage can start from without
+    cutting a block in half. Read from `BLOCK_STARTS_FILE` on first use.
+    """
+    return _all_block_starts()[name]
+
+
+#: Characters a user types for one another: O for 0, l and I for 1.
+LOOKALIKES = str.maketrans({"o": "0", "l": "1", "i": "1"})
+
+
+def closest_names(
+    word: str, names: tuple[str, ...], *, limit: int = 3, cutoff: float = 0.5
+) -> list[str]:
+    """The names closest to `word`, best first, case-insensitive.
+
+    Look-alike characters count as equal (`LOOKALIKES`). Names that begin with
+    `word` come first, then the more similar, then the plain spelling breaks
+    ties; names tied with the last one shown are shown too. A name equal to
+    `word` but for look-alikes is the only one shown.
+    """
+    key = _lookalike_key(word)
+
+    def score(name: str) -> tuple[bool, float, float]:
+        name_key = _lookalike_key(name)
+        return (
+            name_key.startswith(key),
+            difflib.SequenceMatcher(None, key, name_key).ratio(),
+            difflib.SequenceMatcher(None, word.lower(), name.lower()).ratio(),
+        )
+
+    scores = {name: score(name) for name in names}
+    same = [name for name in names if _lookalike_key(name) == key]
+    if same:
+        return same
+    ranked = sorted(
+        (name for name in names if scores[name][1] >= cutoff),
+        key=scores.__getitem__,
+        reverse=True,
+    )
+    if len(ranked) <= limit:
+        return ranked
+    last_shown = scores[ranked[limit - 1]]
+    return [name for name in ranked if scores[name] >= last_shown]

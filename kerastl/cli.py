@@ -2,103 +2,96 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from kerastl import __version__, backbones
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
-from kerastl.spec import MODES, WEIGHTS, default_unfreeze, make_spec
+from kerastl.spec import OPTIONS, Option, SpecError, default_unfreeze, make_spec
+
+#: The columns of `kerastl list`: heading, fact, and how the fact is shown.
+LIST_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("name", "name", str),
+    ("family", "family", str),
+    ("size", "default_size", str),
+    ("min", "min_size", str),
+    ("preprocessing", "preprocessing", str),
+    ("features", "feature_dim", str),
+    ("params", "params", lambda params: f"{params / 1e6:.1f}M"),
+    ("blocks", "num_blocks", str),
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True
+)
 @click.version_option(__version__, prog_name="kerastl")
 def cli() -> None:
     """Generate readable Keras transfer-learning scripts for keras.applications."""
 
 
+def _completer(
+    choices: tuple[str, ...],
+) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
+    def complete(
+        ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        prefix = incomplete.lower()
+        return [
+            CompletionItem(choice)
+            for choice in choices
+            if choice.lower().startswith(prefix)
+        ]
+
+    return complete
+
+
+def _click_option(name: str, option: Option) -> Callable[[Any], Any]:
+    """The `click.option` decorator for one option of the table."""
+    return click.option(
+        *option.flags,
+        name,
+        metavar=option.metavar,
+        is_flag=option.is_flag,
+        multiple=option.multiple,
+        default=option.default,
+        show_default=option.show_default,
+        help=option.help,
+        shell_complete=_completer(option.choices) if option.choices else None,
+    )
+
+
+def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds every option of `kerastl.spec.OPTIONS` to `command`, in order."""
+    for name, option in reversed(OPTIONS.items()):
+        command = _click_option(name, option)(command)
+    return command
+
+
 @cli.command()
-@click.option(
-    "--mode",
-    metavar="MODE",
-    default="fine-tune",
-    show_default=True,
-    help=" | ".join(MODES),
-)
-@click.option(
-    "--backbone",
-    metavar="NAME",
-    default="EfficientNetV2B0",
-    show_default=True,
-    help="Any keras.applications model, case-insensitive (see `kerastl list`).",
-)
-@click.option(
-    "--image-size",
-    metavar="N",
-    help="Input size in pixels.  [default: the backbone's native size]",
-)
-@click.option(
-    "--num-classes",
-    metavar="N",
-    help="Number of classes.  [default: counted in the data]",
-)
-@click.option(
-    "--weights",
-    metavar="WEIGHTS",
-    default="imagenet",
-    show_default=True,
-    help="The script's default: " + " | ".join(WEIGHTS),
-)
-@click.option(
-    "--unfreeze",
-    metavar="STAGE",
-    multiple=True,
-    help="A fine-tuning stage: top N blocks, 'all', or a layer name. Repeat for gradual unfreezing.",
-)
-@click.option(
-    "--data-dir",
-    metavar="PATH",
-    help="The script's default data folder (as-is: images).",
-)
-@click.option(
-    "-o",
-    "--output",
-    metavar="FILE",
-    help="File to write.  [default: train_<backbone>_<mode>.py]",
-)
+@spec_options
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--stdout", is_flag=True, help="Print the script instead of writing it.")
-@click.option("--standalone", is_flag=True, help="Inline the kerastl.runtime helpers.")
-def new(
-    mode: str,
-    backbone: str,
-    image_size: str | None,
-    num_classes: str | None,
-    weights: str,
-    unfreeze: tuple[str, ...],
-    data_dir: str | None,
-    output: str | None,
-    force: bool,
-    stdout: bool,
-    standalone: bool,
-) -> None:
+@click.pass_context
+def new(ctx: click.Context, force: bool, stdout: bool, **options: Any) -> None:
     """Write a training (or prediction) script for one backbone and mode."""
     from kerastl.render import render  # Jinja and black load only for `new`
 
-    spec = make_spec(
-        mode=mode,
-        backbone=backbone,
-        image_size=image_size,
-        num_classes=num_classes,
-        weights=weights,
-        unfreeze=unfreeze,
-        data_dir=data_dir,
-        output=output,
-        standalone=standalone,
-    )
+    try:
+        spec = make_spec(**options)
+    except SpecError as error:
+        param = next(
+            param for param in ctx.command.params if param.name == error.option
+        )
+        raise click.BadParameter(error.detail, ctx=ctx, param=param) from None
     text = render(spec)
     if stdout:
         click.echo(text, nl=False)
@@ -115,30 +108,10 @@ def list_backbones(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    columns = (
-        "name",
-        "family",
-        "size",
-        "min",
-        "preprocessing",
-        "features",
-        "params",
-        "blocks",
-    )
-    table = [columns] + [
-        (
-            row["name"],
-            row["family"],
-            str(row["default_size"]),
-            str(row["min_size"]),
-            row["preprocessing"],
-            str(row["feature_dim"]),
-            f"{row['params'] / 1e6:.1f}M",
-            str(row["num_blocks"]),
-        )
-        for row in rows
+    table = [tuple(heading for heading, _, _ in LIST_COLUMNS)] + [
+        tuple(show(row[fact]) for _, fact, show in LIST_COLUMNS) for row in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    widths = [max(len(line[i]) for line in table) for i in range(len(LIST_COLUMNS))]
     for line in table:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
@@ -146,44 +119,49 @@ def list_backbones(as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("backbone")
-def info(backbone: str) -> None:
+@click.argument("backbone", shell_complete=_completer(tuple(backbones.BACKBONES)))
+@click.pass_context
+def info(ctx: click.Context, backbone: str) -> None:
     """Show the facts kerastl knows about BACKBONE."""
-    entry = backbones.get(backbone)
-    facts = _facts(entry)
-    facts["preprocessing"] = f"{facts['preprocessing']} ({entry.preprocessing_rule})"
+    try:
+        entry = backbones.get(backbone)
+    except backbones.UnknownBackboneError as error:
+        param = ctx.command.params[0]
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    facts: dict[str, object] = _facts(entry)
+    facts["module"] = f"keras.applications.{entry.module}"
+    facts["preprocessing"] = (
+        f"{entry.family.preprocessing} ({entry.preprocessing_rule})"
+    )
     facts["params"] = f"{entry.params:,}"
     facts["default_unfreeze"] = (
         f"top {default_unfreeze(entry)} of {entry.num_blocks} blocks"
     )
+    starts = backbones.block_starts(entry.name)
+    facts["block_starts"] = f"{starts[0]} ... {starts[-1]}"
     width = max(map(len, facts))
     for key, value in facts.items():
         click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
 
 
-def _facts(entry: backbones.Backbone) -> dict:
-    family = entry.family
-    return {
-        "name": entry.name,
-        "family": family.name,
-        "module": f"keras.applications.{entry.module}",
-        "default_size": entry.default_size,
-        "min_size": entry.min_size,
-        "preprocessing": family.preprocessing,
-        "feature_dim": entry.feature_dim,
-        "params": entry.params,
-        "num_blocks": entry.num_blocks,
-        "block_pattern": family.block_pattern,
-        "optimizer": family.optimizer,
-        "head_learning_rate": family.head_learning_rate,
-        "fine_tune_learning_rate": family.fine_tune_learning_rate,
-    }
+def _facts(entry: backbones.Backbone) -> dict[str, Any]:
+    """The registry's facts about `entry`, its family's flattened in."""
+    facts = dataclasses.asdict(entry)
+    family = facts.pop("family")
+    return {"name": facts.pop("name"), "family": family.pop("name"), **facts, **family}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Runs the CLI; a bad request exits non-zero with one line on stderr."""
+    """Runs the CLI.
+
+    A usage error (a bad option or value) shows Click's usage and exits 2; any
+    other bad request exits 1 with one line on stderr.
+    """
     try:
         code = cli.main(args=argv, prog_name="kerastl", standalone_mode=False)
+    except click.UsageError as error:
+        error.show()
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         click.echo(f"kerastl: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)

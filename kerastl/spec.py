@@ -1,17 +1,24 @@
-"""The validated settings of one generated script: what the templates receive."""
+"""The validated settings of one generated script: what the templates receive.
+
+The fields of `Spec` are the options of `kerastl new`, in order: each field's
+`Option` (its metadata) says how the option is typed on the command line and
+written into the script's header, so adding an option is one field.
+"""
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import re
-import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from kerastl import __version__, backbones
 from kerastl.backbones import Backbone
 from kerastl.errors import KerastlError
+from kerastl.shell import shell_join
 
 MODES = ("as-is", "feature-extraction", "fine-tune")
+TRAINING_MODES = ("feature-extraction", "fine-tune")
 WEIGHTS = ("imagenet", "none")
 MAX_IMAGE_SIZE = 2048
 MAX_CLASSES = 100_000
@@ -20,7 +27,63 @@ Unfreeze = int | str  # top blocks, "all", or the first layer to unfreeze
 
 
 class SpecError(KerastlError, ValueError):
-    """A setting that cannot produce a valid script; the message is one line."""
+    """A setting that cannot produce a valid script; the message is one line.
+
+    Attributes:
+        option: The `Spec` field whose value is wrong, e.g. `"image_size"`.
+        detail: What is wrong with it, without the option's name.
+    """
+
+    def __init__(self, option: str, detail: str) -> None:
+        super().__init__(f"{OPTIONS[option].flags[-1]} {detail}")
+        self.option = option
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one `Spec` field is typed on the command line and kept in the header.
+
+    Attributes:
+        flags: The option's names; the first is the one the regenerate command uses.
+        metavar: The value's placeholder in `--help`, or None for a switch.
+        help: The `--help` text.
+        default: The value when the option is left out, as a user would type it.
+        show_default: Whether `--help` prints `default`.
+        multiple: Whether the option may be repeated.
+        choices: The values shell completion offers, or None.
+        modes: The modes whose regenerate command writes the option.
+        last: Written after every other option in the regenerate command.
+    """
+
+    flags: tuple[str, ...]
+    metavar: str | None
+    help: str
+    default: Any = None
+    show_default: bool = False
+    multiple: bool = False
+    choices: tuple[str, ...] | None = None
+    modes: tuple[str, ...] = MODES
+    last: bool = False
+
+    @property
+    def is_flag(self) -> bool:
+        """A switch: present or not, with no value."""
+        return self.metavar is None
+
+    def command_args(self, value: object) -> list[str]:
+        """The arguments that give `value` (as in the header) on the command line."""
+        if value is None or value is False:
+            return []
+        if value is True:
+            return [self.flags[0]]
+        values = value if isinstance(value, list) else [value]
+        return [arg for item in values for arg in (self.flags[0], str(item))]
+
+
+def _option(**settings: Any) -> dict[str, Option]:
+    """A `Spec` field's metadata: its `Option`."""
+    return {"option": Option(**settings)}
 
 
 @dataclass(frozen=True)
@@ -41,15 +104,92 @@ class Spec:
         standalone: Inline the runtime helpers so the script needs only Keras.
     """
 
-    mode: str
-    backbone: Backbone
-    image_size: int
-    num_classes: int | None
-    weights: str
-    unfreeze: tuple[Unfreeze, ...]
-    data_dir: str | None
-    output: str
-    standalone: bool
+    mode: str = field(
+        metadata=_option(
+            flags=("--mode",),
+            metavar="MODE",
+            help=" | ".join(MODES),
+            default="fine-tune",
+            show_default=True,
+            choices=MODES,
+        )
+    )
+    backbone: Backbone = field(
+        metadata=_option(
+            flags=("--backbone",),
+            metavar="NAME",
+            help="Any keras.applications model, case-insensitive (see `kerastl list`).",
+            default="EfficientNetV2B0",
+            show_default=True,
+            choices=tuple(backbones.BACKBONES),
+        )
+    )
+    image_size: int = field(
+        metadata=_option(
+            flags=("--image-size",),
+            metavar="N",
+            help="Input size in pixels.  [default: the backbone's native size]",
+            modes=TRAINING_MODES,
+        )
+    )
+    num_classes: int | None = field(
+        metadata=_option(
+            flags=("--num-classes",),
+            metavar="N",
+            help="Number of classes.  [default: counted in the data]",
+        )
+    )
+    weights: str = field(
+        metadata=_option(
+            flags=("--weights",),
+            metavar="WEIGHTS",
+            help=(
+                "The script's default --weights: "
+                + " | ".join(WEIGHTS)
+                + "; the script's --weights also takes a weights file."
+            ),
+            default="imagenet",
+            show_default=True,
+            choices=WEIGHTS,
+        )
+    )
+    unfreeze: tuple[Unfreeze, ...] = field(
+        metadata=_option(
+            flags=("--unfreeze",),
+            metavar="STAGE",
+            help=(
+                "A fine-tuning stage: top N blocks, 'all', or the layer that starts a "
+                "block. Repeat for gradual unfreezing.  "
+                "[default: the top quarter of the blocks]"
+            ),
+            default=(),
+            multiple=True,
+            modes=("fine-tune",),
+        )
+    )
+    data_dir: str | None = field(
+        metadata=_option(
+            flags=("--data-dir",),
+            metavar="PATH",
+            help="The script's default data folder (as-is: images).",
+        )
+    )
+    output: str = field(
+        metadata=_option(
+            flags=("-o", "--output"),
+            metavar="FILE",
+            help="File to write.  [default: train_<backbone>_<mode>.py]",
+            last=True,
+        )
+    )
+    standalone: bool = field(
+        metadata=_option(
+            flags=("--standalone",),
+            metavar=None,
+            help="Inline the kerastl.runtime helpers.",
+            default=False,
+        )
+    )
 
     @property
     def template_name(self) -> str:
@@ -63,42 +203,40 @@ class Spec:
 
     def options(self) -> dict[str, object]:
         """The full resolved options, recorded as data in the script's header."""
-        return {
-            "kerastl": __version__,
-            "mode": self.mode,
-            "backbone": self.backbone.name,
-            "image_size": self.image_size,
-            "num_classes": self.num_classes,
-            "weights": self.weights,
-            "unfreeze": list(self.unfreeze),
-            "data_dir": self.data_dir,
-            "output": self.output,
-            "standalone": self.standalone,
+        return {"kerastl": __version__} | {
+            name: _header_value(getattr(self, name)) for name in OPTIONS
         }
 
     def command(self) -> str:
         """The `kerastl new` command that regenerates this script, on one line."""
-        args = ["kerastl", "new", "--mode", self.mode, "--backbone", self.backbone.name]
-        if self.mode != "as-is":
-            args += ["--image-size", str(self.image_size)]
-        if self.num_classes is not None:
-            args += ["--num-classes", str(self.num_classes)]
-        args += ["--weights", self.weights]
-        for stage in self.unfreeze:
-            args += ["--unfreeze", str(stage)]
-        if self.data_dir is not None:
-            args += ["--data-dir", self.data_dir]
-        if self.standalone:
-            args.append("--standalone")
-        args += ["-o", self.output]
-        return " ".join(shell_quote(arg) for arg in args)
+        values = self.options()
+        args = ["kerastl", "new"]
+        for name, option in sorted(OPTIONS.items(), key=lambda item: item[1].last):
+            if self.mode in option.modes:
+                args += option.command_args(values[name])
+        return shell_join(args)
 
     def run_command(self) -> str:
         """How to run the script, on one line."""
         args = ["python", self.output]
         if self.data_dir is None:
             args += _placeholder(self.mode)
-        return " ".join(shell_quote(arg) for arg in args)
+        return shell_join(args)
+
+
+#: The options of `kerastl new`, in order: `Spec`'s fields and their metadata.
+OPTIONS: dict[str, Option] = {
+    spec_field.name: spec_field.metadata["option"]
+    for spec_field in dataclasses.fields(Spec)
+}
+
+
+def _header_value(value: object) -> object:
+    if isinstance(value, Backbone):
+        return value.name
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def _placeholder(mode: str) -> list[str]:
@@ -113,50 +251,48 @@ def default_output(mode: str, backbone_name: str) -> str:
     return f"train_{name}_{mode.replace('-', '_')}.py"
 
 
-def make_spec(
-    *,
-    mode: str = "fine-tune",
-    backbone: str = "EfficientNetV2B0",
-    image_size: int | str | None = None,
-    num_classes: int | str | None = None,
-    weights: str = "imagenet",
-    unfreeze: tuple[str | int, ...] = (),
-    data_dir: str | None = None,
-    output: str | None = None,
-    standalone: bool = False,
-) -> Spec:
+def make_spec(**options: Any) -> Spec:
     """Validates raw options (as typed by a user) into a `Spec`.
+
+    Args:
+        **options: Values for the fields of `Spec` (see `OPTIONS`), as strings
+            or already typed; those left out take the option's default.
 
     Raises:
         SpecError: On the first invalid option, naming it and the valid choices.
+        TypeError: For a name that is not an option.
     """
-    mode = _choice("--mode", mode, MODES)
-    try:
-        entry = backbones.get(backbone)
-    except backbones.UnknownBackboneError as error:
-        raise SpecError(str(error)) from None
-    weights = _choice("--weights", weights, WEIGHTS)
-    size = _integer("--image-size", image_size) if image_size is not None else None
-    classes = (
-        _integer("--num-classes", num_classes) if num_classes is not None else None
-    )
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"make_spec() got unknown options: {', '.join(unknown)}")
+    raw = {name: option.default for name, option in OPTIONS.items()} | options
 
+    mode = _choice("mode", raw["mode"], MODES)
+    try:
+        entry = backbones.get(raw["backbone"])
+    except backbones.UnknownBackboneError as error:
+        raise SpecError("backbone", str(error)) from None
+    weights = _choice("weights", raw["weights"], WEIGHTS)
+    size = _optional_integer("image_size", raw["image_size"])
+    classes = _optional_integer("num_classes", raw["num_classes"])
+    unfreeze = tuple(raw["unfreeze"])
+
+    if mode not in OPTIONS["unfreeze"].modes and unfreeze:
+        raise SpecError("unfreeze", "applies to --mode fine-tune only")
     if mode == "as-is":
         if size is not None and size != entry.default_size:
             raise SpecError(
-                f"--image-size: as-is uses the ImageNet classifier of {entry.name}, "
-                f"which takes {entry.default_size} px; leave --image-size out"
+                "image_size",
+                f"{size}: as-is uses the ImageNet classifier of {entry.name}, "
+                f"which takes {entry.default_size} px; leave --image-size out",
             )
         if classes is not None:
-            raise SpecError("--num-classes: as-is predicts the 1000 ImageNet classes")
-        if unfreeze:
-            raise SpecError("--unfreeze applies to --mode fine-tune only")
-    elif mode == "feature-extraction" and unfreeze:
-        raise SpecError("--unfreeze applies to --mode fine-tune only")
+            raise SpecError("num_classes", "as-is predicts the 1000 ImageNet classes")
     size = entry.default_size if size is None else size
     if not entry.min_size <= size <= MAX_IMAGE_SIZE:
         raise SpecError(
-            f"--image-size {size}: {entry.name} takes {entry.min_size} to {MAX_IMAGE_SIZE} px"
+            "image_size",
+            f"{size}: {entry.name} takes {entry.min_size} to {MAX_IMAGE_SIZE} px",
         )
     if (
         entry.family.imagenet_needs_default_size
@@ -164,16 +300,19 @@ def make_spec(
         and size != entry.default_size
     ):
         raise SpecError(
-            f"--image-size {size}: the ImageNet weights of {entry.name} need "
-            f"{entry.default_size} px; use --image-size {entry.default_size} or --weights none"
+            "image_size",
+            f"{size}: the ImageNet weights of {entry.name} need {entry.default_size} "
+            f"px; use --image-size {entry.default_size} or --weights none",
         )
     if classes is not None and not 2 <= classes <= MAX_CLASSES:
         raise SpecError(
-            f"--num-classes {classes}: a classifier needs 2 to {MAX_CLASSES} classes"
+            "num_classes", f"{classes}: a classifier needs 2 to {MAX_CLASSES} classes"
         )
     stages = _unfreeze_stages(unfreeze, entry) if mode == "fine-tune" else ()
+    data_dir = raw["data_dir"]
     if data_dir is not None and not data_dir.strip():
-        raise SpecError("--data-dir: the path is empty")
+        raise SpecError("data_dir", "the path is empty")
+    output = raw["output"]
     return Spec(
         mode=mode,
         backbone=entry,
@@ -183,7 +322,7 @@ def make_spec(
         unfreeze=stages,
         data_dir=data_dir,
         output=output if output is not None else default_output(mode, entry.name),
-        standalone=standalone,
+        standalone=bool(raw["standalone"]),
     )
 
 
@@ -197,78 +336,69 @@ def _unfreeze_stages(
 ) -> tuple[Unfreeze, ...]:
     if not values:
         return (default_unfreeze(backbone),)
-    stages: list[Unfreeze] = []
-    for raw in values:
-        value = str(raw).strip()
-        if re.fullmatch(r"[+-]?\d+", value):
-            blocks = int(value)
-            if not 1 <= blocks <= backbone.num_blocks:
-                raise SpecError(
-                    f"--unfreeze {blocks}: {backbone.name} has {backbone.num_blocks} blocks; "
-                    f"give 1 to {backbone.num_blocks}, 'all' or a layer name"
-                )
-            stages.append(blocks)
-        elif value.lower() == "all":
-            stages.append("all")
-        elif value:
-            stages.append(str(raw))  # a layer name, kept exactly
-        else:
-            raise SpecError(
-                "--unfreeze: empty value; give a number of blocks, 'all' or a layer name"
-            )
+    stages = tuple(_unfreeze_stage(raw, backbone) for raw in values)
     counts = [stage for stage in stages if isinstance(stage, int)]
     if counts != sorted(set(counts)) or ("all" in stages and stages[-1] != "all"):
         raise SpecError(
-            f"--unfreeze {' '.join(map(str, stages))}: each stage must unfreeze more than "
-            "the last (increasing block counts, 'all' last)"
+            "unfreeze",
+            f"{' '.join(map(str, stages))}: each stage must unfreeze more than "
+            "the last (increasing block counts, 'all' last)",
         )
     if len(set(map(str, stages))) != len(stages):
-        raise SpecError(f"--unfreeze {' '.join(map(str, stages))}: a stage is repeated")
-    return tuple(stages)
+        raise SpecError(
+            "unfreeze", f"{' '.join(map(str, stages))}: a stage is repeated"
+        )
+    return stages
+
+
+def _unfreeze_stage(raw: str | int, backbone: Backbone) -> Unfreeze:
+    value = str(raw).strip()
+    if re.fullmatch(r"[+-]?\d+", value):
+        blocks = int(value)
+        if not 1 <= blocks <= backbone.num_blocks:
+            raise SpecError(
+                "unfreeze",
+                f"{blocks}: {backbone.name} has {backbone.num_blocks} blocks; "
+                f"give 1 to {backbone.num_blocks}, 'all' or a layer name",
+            )
+        return blocks
+    if value.lower() == "all":
+        return "all"
+    if not value:
+        raise SpecError(
+            "unfreeze", "empty value; give a number of blocks, 'all' or a layer name"
+        )
+    starts = backbones.block_starts(backbone.name)
+    if value in starts:
+        return value
+    close = backbones.closest_names(value, starts)
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else f"give the first layer of a block: {starts[0]} ... {starts[-1]}"
+    )
+    raise SpecError(
+        "unfreeze", f"{value!r} does not start a block of {backbone.name}; {hint}"
+    )
 
 
 def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     normalized = value.strip().lower().replace("_", "-")
     if normalized in choices:
         return normalized
-    close = difflib.get_close_matches(normalized, choices, n=2, cutoff=0.4)
+    close = backbones.closest_names(normalized, choices, limit=2, cutoff=0.4)
     hint = (
         f"did you mean {' or '.join(close)}?"
         if close
         else f"choose from {', '.join(choices)}"
     )
-    raise SpecError(f"{option} {value!r}: {hint}")
+    raise SpecError(option, f"{value!r}: {hint}")
 
 
-def _integer(option: str, value: int | str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+def _optional_integer(option: str, value: int | str | None) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     text = str(value).strip()
     if not re.fullmatch(r"[+-]?\d+", text):
-        raise SpecError(f"{option} {value!r}: not a whole number")
+        raise SpecError(option, f"{value!r}: not a whole number")
     return int(text)
-
-
-def shell_quote(arg: str) -> str:
-    """Quotes `arg` for a POSIX shell, always on one printable line.
-
-    An argument with unprintable characters (a newline) uses bash's `$'...'`
-    quoting, so a header comment can hold any argument.
-    """
-    if arg.isprintable():
-        return shlex.quote(arg)
-    escaped = "".join(_ansi_c_escape(char) for char in arg)
-    return f"$'{escaped}'"
-
-
-def _ansi_c_escape(char: str) -> str:
-    if char in "\\'":
-        return "\\" + char
-    if char.isprintable():
-        return char
-    code = ord(char)
-    return (
-        f"\\x{code:02x}"
-        if code < 0x100
-        else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-    )

@@ -16,7 +16,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="rewrite tests/golden and examples/ from the current templates",
+        help=(
+            "rewrite each script in tests/golden/ and examples/ from its own header "
+            "command, the sample digits, and (slow tests) kerastl/block_starts.json"
+        ),
     )
 
 

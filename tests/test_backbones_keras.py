@@ -1,9 +1,11 @@
 """The registry's facts, checked against real Keras: every backbone is built.
 
-Slow (about two minutes): it builds all 40 backbones with `weights=None`.
+Slow (a few minutes): it builds all 40 backbones with `weights=None`, and
+checks `kerastl/block_starts.json` (rewritten under `--update-golden`).
 """
 
 import gc
+import json
 
 import keras
 import numpy as np
@@ -83,3 +85,23 @@ def test_preprocessing_rule_matches_keras(name: str) -> None:
             pixels.copy(), mode=rule
         )
         np.testing.assert_allclose(processed, np.array(expected), rtol=1e-6)
+
+
+def test_block_starts_file_matches_keras(update_golden: bool) -> None:
+    """`kerastl/block_starts.json` holds the first layer of every block, in order.
+
+    `pytest tests/test_backbones_keras.py -k block_starts --update-golden`
+    rewrites it from real Keras.
+    """
+    actual: dict[str, list[str]] = {}
+    for name, entry in backbones.BACKBONES.items():
+        size = entry.min_size
+        base = build(entry, include_top=False, input_shape=(size, size, 3))
+        family = entry.family
+        blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+        actual[name] = [layers[0].name for layers in blocks.values()]
+        assert len(actual[name]) == entry.num_blocks, name
+        del base
+    if update_golden:
+        backbones.BLOCK_STARTS_FILE.write_text(json.dumps(actual, indent=2) + "\n")
+    assert json.loads(backbones.BLOCK_STARTS_FILE.read_text()) == actual

@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.shell_completion import ShellComplete
 
-from kerastl import __version__
+from kerastl import __version__, backbones
+from kerastl.cli import cli
 from kerastl.files import write_atomic
+from kerastl.spec import MODES, SpecError, make_spec
 from tests.quality import string_constants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,9 +124,13 @@ def test_info(tmp_path: Path) -> None:
     assert "name" in text and "EfficientNetV2B0" in text
     assert "keras.applications.efficientnet_v2" in text
     assert "top 5 of 21 blocks" in text
+    facts = dict(line.split("  ", 1) for line in text.splitlines())
+    facts = {key: value.strip() for key, value in facts.items()}
+    assert facts["block starts"] == "rescaling ... block6h_expand_conv"
 
 
-BAD_INPUTS = {
+HELP = ("-h", "--help")  # Click names the one its version prefers
+USAGE_ERRORS = {
     "unknown backbone": (["new", "--backbone", "resnet5"], "did you mean: ResNet50"),
     "unknown mode": (["new", "--mode", "finetune"], "did you mean fine-tune"),
     "size below minimum": (
@@ -136,6 +143,7 @@ BAD_INPUTS = {
     "unknown weights": (["new", "--weights", "imagnet"], "did you mean imagenet"),
     "too many blocks": (["new", "--unfreeze", "22"], "21 blocks"),
     "decreasing stages": (["new", "--unfreeze", "4", "--unfreeze", "2"], "more than"),
+    "not a block start": (["new", "--unfreeze", "notalayer"], "does not start a block"),
     "classes for as-is": (["new", "--mode", "as-is", "--num-classes", "5"], "1000"),
     "size for as-is": (["new", "--mode", "as-is", "--image-size", "160"], "224"),
     "unfreeze for extraction": (
@@ -146,25 +154,126 @@ BAD_INPUTS = {
         ["new", "--backbone", "NASNetMobile", "--image-size", "96"],
         "need 224 px",
     ),
-    "missing folder": (["new", "-o", "no/such/dir/t.py"], "does not exist"),
-    "output is a folder": (["new", "-o", "."], "is a folder"),
     "misspelt option": (["new", "--bakbone", "vgg16"], "No such option"),
-    "unknown info": (["info", "vgg"], "did you mean"),
+    "unknown info": (["info", "vgg"], "did you mean: VGG16, VGG19"),
 }
 
 
-@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
-def test_bad_input_fails_with_one_line_and_writes_nothing(
+@pytest.mark.parametrize("case", USAGE_ERRORS, ids=list(USAGE_ERRORS))
+def test_usage_error_shows_usage_exits_2_and_writes_nothing(
     case: str, tmp_path: Path
 ) -> None:
-    args, fragment = BAD_INPUTS[case]
+    args, fragment = USAGE_ERRORS[case]
     result = kerastl(*args, cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"Usage: kerastl {args[0]} ")
+    assert lines[1] in (f"Try 'kerastl {args[0]} {flag}' for help." for flag in HELP)
+    assert lines[-1].startswith("Error: ") and fragment in lines[-1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_value_names_its_option(tmp_path: Path) -> None:
+    result = kerastl("new", "--backbone", "resnet5", cwd=tmp_path)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--backbone': unknown backbone 'resnet5'; "
+        "did you mean: ResNet50, ResNet50V2, ResNet152"
+    )
+
+
+OTHER_ERRORS = {
+    "missing folder": (["new", "-o", "no/such/dir/t.py"], "does not exist"),
+    "output is a folder": (["new", "-o", "."], "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_ERRORS, ids=list(OTHER_ERRORS))
+def test_other_bad_input_fails_with_one_line_and_writes_nothing(
+    case: str, tmp_path: Path
+) -> None:
+    args, fragment = OTHER_ERRORS[case]
+    result = kerastl(*args, cwd=tmp_path)
+    assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("kerastl: error: ")
     assert fragment in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bare_kerastl_prints_the_help(tmp_path: Path) -> None:
+    result = kerastl(cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: kerastl [OPTIONS] COMMAND")
+    assert "kerastl: error" not in result.stderr
+    assert "new   Write a training" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("typed", "suggested"),
+    [
+        ("EfficientNetV2BO", "did you mean: EfficientNetV2B0"),  # letter O for zero
+        ("MobiIeNetV2", "did you mean: MobileNetV2"),  # capital I for l
+        ("zzzqqq", "unknown backbone 'zzzqqq'; run `kerastl list`"),
+    ],
+)
+def test_did_you_mean_finds_the_obvious(typed: str, suggested: str) -> None:
+    with pytest.raises(backbones.UnknownBackboneError) as error:
+        backbones.get(typed)
+    assert str(error.value).endswith(suggested)
+
+
+def test_did_you_mean_lists_every_name_tied_with_the_last() -> None:
+    assert backbones.closest_names("vgg", tuple(backbones.BACKBONES)) == [
+        "VGG16",
+        "VGG19",
+    ]
+    assert backbones.closest_names("EfficientNetV2", tuple(backbones.BACKBONES)) == [
+        "EfficientNetV2S",
+        "EfficientNetV2M",
+        "EfficientNetV2L",
+    ]
+
+
+def test_unfreeze_takes_only_a_block_start() -> None:
+    assert make_spec(
+        backbone="Xception", unfreeze=("block13_sepconv1_act",)
+    ).unfreeze == ("block13_sepconv1_act",)
+    with pytest.raises(SpecError, match="did you mean block13_sepconv1_act"):
+        make_spec(backbone="Xception", unfreeze=("block13_sepconv1",))
+    with pytest.raises(
+        SpecError, match="give the first layer of a block: block1_conv1"
+    ):
+        make_spec(backbone="Xception", unfreeze=("notalayer",))
+
+
+def test_every_backbone_has_its_block_starts() -> None:
+    for name, entry in backbones.BACKBONES.items():
+        starts = backbones.block_starts(name)
+        assert len(starts) == len(set(starts)) == entry.num_blocks, name
+
+
+def complete(args: list[str], incomplete: str) -> list[str]:
+    completion = ShellComplete(cli, {}, "kerastl", "_KERASTL_COMPLETE")
+    return [item.value for item in completion.get_completions(args, incomplete)]
+
+
+def test_shell_completion_offers_modes_and_backbones() -> None:
+    assert complete(["new", "--mode"], "") == list(MODES)
+    assert complete(["new", "--mode"], "F") == ["feature-extraction", "fine-tune"]
+    assert complete(["new", "--backbone"], "efficientnetv2b") == [
+        "EfficientNetV2B0",
+        "EfficientNetV2B1",
+        "EfficientNetV2B2",
+        "EfficientNetV2B3",
+    ]
+    assert complete(["info"], "vgg") == ["VGG16", "VGG19"]
+
+
+def test_new_help_states_the_defaults(tmp_path: Path) -> None:
+    text = " ".join(kerastl("new", "--help", cwd=tmp_path).stdout.split())
+    assert "[default: the top quarter of the blocks]" in text
+    assert "the script's --weights also takes a weights file" in text
 
 
 def test_existing_file_is_kept_without_force(tmp_path: Path) -> None:
@@ -190,17 +299,13 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_strings_stay_data(text: str, tmp_path: Path) -> None:
-    """Every free-text option: the data folder, a layer name, the output name."""
+    """Every free-text option: the data folder and the output name."""
     output = tmp_path / f"out {text[:3]}.py".replace("/", "_").replace("\n", "_")
-    result = kerastl(
-        "new", "--data-dir", text, "--unfreeze", text, "-o", str(output), cwd=tmp_path
-    )
+    result = kerastl("new", "--data-dir", text, "-o", str(output), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     script = output.read_text()
     compile(script, "hostile", "exec")
-    constants = string_constants(script)
-    assert text in constants  # DATA_DIR
-    assert any(isinstance(c, str) and c == text for c in constants)
+    assert text in string_constants(script)  # DATA_DIR
     tree = ast.parse(script)
     calls = {
         node.func.id
@@ -209,7 +314,7 @@ def test_hostile_strings_stay_data(text: str, tmp_path: Path) -> None:
     }
     assert "__import__" not in calls
     options = ast.literal_eval(script.splitlines()[3].split(":", 1)[1].strip())
-    assert options["data_dir"] == text and options["unfreeze"] == [text]
+    assert options["data_dir"] == text and options["output"] == str(output)
     header = script.split('"""', 1)[0]
     assert all(line.startswith("#") for line in header.splitlines())
 

@@ -1,6 +1,10 @@
-"""Golden files: each case in tests/cases/ renders exactly its script in tests/golden/.
+"""Golden scripts: every script in tests/golden/ and examples/ is what its header makes.
 
-Regenerate after a deliberate change with `pytest tests/test_golden.py --update-golden`.
+Line 2 of each script (`# Regenerate: kerastl new ...`) is its case: the test
+renders that command with `--stdout`, in the script's folder, and compares.
+To add a case, write a script whose second line is the command (or generate it
+with `kerastl new ... -o tests/golden/NAME.py`). After a deliberate change,
+`pytest --update-golden` rewrites every script; read the diff, then commit.
 """
 
 import difflib
@@ -13,50 +17,76 @@ from click.testing import CliRunner
 from kerastl.cli import cli
 from tests.quality import assert_black_stable, assert_steps_in_order, ruff_check
 
-CASES = Path(__file__).parent / "cases"
-GOLDEN = Path(__file__).parent / "golden"
-CASE_NAMES = sorted(path.stem for path in CASES.glob("*.args"))
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN_FOLDERS = (REPO / "tests" / "golden", REPO / "examples")
+SCRIPTS = sorted(path for folder in GOLDEN_FOLDERS for path in folder.glob("*.py"))
+HEADER_PREFIX = "# Regenerate: kerastl "
+STANDALONE = REPO / "examples" / "train_resnet50v2_fine_tune_standalone.py"
 
 
-def render_case(name: str) -> str:
-    args = shlex.split((CASES / f"{name}.args").read_text())
-    result = CliRunner().invoke(cli, ["new", *args, "--stdout"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+def name(script: Path) -> str:
+    """The script's path from the repository root, e.g. `examples/x.py`."""
+    return script.relative_to(REPO).as_posix()
+
+
+def header_command(script: Path) -> list[str]:
+    """The `kerastl` arguments on line 2 of `script`, e.g. `["new", "--mode", ...]`."""
+    line = script.read_text().splitlines()[1]
+    assert line.startswith(HEADER_PREFIX + "new "), f"{name(script)}: {line}"
+    return shlex.split(line.removeprefix(HEADER_PREFIX))
+
+
+def render_from_header(script: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """What the script's own header command prints, run in the script's folder."""
+    monkeypatch.chdir(script.parent)
+    result = CliRunner().invoke(cli, [*header_command(script), "--stdout"])
+    assert result.exit_code == 0, f"{name(script)}: {result.output}"
     return result.output
 
 
-@pytest.mark.parametrize("name", CASE_NAMES)
-def test_case_matches_golden(name: str, update_golden: bool) -> None:
-    actual = render_case(name)
-    golden = GOLDEN / f"{name}.py"
+@pytest.mark.parametrize("script", SCRIPTS, ids=name)
+def test_script_is_what_its_header_command_makes(
+    script: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actual = render_from_header(script, monkeypatch)
     if update_golden:
-        golden.write_text(actual)
-    expected = golden.read_text() if golden.exists() else ""
+        script.write_text(actual)
+    expected = script.read_text()
     if actual != expected:
         diff = difflib.unified_diff(
             expected.splitlines(keepends=True),
             actual.splitlines(keepends=True),
-            fromfile=f"tests/golden/{name}.py",
-            tofile=f"rendered from tests/cases/{name}.args",
+            fromfile=name(script),
+            tofile="rendered from its # Regenerate: line",
         )
         pytest.fail(
-            "rendered script differs from its golden file "
+            "the script differs from what its header command renders "
             "(pytest --update-golden rewrites it):\n" + "".join(diff)
         )
 
 
-def test_every_golden_file_has_a_case() -> None:
-    assert sorted(path.stem for path in GOLDEN.glob("*.py")) == CASE_NAMES
-
-
-@pytest.mark.parametrize("name", CASE_NAMES)
-def test_golden_script_is_clean(name: str) -> None:
-    text = (GOLDEN / f"{name}.py").read_text()
-    compile(text, name, "exec")
+@pytest.mark.parametrize("script", SCRIPTS, ids=name)
+def test_script_is_clean(script: Path) -> None:
+    text = script.read_text()
+    compile(text, name(script), "exec")
     assert_black_stable(text)
-    if not name.startswith("as_is"):
+    if "--mode as-is" not in " ".join(header_command(script)):
         assert_steps_in_order(text)
 
 
-def test_golden_scripts_pass_ruff() -> None:
-    ruff_check({path.name: path.read_text() for path in GOLDEN.glob("*.py")})
+def test_scripts_pass_ruff() -> None:
+    ruff_check(
+        {name(script).replace("/", "__"): script.read_text() for script in SCRIPTS}
+    )
+
+
+def test_no_script_is_a_copy_of_another() -> None:
+    texts = [script.read_text() for script in SCRIPTS]
+    assert len(set(texts)) == len(texts)
+
+
+def test_one_standalone_script_holds_the_inlined_runtime() -> None:
+    standalone = [
+        script for script in SCRIPTS if "--standalone" in header_command(script)
+    ]
+    assert standalone == [STANDALONE]

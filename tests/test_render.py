@@ -39,11 +39,6 @@ def test_every_script_passes_ruff(scripts: dict[str, str]) -> None:
     ruff_check(scripts)
 
 
-def test_rendering_is_deterministic() -> None:
-    spec = make_spec(mode="fine-tune", backbone="ResNet50", num_classes=3)
-    assert render(spec) == render(spec)
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_standalone_scripts_do_not_import_kerastl(mode: str) -> None:
     text = render(make_spec(mode=mode, backbone="MobileNetV3Small", standalone=True))
