@@ -35,19 +35,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--weights",
         default=WEIGHTS,
+        type=runtime.weights_option,
         help="imagenet, none, or a .weights.h5 file saved from the full model",
     )
-    parser.add_argument("--top-k", type=int, default=TOP_K)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--top-k", type=runtime.int_range(1, 1000), default=TOP_K)
+    parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
     parser.add_argument("--output-dir", default=OUTPUT_DIR)
     return parser.parse_args(argv)
 
 
-def build_model(weights: str) -> keras.Model:
+def build_model(weights: str | None) -> keras.Model:
     """The pretrained model with its ImageNet classifier, fed raw 0-255 pixels."""
-    classifier = runtime.create_base_model(
-        keras.applications.MobileNetV3Small, weights=weights, include_top=True
-    )
+    with runtime.loading_weights("MobileNetV3Small", weights):
+        classifier = keras.applications.MobileNetV3Small(
+            include_top=True,
+            weights=weights,
+            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        )
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
     # Normalize the inputs: nothing to do, MobileNetV3Small rescales them.
     x = inputs

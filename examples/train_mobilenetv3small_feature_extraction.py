@@ -6,8 +6,9 @@
 
 Give it a folder with one sub-folder of images per class. The base
 model stays frozen: only the new output layer learns.
-Running the same command again resumes an interrupted run. The output folder
-receives model.keras, history.csv and labels.json.
+The output folder receives model.keras (the final model), best.keras (the best
+epoch of the whole run), history.csv and labels.json. Running the same command
+again resumes an interrupted run; --restart starts the folder over.
 """
 
 import argparse
@@ -26,6 +27,7 @@ EPOCHS = 10  # epochs training the new head on the frozen base
 LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
 DROPOUT = 0.2
+PATIENCE = 5  # epochs of a phase without beating the run's best val_loss
 SEED = 1337
 OUTPUT_DIR = "runs/mobilenetv3small_feature_extraction"
 
@@ -43,19 +45,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the head")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    epochs = runtime.int_range(0)
+    parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
+    parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
     parser.add_argument(
-        "--learning-rate", type=float, default=LEARNING_RATE, help="of the head"
+        "--learning-rate",
+        type=runtime.positive_float,
+        default=LEARNING_RATE,
+        help="of the head",
     )
     parser.add_argument(
         "--weights",
         default=WEIGHTS,
+        type=runtime.weights_option,
         help="imagenet, none, or a .weights.h5 file saved from the base model",
     )
     parser.add_argument("--output-dir", default=OUTPUT_DIR)
+    parser.add_argument(
+        "--restart", action="store_true", help="delete the run in --output-dir first"
+    )
+    parser.add_argument(
+        "--cache",
+        choices=["auto", "memory", "disk", "none"],
+        default="auto",
+        help="where decoded images are kept (auto: memory if they fit, else disk)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
+        parser.error("--val-dir must differ from --data-dir")
+    return args
 
 
 def augmentation() -> keras.Sequential:
@@ -70,15 +89,17 @@ def augmentation() -> keras.Sequential:
     )
 
 
-def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Model]:
+def build_model(
+    num_classes: int, weights: str | None
+) -> tuple[keras.Model, keras.Model]:
     """Builds the classifier in eight steps; returns it and its base model."""
     # 1. Create the base model from keras.applications with include_top=False.
-    base_model = runtime.create_base_model(
-        keras.applications.MobileNetV3Small,
-        weights=weights,
-        include_top=False,
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-    )
+    with runtime.loading_weights("MobileNetV3Small", weights):
+        base_model = keras.applications.MobileNetV3Small(
+            include_top=False,
+            weights=weights,
+            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        )
     # 2. Freeze the base model.
     base_model.trainable = False
     # 3. Create the inputs: raw RGB pixels in [0, 255].
@@ -90,8 +111,9 @@ def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Mode
     x = base_model(x, training=False)
     # 6. Average-pool its outputs.
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    # 7. Create the output activation layer, after dropout that regularizes
+    #    the new head; float32 even under mixed precision.
     x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
-    # 7. Create the output activation layer, in float32 even under mixed precision.
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="predictions"
     )(x)
@@ -105,51 +127,24 @@ def phases(args: argparse.Namespace) -> list[runtime.Phase]:
     return [runtime.Phase("head", epochs=args.epochs, learning_rate=args.learning_rate)]
 
 
-def train(
-    model: keras.Model,
-    base_model: keras.Model,
-    train_ds,
-    val_ds,
-    args: argparse.Namespace,
-) -> None:
-    """Runs the phases in turn; the same command resumes an interrupted run."""
-    output_dir = Path(args.output_dir)
-    run = runtime.RunState(output_dir, phases(args))
+def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
+    """Trains each phase in turn: choose what trains, compile, fit."""
     for phase in run.phases:
-        # Choose what trains, then compile: trainability only changes at compile.
+        # The base stays frozen: only the head trains.
         trainable = runtime.freeze(base_model)
         runtime.compile_checked(
-            model,
+            run.model,
             base_model,
             trainable,
             optimizer=keras.optimizers.Adam(learning_rate=phase.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.restore(model, phase)
-        if run.is_complete(phase):
-            print(f"Phase {phase.name!r} finished in an earlier run.")
-            continue
-        initial_epoch, epochs = run.epoch_range(phase)
-        print(f"\nPhase {phase.name!r} from epoch {initial_epoch + 1}:")
-        print(runtime.trainable_summary(model))
-        callbacks = runtime.standard_callbacks(
-            output_dir,
-            phase=phase.name,
-        )
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            # Last: an epoch counts as done once its history row is written.
-            callbacks=[*callbacks, run.checkpoint(phase)],
-        )
-        run.complete(phase, model, history)
+        run.fit(phase, train_ds, validation_data=val_ds)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, history.csv and labels.json."""
+    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -162,15 +157,28 @@ def main(argv: list[str] | None = None) -> None:
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
         augmentation=augmentation(),
+        cache=args.cache,
+        cache_dir=output_dir / "cache",
     )
     num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
-    runtime.save_labels(output_dir, class_names)
     model, base_model = build_model(num_classes, args.weights)
-    train(model, base_model, train_ds, val_ds, args)
-    sample = next(iter(val_ds))[0]
-    runtime.save_model_checked(model, output_dir / "model.keras", sample)
-    _, accuracy = model.evaluate(val_ds, verbose=0)
-    print(f"Validation accuracy: {accuracy:.3f}. Wrote {output_dir / 'model.keras'}")
+    # The run's saved state: a rerun resumes it, or stops if anything here changed.
+    run = runtime.Run(
+        output_dir,
+        model,
+        phases(args),
+        settings={
+            "image_size": IMAGE_SIZE,
+            "batch_size": args.batch_size,
+            "classes": class_names,
+        },
+        patience=PATIENCE,
+        restart=args.restart,
+    )
+    runtime.save_labels(output_dir, class_names)
+    train(run, base_model, train_ds, val_ds)
+    runtime.save_model_checked(model, output_dir / "model.keras", next(iter(val_ds))[0])
+    run.finish(val_ds)
 
 
 if __name__ == "__main__":

@@ -7,23 +7,28 @@
 Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of UNFREEZE and trains on at a lower learning rate.
-Running the same command again resumes an interrupted run. The output folder
-receives model.keras, history.csv and labels.json.
+The output folder receives model.keras (the final model), best.keras (the best
+epoch of the whole run), history.csv and labels.json. Running the same command
+again resumes an interrupted run; --restart starts the folder over.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import difflib
-import importlib.util
 import json
+import math
 import os
 import re
+import shutil
+import traceback
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import keras
 import numpy as np
@@ -39,6 +44,7 @@ EPOCHS = 10  # epochs training the new head on the frozen base
 LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
 DROPOUT = 0.2
+PATIENCE = 5  # epochs of a phase without beating the run's best val_loss
 SEED = 1337
 OUTPUT_DIR = "runs/resnet50v2_fine_tune"
 
@@ -49,12 +55,6 @@ FINE_TUNE_LEARNING_RATE = 1e-05
 # ResNet50V2 has 16 blocks.
 UNFREEZE = [2, 6]
 LR_SCHEDULE = "cosine"  # fine-tuning: warm-up then cosine decay, or "plateau"
-
-# How ResNet50V2 divides into blocks (from the kerastl registry): the first
-# group of BLOCK_PATTERN names the block of a layer; other layers join the
-# block of the nearest matching layer after ("next") or before ("previous") them.
-BLOCK_PATTERN = "^(conv\\d_block\\d+)_"
-UNNAMED_LAYERS = "next"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,28 +70,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the head")
+    epochs = int_range(0)
+    parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
     parser.add_argument(
         "--fine-tune-epochs",
-        type=int,
+        type=epochs,
         default=FINE_TUNE_EPOCHS,
-        help="epochs of each fine-tuning stage",
+        help="of each fine-tuning stage",
     )
     parser.add_argument(
-        "--fine-tune-learning-rate", type=float, default=FINE_TUNE_LEARNING_RATE
+        "--fine-tune-learning-rate",
+        type=positive_float,
+        default=FINE_TUNE_LEARNING_RATE,
     )
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int_range(1), default=BATCH_SIZE)
     parser.add_argument(
-        "--learning-rate", type=float, default=LEARNING_RATE, help="of the head"
+        "--learning-rate",
+        type=positive_float,
+        default=LEARNING_RATE,
+        help="of the head",
     )
     parser.add_argument(
         "--weights",
         default=WEIGHTS,
+        type=weights_option,
         help="imagenet, none, or a .weights.h5 file saved from the base model",
     )
     parser.add_argument("--output-dir", default=OUTPUT_DIR)
+    parser.add_argument(
+        "--restart", action="store_true", help="delete the run in --output-dir first"
+    )
+    parser.add_argument(
+        "--cache",
+        choices=["auto", "memory", "disk", "none"],
+        default="auto",
+        help="where decoded images are kept (auto: memory if they fit, else disk)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
+        parser.error("--val-dir must differ from --data-dir")
+    return args
 
 
 def augmentation() -> keras.Sequential:
@@ -106,15 +125,17 @@ def augmentation() -> keras.Sequential:
     )
 
 
-def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Model]:
+def build_model(
+    num_classes: int, weights: str | None
+) -> tuple[keras.Model, keras.Model]:
     """Builds the classifier in eight steps; returns it and its base model."""
     # 1. Create the base model from keras.applications with include_top=False.
-    base_model = create_base_model(
-        keras.applications.ResNet50V2,
-        weights=weights,
-        include_top=False,
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-    )
+    with loading_weights("ResNet50V2", weights):
+        base_model = keras.applications.ResNet50V2(
+            include_top=False,
+            weights=weights,
+            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        )
     # 2. Freeze the base model.
     base_model.trainable = False
     # 3. Create the inputs: raw RGB pixels in [0, 255].
@@ -126,8 +147,9 @@ def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Mode
     x = base_model(x, training=False)
     # 6. Average-pool its outputs.
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    # 7. Create the output activation layer, after dropout that regularizes
+    #    the new head; float32 even under mixed precision.
     x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
-    # 7. Create the output activation layer, in float32 even under mixed precision.
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="predictions"
     )(x)
@@ -161,56 +183,34 @@ def make_optimizer(phase: Phase, steps_per_epoch: int) -> keras.optimizers.Optim
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def train(
-    model: keras.Model,
-    base_model: keras.Model,
-    train_ds,
-    val_ds,
-    args: argparse.Namespace,
-) -> None:
-    """Runs the phases in turn; the same command resumes an interrupted run."""
-    output_dir = Path(args.output_dir)
-    run = RunState(output_dir, phases(args))
+def lr_callbacks(phase: Phase) -> list[keras.callbacks.Callback]:
+    """With LR_SCHEDULE "plateau", fine-tuning divides the rate by 5 when it stalls."""
+    if phase.unfreeze is None or LR_SCHEDULE != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
+
+
+def train(run: Run, base_model: keras.Model, train_ds, val_ds) -> None:
+    """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
-    check_unfreeze_stages(base_model, UNFREEZE, BLOCK_PATTERN, UNNAMED_LAYERS)
+    check_unfreeze_stages(base_model, UNFREEZE)
     for phase in run.phases:
-        # Choose what trains, then compile: trainability only changes at compile.
-        trainable = unfreeze(base_model, phase.unfreeze, BLOCK_PATTERN, UNNAMED_LAYERS)
+        # Choose what trains (BatchNorm stays frozen), then compile: a change
+        # of trainable only takes effect when the model is compiled again.
+        trainable = unfreeze(base_model, phase.unfreeze)
         compile_checked(
-            model,
+            run.model,
             base_model,
             trainable,
             optimizer=make_optimizer(phase, steps_per_epoch=len(train_ds)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.restore(model, phase)
-        if run.is_complete(phase):
-            print(f"Phase {phase.name!r} finished in an earlier run.")
-            continue
-        initial_epoch, epochs = run.epoch_range(phase)
-        print(f"\nPhase {phase.name!r} from epoch {initial_epoch + 1}:")
-        print(trainable_summary(model))
-        callbacks = standard_callbacks(
-            output_dir,
-            phase=phase.name,
-            reduce_lr_on_plateau=(
-                phase.unfreeze is not None and LR_SCHEDULE == "plateau"
-            ),
-        )
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            # Last: an epoch counts as done once its history row is written.
-            callbacks=[*callbacks, run.checkpoint(phase)],
-        )
-        run.complete(phase, model, history)
+        run.fit(phase, train_ds, validation_data=val_ds, callbacks=lr_callbacks(phase))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, history.csv and labels.json."""
+    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -223,167 +223,31 @@ def main(argv: list[str] | None = None) -> None:
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
         augmentation=augmentation(),
+        cache=args.cache,
+        cache_dir=output_dir / "cache",
     )
     num_classes = check_num_classes(NUM_CLASSES, class_names)
-    save_labels(output_dir, class_names)
     model, base_model = build_model(num_classes, args.weights)
-    train(model, base_model, train_ds, val_ds, args)
-    sample = next(iter(val_ds))[0]
-    save_model_checked(model, output_dir / "model.keras", sample)
-    _, accuracy = model.evaluate(val_ds, verbose=0)
-    print(f"Validation accuracy: {accuracy:.3f}. Wrote {output_dir / 'model.keras'}")
+    # The run's saved state: a rerun resumes it, or stops if anything here changed.
+    run = Run(
+        output_dir,
+        model,
+        phases(args),
+        settings={
+            "image_size": IMAGE_SIZE,
+            "batch_size": args.batch_size,
+            "classes": class_names,
+        },
+        patience=PATIENCE,
+        restart=args.restart,
+    )
+    save_labels(output_dir, class_names)
+    train(run, base_model, train_ds, val_ds)
+    save_model_checked(model, output_dir / "model.keras", next(iter(val_ds))[0])
+    run.finish(val_ds)
 
 
 # Helpers copied from kerastl.runtime 0.1.0 by `kerastl new --standalone`.
-
-
-def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
-        writer = csv.DictWriter(file, header, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
-
-
-def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
-    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
-    path = Path(path)
-    if not path.exists():
-        return ["epoch", "phase"], []
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        rows = list(reader)
-        return list(reader.fieldnames or ["epoch", "phase"]), rows
-
-
-class HistoryLogger(keras.callbacks.Callback):
-    """Appends one row per epoch to a CSV file, across phases and resumed runs.
-
-    Unlike `keras.callbacks.CSVLogger`, it records the phase, accepts new
-    columns in a later phase, and when a resumed run starts an epoch it first
-    drops the rows of that epoch and later ones, so the file never holds an
-    epoch twice.
-    """
-
-    def __init__(self, path: str | os.PathLike, phase: str = "") -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.phase = phase
-        self._first_epoch = True
-
-    def on_train_begin(self, logs=None):
-        self._first_epoch = True
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._first_epoch:
-            header, rows = read_history(self.path)
-            _write_history(
-                self.path, header, [row for row in rows if int(row["epoch"]) < epoch]
-            )
-            self._first_epoch = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        header, rows = read_history(self.path)
-        row = {
-            "epoch": epoch,
-            "phase": self.phase,
-            **{k: f"{float(v):.6g}" for k, v in (logs or {}).items()},
-        }
-        new_columns = [key for key in row if key not in header]
-        if new_columns or not self.path.exists():
-            _write_history(self.path, header + new_columns, [*rows, row])
-        else:
-            with open(self.path, "a", newline="") as file:
-                csv.DictWriter(file, header, restval="").writerow(row)
-                file.flush()
-                os.fsync(file.fileno())
-
-
-def standard_callbacks(
-    run_dir: str | os.PathLike,
-    *,
-    phase: str = "",
-    monitor: str = "val_loss",
-    patience: int = 5,
-    checkpoint: bool = True,
-    early_stopping: bool = True,
-    history: bool = True,
-    tensorboard: bool | None = None,
-    terminate_on_nan: bool = True,
-    reduce_lr_on_plateau: bool = False,
-) -> list[keras.callbacks.Callback]:
-    """Returns the callbacks of one training phase, writing into `run_dir`.
-
-    A resumable run adds `RunState.checkpoint(phase)` after these.
-
-    Args:
-        run_dir: Output folder of the run.
-        phase: Name of the phase, recorded in `history.csv`.
-        monitor: Metric watched by the checkpoint, early stopping and plateau.
-        patience: Epochs without improvement before early stopping.
-        checkpoint: Keep the best epoch of the phase in `best.keras`.
-        early_stopping: Stop when `monitor` stops improving and restore the
-            best weights.
-        history: Append each epoch to `history.csv` (`HistoryLogger`).
-        tensorboard: Write TensorBoard logs into `run_dir/logs`; None (the
-            default) does so when the `tensorboard` package is installed.
-        terminate_on_nan: Stop at the first NaN loss.
-        reduce_lr_on_plateau: Divide the learning rate by 5 when `monitor`
-            stalls (for a constant learning rate, not a schedule).
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    callbacks: list[keras.callbacks.Callback] = []
-    if terminate_on_nan:
-        callbacks.append(keras.callbacks.TerminateOnNaN())
-    if history:
-        callbacks.append(HistoryLogger(run_dir / "history.csv", phase))
-    if checkpoint:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                run_dir / "best.keras", monitor=monitor, save_best_only=True
-            )
-        )
-    if early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=patience, restore_best_weights=True
-            )
-        )
-    if reduce_lr_on_plateau:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, factor=0.2, patience=max(1, patience // 2), min_lr=1e-7
-            )
-        )
-    if tensorboard is None:
-        tensorboard = importlib.util.find_spec("tensorboard") is not None
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")))
-    return callbacks
-
-
-def warmup_cosine(
-    learning_rate: float, total_steps: int, warmup_fraction: float = 0.1
-) -> keras.optimizers.schedules.LearningRateSchedule:
-    """A linear warm-up to `learning_rate`, then a cosine decay to zero.
-
-    Args:
-        learning_rate: Peak learning rate, reached at the end of the warm-up.
-        total_steps: Training steps of the phase (epochs x steps per epoch).
-        warmup_fraction: Share of the steps spent warming up.
-    """
-    warmup_steps = max(1, int(total_steps * warmup_fraction))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=learning_rate / 10,
-        decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=learning_rate,
-        warmup_steps=warmup_steps,
-    )
 
 
 class ScriptError(Exception):
@@ -660,85 +524,149 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def create_base_model(
-    constructor: Callable[..., keras.Model], *, weights: str, **kwargs
-) -> keras.Model:
-    """Calls a `keras.applications` constructor with a script's `--weights` value.
+@contextlib.contextmanager
+def loading_weights(name: str, weights: str | None) -> Iterator[None]:
+    """Turns the ways a `keras.applications` constructor fails into one line.
+
+    Wrap the constructor call in it:
+    `with loading_weights("ResNet50", weights): base = keras.applications.ResNet50(...)`.
 
     Args:
-        constructor: For example `keras.applications.EfficientNetV2B0`.
-        weights: `"imagenet"` (downloaded once into ~/.keras/models, then read
-            from there), `"none"` (random initialization), or the path of a
-            `.weights.h5` file saved with `save_weights()` from the same
-            constructor with the same arguments.
-        **kwargs: Passed to the constructor (`include_top`, `input_shape`...).
+        name: The constructor's name, for the messages.
+        weights: The `weights` argument: `"imagenet"` (downloaded once into
+            ~/.keras/models, then read from there), None (random
+            initialization), or the path of a `.weights.h5` file saved with
+            `save_weights()` from the same constructor with the same arguments.
 
     Raises:
-        WeightsError: If the weights cannot be downloaded, found or loaded.
+        WeightsError: If the weights cannot be downloaded or do not fit.
         ScriptError: If Keras refuses the arguments (an input size too small).
     """
-    name = getattr(constructor, "__name__", "the backbone")
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise WeightsError(
-            f"weights file {weights} does not exist (--weights takes imagenet, none or a file)"
-        )
-    try:
-        model = constructor(
-            weights="imagenet" if weights == "imagenet" else None, **kwargs
-        )
-    except ValueError as error:
-        raise ScriptError(f"{name}: {_first_line(error)}") from None
-    except Exception as error:
-        if "URL fetch failure" not in str(error):
-            raise
-        raise WeightsError(
-            f"could not download the ImageNet weights of {name} ({_first_line(error)}); "
-            "pass --weights PATH to a local .weights.h5 file, or --weights none"
-        ) from None
-    if weights not in ("imagenet", "none"):
-        # A file that does not fit makes Keras warn once per layer, then raise.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                model.load_weights(weights)
-            except (ValueError, OSError, KeyError) as error:
+    # A file that does not fit makes Keras warn once per layer, then raise; the
+    # traceback, unfiltered for a moment, tells a loading error from a bad argument.
+    filtering = keras.config.is_traceback_filtering_enabled()
+    keras.config.disable_traceback_filtering()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ValueError as error:
+            frames = traceback.extract_tb(error.__traceback__)
+            if any(frame.name == "load_weights" for frame in frames):
                 raise WeightsError(
-                    f"{weights} does not fit {name} with these settings: {_first_line(error)}"
+                    f"{weights} does not fit {name} with these settings: "
+                    f"{_first_line(error)}"
                 ) from None
-        for warning in caught:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    return model
+            raise ScriptError(f"{name}: {_first_line(error)}") from None
+        except Exception as error:
+            if "URL fetch failure" not in str(error):
+                raise
+            raise WeightsError(
+                f"could not download the ImageNet weights of {name} "
+                f"({_first_line(error)}); pass --weights PATH to a local "
+                ".weights.h5 file, or --weights none"
+            ) from None
+        finally:
+            if filtering:
+                keras.config.enable_traceback_filtering()
+    for warning in caught:
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+
+
+def has_finite_weights(model: keras.Model) -> bool:
+    """Whether every weight of `model` is a finite number (no NaN, no infinity)."""
+    return all(bool(np.isfinite(weight).all()) for weight in model.get_weights())
+
+
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Saves `model` as a `.keras` file through a temporary name and a rename.
+
+    Raises:
+        ScriptError: If a weight is NaN or infinite: such a model is never saved.
+    """
+    path = Path(path)
+    if not has_finite_weights(model):
+        raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+    return path
 
 
 def save_model_checked(
     model: keras.Model, path: str | os.PathLike, sample: np.ndarray
 ) -> keras.Model:
-    """Saves `model` as a `.keras` file, reloads it and checks one prediction.
+    """Saves `model` as a `.keras` file once its reloaded copy predicts the same.
 
-    The file is written under a temporary name first, so an interrupted save
-    never leaves a half-written model at `path`.
+    The model is written under a temporary name, reloaded and compared on
+    `sample`; only then does it replace `path`, so a failed check or an
+    interrupted save never leaves a bad model behind.
 
     Returns:
         The reloaded model.
 
     Raises:
-        ScriptError: If the reloaded model predicts differently.
+        ScriptError: If the model has non-finite weights, or the reloaded
+            model predicts differently.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.keras")
-    model.save(partial)
-    os.replace(partial, path)
-    reloaded = keras.saving.load_model(path)
-    expected = model.predict(sample, verbose=0)
-    actual = reloaded.predict(sample, verbose=0)
-    if not np.allclose(expected, actual, atol=1e-5):
-        raise ScriptError(
-            f"{path} does not reproduce the model's predictions after reloading"
-        )
+    partial = save_model_atomic(model, path.with_name(path.stem + ".check.keras"))
+    try:
+        reloaded = keras.saving.load_model(partial, compile=False)
+        expected = model.predict(sample, verbose=0)
+        actual = reloaded.predict(sample, verbose=0)
+        if not np.allclose(expected, actual, atol=1e-5):
+            raise ScriptError(
+                f"{path} was not saved: the reloaded model predicts differently"
+            )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return reloaded
+
+
+def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse `type` for whole numbers from `minimum` to `maximum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = (
+                f"from {minimum} to {maximum}" if maximum else f"at least {minimum}"
+            )
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse `type` for a number above zero, such as a learning rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above zero, not {text}")
+    return value
+
+
+def weights_option(value: str) -> str | None:
+    """An argparse `type` for `--weights`: `imagenet`, `none` (None) or a file."""
+    if value in ("imagenet", "none"):
+        return None if value == "none" else value
+    if not Path(value).is_file():
+        raise argparse.ArgumentTypeError(
+            f"weights file {value} does not exist (give imagenet, none or a file)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -759,130 +687,638 @@ class Phase:
     unfreeze: int | str | None = None
 
 
-class _EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, run: RunState, phase: Phase) -> None:
+class DivergedError(ScriptError):
+    """Training produced a NaN or infinite loss or weights."""
+
+
+RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
+
+
+class RunMismatchError(ScriptError):
+    """The output folder holds a run that this one cannot continue."""
+
+
+STATE_FORMAT = 2
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """The run's bookkeeping after each epoch; stops a diverged or stalled phase."""
+
+    def __init__(self, run: Run, phase: Phase) -> None:
         super().__init__()
         self.run = run
         self.phase = phase
+        self.diverged: int | None = None
+        self.stopped_early = False
+        self.last_epoch: int | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        self.run.save(self.model, self.phase, epoch + 1)
+        logs = logs or {}
+        values = [logs.get("loss"), logs.get(self.run.monitor)]
+        finite = all(value is None or math.isfinite(value) for value in values)
+        if not finite or not has_finite_weights(self.model):
+            self.diverged = epoch
+            self.model.stop_training = True
+            return
+        self.run.end_of_epoch(self.phase, epoch, logs)
+        self.last_epoch = epoch + 1
+        if self.run.state["wait"] >= self.run.patience:
+            print(
+                f"Epoch {epoch + 1}: {self.run.monitor} has not beaten the run's best "
+                f"for {self.run.patience} epochs; stopping this phase."
+            )
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _describe(phase: dict | None) -> str:
+    if phase is None:
+        return "no such phase"
+    return (
+        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
+        f"(unfreeze {phase['unfreeze']})"
+    )
+
+
+def _figures(logs: dict[str, float]) -> str:
+    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
+
+
+def _improves(monitor: str, value: float, best: float) -> bool:
+    """Whether `value` beats `best`: lower for losses and errors, else higher."""
+    lower_is_better = "loss" in monitor or "error" in monitor
+    return value < best if lower_is_better else value > best
+
+
+def _load_weights_of(path: Path) -> list[np.ndarray]:
+    """The weights of a saved `.keras` model, without its optimizer."""
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _model_change(saved: dict, new: dict) -> str | None:
+    if saved["inputs"] != new["inputs"]:
+        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
+    old_layers = {layer[0]: layer for layer in saved["layers"]}
+    new_layers = {layer[0]: layer for layer in new["layers"]}
+    added = [name for name in new_layers if name not in old_layers]
+    removed = [name for name in old_layers if name not in new_layers]
+    if added or removed:
+        parts = [
+            f"added {', '.join(added[:3])}" if added else "",
+            f"removed {', '.join(removed[:3])}" if removed else "",
+        ]
+        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
+    for name, layer in new_layers.items():
+        if old_layers[name] != layer:
+            return f"another model (layer {name!r} changed)"
+    if saved["layers"] != new["layers"]:
+        return "another model (its layers are in another order)"
+    return None
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _settings_change(saved: dict, new: dict) -> str | None:
+    changes = [
+        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
+        for key in sorted(saved.keys() | new.keys())
+        if saved.get(key) != new.get(key)
+    ]
+    return ("other settings: " + ", ".join(changes)) if changes else None
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
 
 
+def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs in `output_dir/logs`, when the package is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"))]
+
+
 def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(partial, path)
 
 
-class RunState:
-    """What a run in `output_dir` has done, kept in `output_dir/resume/state.json`.
+def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as file:
+        writer = csv.DictWriter(file, header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+FIRST_COLUMNS = ["epoch", "phase"]
+
+
+def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
+    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return list(FIRST_COLUMNS), []
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        return list(reader.fieldnames or FIRST_COLUMNS), rows
+
+
+def drop_epochs_from(path: str | os.PathLike, epoch: int) -> None:
+    """Removes the rows of `epoch` and later ones (a resumed run redoes them)."""
+    header, rows = read_history(path)
+    kept = [row for row in rows if int(row["epoch"]) < epoch]
+    if len(kept) != len(rows):
+        _write_history(Path(path), header, kept)
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(_flat_layers(layer))
+    return layers
+
+
+def fingerprint(model: keras.Model) -> dict:
+    """What a saved run depends on: the inputs, and each layer's name, kind,
+    weight shapes and trainable flag."""
+    return {
+        "inputs": str(model.input_shape),
+        "layers": [
+            [
+                layer.name,
+                type(layer).__name__,
+                [list(weight.shape) for weight in layer.weights],
+                layer.trainable,
+            ]
+            for layer in _flat_layers(model)
+        ],
+    }
+
+
+def record_epoch(
+    path: str | os.PathLike, epoch: int, phase: str, logs: dict[str, float]
+) -> None:
+    """Appends the row of `epoch` (numbered from 1) with its phase and metrics."""
+    path = Path(path)
+    header, rows = read_history(path)
+    row = {
+        "epoch": epoch,
+        "phase": phase,
+        **{key: f"{float(value):.6g}" for key, value in logs.items()},
+    }
+    new_columns = [key for key in row if key not in header]
+    if new_columns or not path.exists():
+        _write_history(path, header + new_columns, [*rows, row])
+        return
+    with open(path, "a", newline="") as file:
+        csv.DictWriter(file, header, restval="").writerow(row)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers of `model`, with nested models replaced by their own layers."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_flatten(layer))
+        else:
+            layers.append(layer)
+    return layers
+
+
+def trainable_summary(model: keras.Model) -> str:
+    """Describes which layers and parameters of `model` will train."""
+    rows = _flatten(model)
+    trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    total_params = sum(int(keras.ops.size(w)) for w in model.weights)
+    trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
+    with_weights = [layer for layer in rows if layer.weights]
+    batchnorm = [
+        layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    trainable_bn = sum(layer.trainable for layer in batchnorm)
+    share = 100 * trainable_params / max(total_params, 1)
+    lines = [
+        f"trainable parameters: {trainable_params:,} of {total_params:,} ({share:.1f}%)",
+        f"layers with weights that train: {len(trainable_rows)} of {len(with_weights)}",
+        f"BatchNormalization layers that train: {trainable_bn} of {len(batchnorm)}",
+    ]
+    if trainable_rows:
+        names = [layer.name for layer in trainable_rows]
+        shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
+        lines.append("trainable: " + ", ".join(shown))
+    return "\n".join(lines)
+
+
+class Run:
+    """A training run in `output_dir` that survives kills, edits and reruns.
 
     Args:
         output_dir: The run's output folder.
+        model: The model the run trains (its layers are fingerprinted).
         phases: All phases of the run, in order.
+        settings: Other values resuming depends on (image size, batch size,
+            class names...), compared with the saved run's.
+        monitor: The metric that picks the best epoch and stops a phase early.
+        patience: Epochs of a phase without beating the run's best before the
+            phase stops and the model goes back to the run's best weights.
+        restart: Delete the run saved in `output_dir` and start over.
 
     Raises:
-        ScriptError: If the folder holds a run with other phases.
+        RunMismatchError: If `output_dir` holds a run that this one cannot
+            continue; the message names the difference and the ways out.
     """
 
-    def __init__(self, output_dir: str | os.PathLike, phases: list[Phase]) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        model: keras.Model,
+        phases: list[Phase],
+        *,
+        settings: dict | None = None,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        restart: bool = False,
+    ) -> None:
         names = [phase.name for phase in phases]
         if len(set(names)) != len(names):
             raise ScriptError(f"phase names must be unique: {names}")
+        self.output_dir = Path(output_dir)
+        self.model = model
         self.phases = phases
-        self.folder = Path(output_dir) / "resume"
-        self._state_path = self.folder / "state.json"
-        state: dict = {"completed": [], "checkpoint": None}
-        if self._state_path.exists():
-            state = json.loads(self._state_path.read_text())
-        self._completed: list[dict] = state["completed"]
-        self._checkpoint: dict | None = state["checkpoint"]
-        done = [entry["phase"] for entry in self._completed]
-        if done != names[: len(done)]:
-            raise ScriptError(
-                f"{output_dir} holds a run with the phases {done}, not {names}; "
-                "choose another --output-dir or delete it to start over"
-            )
+        self.monitor = monitor
+        self.patience = patience
+        self._state_path = self.output_dir / "resume" / "state.json"
+        if restart:
+            for name in RUN_FILES:
+                _delete(self.output_dir / name)
+        new = {
+            "format": STATE_FORMAT,
+            "model": fingerprint(model),
+            "settings": json.loads(json.dumps(settings or {})),
+            "phases": [asdict(phase) for phase in phases],
+            "completed": [],
+            "checkpoint": None,
+            "best": None,
+            "wait": 0,
+        }
+        saved = _read_json(self._state_path)
+        self.state = new if saved is None else self._continue(saved, new)
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
 
-    def is_complete(self, phase: Phase) -> bool:
-        """Whether `phase` finished in this or an earlier run."""
-        return self.phases.index(phase) < len(self._completed)
-
-    def epoch_range(self, phase: Phase) -> tuple[int, int]:
-        """`(initial_epoch, epochs)` for `phase`'s `fit()`, after any resumed epochs."""
-        start = self._completed[-1]["end_epoch"] if self._completed else 0
-        checkpoint = self._checkpoint
+    def _continue(self, saved: dict, new: dict) -> dict:
+        """The saved state, checked against this run and updated to its phases."""
+        where = self.output_dir
+        if saved.get("format") != STATE_FORMAT:
+            raise RunMismatchError(
+                f"{where} holds a run saved by another kerastl version; " f"{_WAYS_OUT}"
+            )
+        change = _model_change(saved["model"], new["model"]) or _settings_change(
+            saved["settings"], new["settings"]
+        )
+        if change:
+            raise RunMismatchError(f"{where} holds a run with {change}; {_WAYS_OUT}")
+        completed = saved["completed"]
+        done = len(completed)
+        finished = done == len(saved["phases"])
+        for index, old in enumerate(saved["phases"][:done]):
+            phase = self.phases[index] if index < len(self.phases) else None
+            current = None if phase is None else asdict(phase)
+            if current == old:
+                continue
+            train_on = (
+                finished
+                and index == done - 1
+                and current is not None
+                and {**current, "epochs": old["epochs"]} == old
+                and current["epochs"] > old["epochs"]
+            )
+            if not train_on:
+                raise RunMismatchError(
+                    f"{where} holds a run whose phase {old['name']!r} finished with "
+                    f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
+                )
+            print(
+                f"Training on: phase {old['name']!r} goes from {old['epochs']} "
+                f"to {current['epochs']} epochs."
+            )
+            completed.pop()
+            saved["wait"] = 0
+        checkpoint = saved["checkpoint"]
         if (
-            checkpoint
-            and checkpoint["phase"] == phase.name
-            and not self.is_complete(phase)
+            not finished
+            and checkpoint
+            and checkpoint["phase"] != (completed[-1]["phase"] if completed else None)
         ):
-            return checkpoint["epoch"], start + phase.epochs
-        return start, start + phase.epochs
+            in_progress = saved["phases"][done]
+            phase = self.phases[done] if done < len(self.phases) else None
+            if phase is None or (phase.name, phase.unfreeze) != (
+                in_progress["name"],
+                in_progress["unfreeze"],
+            ):
+                raise RunMismatchError(
+                    f"{where} holds a run stopped during phase "
+                    f"{in_progress['name']!r}, which is no longer the next phase; "
+                    f"{_WAYS_OUT}"
+                )
+            if asdict(phase) != in_progress:
+                print(
+                    f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
+                    f"not {_describe(in_progress)}."
+                )
+        if finished and len(self.phases) == done and len(completed) == done:
+            last = self.phases[-1]
+            print(
+                f"The run in {where} finished: nothing to train. To train on, "
+                f"raise the epochs of its last phase {last.name!r} (now "
+                f"{last.epochs}) or add a phase; to start over, pass --restart."
+            )
+        return {**saved, "phases": new["phases"]}
 
-    def restore(self, model: keras.Model, phase: Phase) -> None:
-        """Loads the run's latest checkpoint into `model`, unless it holds it already.
+    def fit(
+        self,
+        phase: Phase,
+        train_data,
+        *,
+        validation_data=None,
+        callbacks: list[keras.callbacks.Callback] | tuple = (),
+        verbose: str | int = "auto",
+    ) -> keras.callbacks.History | None:
+        """Trains `phase` unless it finished in an earlier run, saving every epoch.
 
-        Call it after compiling for `phase`. A checkpoint saved during `phase`
-        brings back the optimizer state too; one from an earlier phase only the
-        weights, since the new phase's optimizer starts afresh.
+        Compile the model for `phase` first: this restores the run's latest
+        checkpoint (with the optimizer state if it was saved during `phase`),
+        prints what will train, and fits from the epoch after the last saved
+        one. A phase that goes `patience` epochs without beating the run's
+        best stops and goes back to the best weights of the run.
+
+        Returns:
+            The `History` of this `fit()`, or None if the phase was done.
+
+        Raises:
+            DivergedError: If the loss or the weights stop being finite; that
+                epoch is not saved, and the files of the run stay as they were.
         """
-        if self._checkpoint is None:
+        self._restore(phase)
+        if self._is_complete(phase):
+            print(f"Phase {phase.name!r} finished in an earlier run.")
+            return None
+        initial_epoch, epochs = self._epoch_range(phase)
+        print(f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}:")
+        print(trainable_summary(self.model))
+        drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
+        progress = _EpochEnd(self, phase)
+        history = self.model.fit(
+            train_data,
+            validation_data=validation_data,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
+            shuffle=False,
+            # NaN check first; the run's own bookkeeping last, once the epoch is over.
+            callbacks=[
+                keras.callbacks.TerminateOnNaN(),
+                *_tensorboard(self.output_dir),
+                *callbacks,
+                progress,
+            ],
+            verbose=verbose,
+        )
+        if progress.diverged is not None:
+            raise DivergedError(self._diverged_message(phase, progress.diverged))
+        if progress.stopped_early:
+            self._load_best()
+        self._complete(phase, progress.last_epoch or initial_epoch)
+        return history
+
+    def finish(self, validation_data) -> dict[str, dict[str, float]]:
+        """Compares the final model with `best.keras` and ends the run.
+
+        Call it after saving the final model as `model.keras`: the resume
+        checkpoint is then dropped (`model.keras` replaces it).
+
+        Returns:
+            The validation figures of `"model.keras"` and `"best.keras"`.
+        """
+        final_weights = self.model.get_weights()
+        figures = {
+            "model.keras": self.model.evaluate(
+                validation_data, verbose=0, return_dict=True
+            )
+        }
+        best = self.state["best"]
+        best_path = self.output_dir / "best.keras"
+        if best is not None and best_path.exists():
+            self._load_best()
+            figures["best.keras"] = self.model.evaluate(
+                validation_data, verbose=0, return_dict=True
+            )
+            self.model.set_weights(final_weights)
+        print(self._verdict(figures))
+        self.state["checkpoint"] = {
+            "phase": self.phases[-1].name,
+            "epoch": self._end_epoch(len(self.phases) - 1),
+            "weights": "model.keras",
+        }
+        self._write_state()
+        for old in (self.output_dir / "resume").glob("*.weights.h5"):
+            old.unlink()
+        return figures
+
+    def _verdict(self, figures: dict[str, dict[str, float]]) -> str:
+        key = self.monitor.removeprefix("val_")
+        final = figures["model.keras"]
+        lines = [f"model.keras (the final model): {_figures(final)}"]
+        if "best.keras" in figures:
+            best, record = figures["best.keras"], self.state["best"]
+            lines.append(
+                f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
+                f"{_figures(best)}"
+            )
+            better = "model.keras"
+            if (
+                key in best
+                and key in final
+                and _improves(self.monitor, best[key], final[key])
+            ):
+                better = "best.keras"
+            lines.append(f"Better on the validation data by val_{key}: {better}")
+        return "\n".join(lines)
+
+    def _diverged_message(self, phase: Phase, epoch: int) -> str:
+        checkpoint = self.state["checkpoint"]
+        kept = (
+            f"the run resumes from epoch {checkpoint['epoch']}"
+            if checkpoint
+            else "the run starts again from epoch 1"
+        )
+        return (
+            f"the loss or the weights became NaN or infinite in epoch {epoch + 1} "
+            f"(phase {phase.name!r}, learning rate {phase.learning_rate:g}); "
+            "that epoch was not saved and best.keras is intact. "
+            f"Rerun with a lower learning rate: {kept}"
+        )
+
+    # --- the saved state ---------------------------------------------------
+
+    def _is_complete(self, phase: Phase) -> bool:
+        return self.phases.index(phase) < len(self.state["completed"])
+
+    def _end_epoch(self, index: int) -> int:
+        """Epochs in all after the phase at `index` (or before any, for -1)."""
+        completed = self.state["completed"]
+        return completed[index]["end_epoch"] if 0 <= index < len(completed) else 0
+
+    def _epoch_range(self, phase: Phase) -> tuple[int, int]:
+        index = self.phases.index(phase)
+        start = self._end_epoch(index - 1)
+        checkpoint = self.state["checkpoint"]
+        if checkpoint and checkpoint["phase"] == phase.name:
+            start = max(start, checkpoint["epoch"])
+        return start, max(start, self._end_epoch(index - 1) + phase.epochs)
+
+    def _restore(self, phase: Phase) -> None:
+        """Loads the run's latest weights into the model, unless it holds them."""
+        checkpoint = self.state["checkpoint"]
+        if checkpoint is None:
             return
-        name = self._checkpoint["weights"]
-        with_optimizer = self._checkpoint_of(phase) and not self.is_complete(phase)
+        name = checkpoint["weights"]
+        with_optimizer = (
+            checkpoint["phase"] == phase.name
+            and not self._is_complete(phase)
+            and name.endswith(".weights.h5")
+        )
         if self._loaded in ((name, True), (name, with_optimizer)):
-            return  # the model holds these weights (and this optimizer state) already
-        if with_optimizer:
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(self.folder / name)
+            return
+        path = self.output_dir / name
+        if name.endswith(".keras"):  # a finished run: the final model
+            self.model.set_weights(_load_weights_of(path))
+        elif with_optimizer:
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(path)
         else:
-            model.load_weights(self.folder / name, objects_to_skip=[model.optimizer])
+            self.model.load_weights(path, objects_to_skip=[self.model.optimizer])
         self._loaded = (name, with_optimizer)
 
-    def checkpoint(self, phase: Phase) -> keras.callbacks.Callback:
-        """A callback that saves a checkpoint of `phase` after every epoch.
+    def _load_best(self) -> None:
+        self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
+        self._loaded = None
 
-        Put it after the callbacks that write the epoch's history, so that an
-        epoch counts as done only once everything about it is on disk.
-        """
-        return _EpochCheckpoint(self, phase)
+    def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
+        """Records a finished, finite epoch: history, best model, checkpoint."""
+        record_epoch(self.output_dir / "history.csv", epoch + 1, phase.name, logs)
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ScriptError(
+                f"the run monitors {self.monitor}, which fit() did not report "
+                f"(it reported {', '.join(logs)})"
+            )
+        best = self.state["best"]
+        if best is None or _improves(self.monitor, value, best["value"]):
+            save_model_atomic(self.model, self.output_dir / "best.keras")
+            self.state["best"] = {
+                "value": float(value),
+                "epoch": epoch + 1,
+                "phase": phase.name,
+            }
+            self.state["wait"] = 0
+        else:
+            self.state["wait"] += 1
+        self._save_checkpoint(phase, epoch + 1)
 
-    def complete(
-        self, phase: Phase, model: keras.Model, history: keras.callbacks.History
-    ) -> None:
-        """Records that `phase` has ended, with the weights it ended with."""
-        end_epoch = history.epoch[-1] + 1 if history.epoch else history.params["epochs"]
-        self._completed.append({"phase": phase.name, "end_epoch": end_epoch})
-        self.save(model, phase, end_epoch)
+    def _complete(self, phase: Phase, end_epoch: int) -> None:
+        self.state["completed"].append({"phase": phase.name, "end_epoch": end_epoch})
+        self.state["wait"] = 0
+        self._save_checkpoint(phase, end_epoch)
 
-    def save(self, model: keras.Model, phase: Phase, epoch: int) -> None:
-        """Saves `model` as the checkpoint of `phase` after `epoch` epochs in all."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        index = len(self._completed)
+    def _save_checkpoint(self, phase: Phase, epoch: int) -> None:
+        folder = self.output_dir / "resume"
+        folder.mkdir(parents=True, exist_ok=True)
+        index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
-        partial = self.folder / ("partial-" + name)
-        model.save_weights(partial)
-        os.replace(partial, self.folder / name)
-        self._checkpoint = {"phase": phase.name, "epoch": epoch, "weights": name}
-        self._loaded = (name, True)
-        _write_json(
-            self._state_path,
-            {"completed": self._completed, "checkpoint": self._checkpoint},
-        )
-        for old in self.folder.glob("*.weights.h5"):
+        partial = folder / ("partial-" + name)
+        self.model.save_weights(partial)
+        os.replace(partial, folder / name)
+        self.state["checkpoint"] = {
+            "phase": phase.name,
+            "epoch": epoch,
+            "weights": f"resume/{name}",
+        }
+        self._loaded = (self.state["checkpoint"]["weights"], True)
+        self._write_state()
+        for old in folder.glob("*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
 
-    def _checkpoint_of(self, phase: Phase) -> bool:
-        return self._checkpoint is not None and self._checkpoint["phase"] == phase.name
+    def _write_state(self) -> None:
+        _write_json(self._state_path, self.state)
+
+
+def warmup_cosine(
+    learning_rate: float, total_steps: int, warmup_fraction: float = 0.1
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    """A linear warm-up to `learning_rate`, then a cosine decay to zero.
+
+    Args:
+        learning_rate: Peak learning rate, reached at the end of the warm-up.
+        total_steps: Training steps of the phase (epochs x steps per epoch).
+        warmup_fraction: Share of the steps spent warming up.
+    """
+    warmup_steps = max(1, int(total_steps * warmup_fraction))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 10,
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+@dataclass(frozen=True)
+class BlockRule:
+    """How the layers of one `keras.applications` family divide into blocks.
+
+    Attributes:
+        pattern: Regular expression whose first group names the block of a
+            layer, searched in the layer's name.
+        unnamed_layers: The block that a layer the pattern does not match
+            joins: that of the nearest matching layer after it (`"next"`) or
+            before it (`"previous"`). Layers at the far end join the first or
+            last block.
+    """
+
+    pattern: str
+    unnamed_layers: Literal["next", "previous"] = "next"
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
@@ -933,27 +1369,69 @@ def unfreeze_from(
     return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
 
 
+FAMILY_BLOCKS: dict[str, BlockRule] = {
+    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
+    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
+    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
+    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
+    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
+    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
+    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
+    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
+    r"^nasnet_": BlockRule(
+        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
+    ),
+    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
+    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
+    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
+}
+
+
+def block_rule_of(base: keras.Model) -> BlockRule:
+    """The block rule of a `keras.applications` base model.
+
+    The family is recognised by the model's name, or else by the rule whose
+    pattern matches the most layer names (a renamed model).
+
+    Raises:
+        UnfreezeError: If neither the name nor the layers fit a known family.
+    """
+    for name_pattern, rule in FAMILY_BLOCKS.items():
+        if re.search(name_pattern, base.name, re.IGNORECASE):
+            return rule
+    names = [layer.name for layer in base.layers]
+    matches = {
+        rule: sum(bool(re.search(rule.pattern, name)) for name in names)
+        for rule in FAMILY_BLOCKS.values()
+    }
+    rule = max(matches, key=matches.__getitem__)
+    if not matches[rule]:
+        raise UnfreezeError(
+            f"{base.name!r} is not a keras.applications model kerastl knows by its "
+            "name or layer names; pass block_rule=BlockRule(pattern) to unfreeze it"
+        )
+    return rule
+
+
 def find_blocks(
-    base: keras.Model, block_pattern: str, unnamed_layers: str = "next"
+    base: keras.Model, block_rule: BlockRule | None = None
 ) -> dict[str, list[keras.layers.Layer]]:
     """Groups the layers of `base` into its blocks, in model order.
 
     Args:
         base: The base model.
-        block_pattern: Regular expression whose first group names the block of
-            a layer, searched in the layer's name.
-        unnamed_layers: `"next"` or `"previous"`: the block that a layer the
-            pattern does not match joins (the nearest matching layer after or
-            before it). Layers at the far end join the first or last block.
+        block_rule: How its layers form blocks; by default recognised from
+            the model (`block_rule_of`).
 
     Returns:
         Block name to its layers, in the order the blocks first appear.
     """
-    if unnamed_layers not in ("next", "previous"):
+    rule = block_rule or block_rule_of(base)
+    if rule.unnamed_layers not in ("next", "previous"):
         raise UnfreezeError(
-            f"unnamed_layers must be 'next' or 'previous', not {unnamed_layers!r}"
+            f"unnamed_layers must be 'next' or 'previous', not {rule.unnamed_layers!r}"
         )
-    pattern = re.compile(block_pattern)
+    pattern = re.compile(rule.pattern)
     layers = [
         layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
@@ -963,12 +1441,12 @@ def find_blocks(
     ]
     if not any(keys):
         raise UnfreezeError(
-            f"no layer of {base.name!r} matches the block pattern {block_pattern!r}"
+            f"no layer of {base.name!r} matches the block pattern {rule.pattern!r}"
         )
     forward = list(range(len(layers)))
     first_pass, second_pass = (
         (forward[::-1], forward)
-        if unnamed_layers == "next"
+        if rule.unnamed_layers == "next"
         else (forward, forward[::-1])
     )
     for order in (first_pass, second_pass):
@@ -987,9 +1465,8 @@ def find_blocks(
 def unfreeze_top_blocks(
     base: keras.Model,
     num_blocks: int,
-    block_pattern: str,
-    unnamed_layers: str = "next",
     *,
+    block_rule: BlockRule | None = None,
     train_batchnorm: bool = False,
 ) -> list[keras.layers.Layer]:
     """Unfreezes the last `num_blocks` whole blocks of `base`; freezes the rest.
@@ -997,7 +1474,7 @@ def unfreeze_top_blocks(
     Returns:
         The layers left trainable.
     """
-    blocks = find_blocks(base, block_pattern, unnamed_layers)
+    blocks = find_blocks(base, block_rule)
     if not 1 <= num_blocks <= len(blocks):
         raise UnfreezeError(
             f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
@@ -1006,34 +1483,21 @@ def unfreeze_top_blocks(
     return _set_trainable(base, chosen, train_batchnorm)
 
 
-def unfreeze_top_layers(
-    base: keras.Model, num_layers: int, *, train_batchnorm: bool = False
-) -> list[keras.layers.Layer]:
-    """Unfreezes the last `num_layers` layers of `base`; freezes the rest."""
-    if not 1 <= num_layers <= len(base.layers):
-        raise UnfreezeError(
-            f"{base.name!r} has {len(base.layers)} layers; cannot unfreeze {num_layers}"
-        )
-    return _set_trainable(base, base.layers[-num_layers:], train_batchnorm)
-
-
 def unfreeze(
     base: keras.Model,
     what: int | str | None,
-    block_pattern: str | None = None,
-    unnamed_layers: str = "next",
     *,
+    block_rule: BlockRule | None = None,
     train_batchnorm: bool = False,
 ) -> list[keras.layers.Layer]:
     """Applies one fine-tuning setting to `base`.
 
     Args:
         base: The base model.
-        what: None (freeze everything), a number of top blocks (top layers if
-            there is no `block_pattern`), `"all"`, or the name of the first
-            layer to unfreeze.
-        block_pattern: The family's block pattern (see `find_blocks`).
-        unnamed_layers: See `find_blocks`.
+        what: None (freeze everything), a number of top blocks, `"all"`, or
+            the name of the first layer to unfreeze.
+        block_rule: How the base divides into blocks; by default recognised
+            from the model (`block_rule_of`).
         train_batchnorm: Let BatchNormalization layers train too.
 
     Returns:
@@ -1044,10 +1508,8 @@ def unfreeze(
     if what == "all":
         return unfreeze_all(base, train_batchnorm=train_batchnorm)
     if isinstance(what, int):
-        if block_pattern is None:
-            return unfreeze_top_layers(base, what, train_batchnorm=train_batchnorm)
         return unfreeze_top_blocks(
-            base, what, block_pattern, unnamed_layers, train_batchnorm=train_batchnorm
+            base, what, block_rule=block_rule, train_batchnorm=train_batchnorm
         )
     return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
 
@@ -1055,8 +1517,8 @@ def unfreeze(
 def check_unfreeze_stages(
     base: keras.Model,
     stages: Sequence[int | str],
-    block_pattern: str | None = None,
-    unnamed_layers: str = "next",
+    *,
+    block_rule: BlockRule | None = None,
 ) -> None:
     """Checks that every fine-tuning stage fits `base`, before any training.
 
@@ -1068,7 +1530,7 @@ def check_unfreeze_stages(
     trainable = [layer.trainable for layer in base.layers]
     try:
         for what in stages:
-            unfreeze(base, what, block_pattern, unnamed_layers)
+            unfreeze(base, what, block_rule=block_rule)
     finally:
         base.trainable = base_trainable
         for layer, flag in zip(base.layers, trainable):
@@ -1122,41 +1584,6 @@ def compile_checked(
         )
     if len(model.trainable_weights) == len(actual):
         raise TrainabilityError("the head has no trainable weights")
-
-
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """Layers of `model`, with nested models replaced by their own layers."""
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            layers.extend(_flatten(layer))
-        else:
-            layers.append(layer)
-    return layers
-
-
-def trainable_summary(model: keras.Model) -> str:
-    """Describes which layers and parameters of `model` will train."""
-    rows = _flatten(model)
-    trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
-    total_params = sum(int(keras.ops.size(w)) for w in model.weights)
-    trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
-    with_weights = [layer for layer in rows if layer.weights]
-    batchnorm = [
-        layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    trainable_bn = sum(layer.trainable for layer in batchnorm)
-    share = 100 * trainable_params / max(total_params, 1)
-    lines = [
-        f"trainable parameters: {trainable_params:,} of {total_params:,} ({share:.1f}%)",
-        f"layers with weights that train: {len(trainable_rows)} of {len(with_weights)}",
-        f"BatchNormalization layers that train: {trainable_bn} of {len(batchnorm)}",
-    ]
-    if trainable_rows:
-        names = [layer.name for layer in trainable_rows]
-        shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
-        lines.append("trainable: " + ", ".join(shown))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,6 @@ class Family:
     Attributes:
         name: Family name, as in the Keras docs.
         preprocessing: Which input rule the family expects (`PREPROCESSING_RULES`).
-        block_pattern: Regular expression whose first group names the block a
-            layer belongs to (searched in the layer name).
-        unnamed_layers: Layers the pattern does not match join the block of the
-            nearest matching layer after them (`"next"`) or before them
-            (`"previous"`).
         optimizer: Name of the `keras.optimizers` class used by default.
         head_learning_rate: Default learning rate while only the head trains.
         fine_tune_learning_rate: Default learning rate once the base is unfrozen.
@@ -53,8 +48,6 @@ class Family:
 
     name: str
     preprocessing: Preprocessing
-    block_pattern: str
-    unnamed_layers: Literal["next", "previous"] = "next"
     optimizer: str = "Adam"
     head_learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-5
@@ -62,32 +55,21 @@ class Family:
 
 
 CONVNEXT = Family(
-    "ConvNeXt",
-    "built-in",
-    r"_(stage_\d+_block_\d+)_",
-    optimizer="AdamW",
-    fine_tune_learning_rate=5e-5,
+    "ConvNeXt", "built-in", optimizer="AdamW", fine_tune_learning_rate=5e-5
 )
-DENSENET = Family("DenseNet", "torch", r"^(conv\d+_block\d+)_")
-EFFICIENTNET = Family("EfficientNet", "built-in", r"^(block\d+[a-z])_")
-EFFICIENTNET_V2 = Family("EfficientNetV2", "built-in", r"^(block\d+[a-z])_")
-INCEPTION_RESNET = Family(
-    "InceptionResNet", "tf", r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"
-)
-INCEPTION = Family("Inception", "tf", r"^(mixed\d+)$")
-MOBILENET = Family("MobileNet", "tf", r"^conv_(?:dw|pw|pad)_(\d+)")
-MOBILENET_V2 = Family("MobileNetV2", "tf", r"^(block_\d+)_")
-MOBILENET_V3 = Family("MobileNetV3", "built-in", r"^(expanded_conv(?:_\d+)?)_")
-NASNET = Family(
-    "NASNet",
-    "tf",
-    r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$",
-    imagenet_needs_default_size=True,
-)
-RESNET = Family("ResNet", "caffe", r"^(conv\d_block\d+)_")
-RESNET_V2 = Family("ResNetV2", "tf", r"^(conv\d_block\d+)_")
-VGG = Family("VGG", "caffe", r"^(block\d)_")
-XCEPTION = Family("Xception", "tf", r"^(block\d+)_", unnamed_layers="previous")
+DENSENET = Family("DenseNet", "torch")
+EFFICIENTNET = Family("EfficientNet", "built-in")
+EFFICIENTNET_V2 = Family("EfficientNetV2", "built-in")
+INCEPTION_RESNET = Family("InceptionResNet", "tf")
+INCEPTION = Family("Inception", "tf")
+MOBILENET = Family("MobileNet", "tf")
+MOBILENET_V2 = Family("MobileNetV2", "tf")
+MOBILENET_V3 = Family("MobileNetV3", "built-in")
+NASNET = Family("NASNet", "tf", imagenet_needs_default_size=True)
+RESNET = Family("ResNet", "caffe")
+RESNET_V2 = Family("ResNetV2", "tf")
+VGG = Family("VGG", "caffe")
+XCEPTION = Family("Xception", "tf")
 
 
 @dataclass(frozen=True)
@@ -102,7 +84,7 @@ class Backbone:
         min_size: Smallest input size Keras accepts.
         feature_dim: Channels of the base's output (`include_top=False`).
         params: Parameters of the base (`include_top=False`).
-        num_blocks: Blocks found by the family's `block_pattern`.
+        num_blocks: Blocks of the base, as `kerastl.runtime.find_blocks` groups them.
     """
 
     name: str

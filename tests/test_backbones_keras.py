@@ -42,8 +42,7 @@ def test_facts_match_keras(name: str) -> None:
     assert base.output_shape[-1] == entry.feature_dim
     assert base.count_params() == entry.params
 
-    family = entry.family
-    blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+    blocks = find_blocks(base)  # the block rule recognised from the model
     assert len(blocks) == entry.num_blocks
     order = [
         key
@@ -54,7 +53,7 @@ def test_facts_match_keras(name: str) -> None:
     runs = [
         key for index, key in enumerate(order) if index == 0 or order[index - 1] != key
     ]
-    if family is not backbones.NASNET:  # NASNet cells read their inputs' inputs
+    if entry.family is not backbones.NASNET:  # NASNet cells read their inputs' inputs
         assert runs == list(blocks), "a block is split in two"
     last_seen = {key: index for index, key in enumerate(order)}
     assert sorted(blocks, key=last_seen.get) == list(blocks), "blocks out of order"
@@ -97,8 +96,7 @@ def test_block_starts_file_matches_keras(update_golden: bool) -> None:
     for name, entry in backbones.BACKBONES.items():
         size = entry.min_size
         base = build(entry, include_top=False, input_shape=(size, size, 3))
-        family = entry.family
-        blocks = find_blocks(base, family.block_pattern, family.unnamed_layers)
+        blocks = find_blocks(base)
         actual[name] = [layers[0].name for layers in blocks.values()]
         assert len(actual[name]) == entry.num_blocks, name
         del base

@@ -75,7 +75,7 @@ def assert_training_outputs(output: Path, epochs: int) -> None:
     ]
     with open(output / "history.csv", newline="") as file:
         rows = list(csv.DictReader(file))
-    assert [int(row["epoch"]) for row in rows] == list(range(epochs))
+    assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
     check_reload(output / "model.keras", 32, 10)
 
 
@@ -88,7 +88,7 @@ def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
     options = f"--val-dir {validation} --weights none --epochs 1 --output-dir out"
     result = run_script(script, *on_data(digits_dir, options))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Validation accuracy" in result.stdout
+    assert "model.keras (the final model): val_accuracy" in result.stdout
     assert_training_outputs(tmp_path / "out", epochs=1)
 
 
@@ -105,7 +105,7 @@ def test_fine_tune_runs_both_phases(tmp_path: Path, digits_dir: Path) -> None:
         ),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Phase 'unfreeze-2' from epoch 3" in result.stdout
+    assert "Phase 'unfreeze-2', epochs 3 to 3:" in result.stdout
     assert "BatchNormalization layers that train: 0 of" in result.stdout
     assert_training_outputs(tmp_path / "out", epochs=3)
     with open(tmp_path / "out" / "history.csv", newline="") as file:
@@ -181,10 +181,10 @@ def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
     missing = run_script(
         script, *common, "--weights", str(tmp_path / "nope.weights.h5")
     )
-    assert missing.returncode == 1
+    assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == (
-        f"error: weights file {tmp_path / 'nope.weights.h5'} does not exist "
-        "(--weights takes imagenet, none or a file)"
+        "script.py: error: argument --weights: weights file "
+        f"{tmp_path / 'nope.weights.h5'} does not exist (give imagenet, none or a file)"
     )
 
 
@@ -244,3 +244,77 @@ def test_a_stage_that_fits_no_layer_stops_before_training(
         "error: 'MobileNetV3Small' has no layer 'conv_2' (closest: conv_1, conv, conv_bn)"
     )
     assert not (tmp_path / "out" / "history.csv").exists()
+
+
+def test_a_rerun_after_an_edit_is_refused_then_restarted(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    script = generate(
+        tmp_path,
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
+    )
+    args = on_data(digits_dir, "--weights none --epochs 1 --output-dir out")
+    first = run_script(script, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # The user adds a hidden layer to the head, as the settings invite.
+    text = script.read_text()
+    edited = text.replace(
+        '    x = keras.layers.Dropout(DROPOUT, name="dropout")(x)\n',
+        '    x = keras.layers.Dense(64, activation="relu", name="hidden")(x)\n'
+        '    x = keras.layers.Dropout(DROPOUT, name="dropout")(x)\n',
+    )
+    assert edited != text
+    script.write_text(edited)
+    refused = run_script(script, *args)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: out holds a run with another model (layers added hidden)"
+    )
+    assert last.endswith(
+        "pass --restart to start that folder over, or choose another --output-dir"
+    )
+    assert "Epoch 1/" not in refused.stdout  # refused before training
+    restarted = run_script(script, *args, "--restart")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert_training_outputs(tmp_path / "out", epochs=1)
+
+
+def load_script(path: Path):
+    """Imports a generated script as a module (it only runs under __main__)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BAD_OPTIONS = {
+    "--batch-size 0": "argument --batch-size: must be at least 1, not 0",
+    "--epochs -1": "argument --epochs: must be at least 0, not -1",
+    "--fine-tune-epochs two": "argument --fine-tune-epochs: not a whole number: 'two'",
+    "--learning-rate 0": "argument --learning-rate: must be above zero, not 0",
+    "--fine-tune-learning-rate -1e-5": (
+        "argument --fine-tune-learning-rate: must be above zero, not -1e-5"
+    ),
+    "--val-dir data": "--val-dir must differ from --data-dir",
+    "--cache ram": "argument --cache: invalid choice: 'ram'",
+}
+
+
+def test_bad_script_options_are_usage_errors(tmp_path: Path, capsys) -> None:
+    training = load_script(generate(tmp_path, "--image-size 32"))
+    for options, message in BAD_OPTIONS.items():
+        with pytest.raises(SystemExit) as exit:
+            training.parse_args(["--data-dir", "data", *shlex.split(options)])
+        assert exit.value.code == 2, options
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    (tmp_path / "predict").mkdir()
+    predict = load_script(generate(tmp_path / "predict", "--mode as-is"))
+    for top_k in ("0", "1001"):
+        with pytest.raises(SystemExit) as exit:
+            predict.parse_args(["--images", "x", "--top-k", top_k])
+        assert exit.value.code == 2
+        assert f"must be from 1 to 1000, not {top_k}" in capsys.readouterr().err

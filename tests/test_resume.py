@@ -20,8 +20,9 @@ from tests.conftest import REPO, run_script, script_env
 pytestmark = pytest.mark.slow
 HEAD_EPOCHS = 3
 TUNE_EPOCHS = 3
-EXPECTED = [(epoch, "head") for epoch in range(HEAD_EPOCHS)] + [
-    (epoch, "unfreeze-3") for epoch in range(HEAD_EPOCHS, HEAD_EPOCHS + TUNE_EPOCHS)
+EXPECTED = [(epoch, "head") for epoch in range(1, HEAD_EPOCHS + 1)] + [
+    (epoch, "unfreeze-3")
+    for epoch in range(HEAD_EPOCHS + 1, HEAD_EPOCHS + TUNE_EPOCHS + 1)
 ]
 
 
@@ -132,7 +133,7 @@ def test_killed_during_the_head_phase(
     assert completed_phases(output) == [] and 1 <= len(history(output)) < HEAD_EPOCHS
     saved = checkpoint_epoch(output)  # the kill may land before epoch 1's checkpoint
     stdout = resume_and_check(script, args, output)
-    assert f"Phase 'head' from epoch {saved + 1}:" in stdout
+    assert f"Phase 'head', epochs {saved + 1} to {HEAD_EPOCHS}:" in stdout
 
 
 def test_killed_between_phases(script: Path, digits_dir: Path, tmp_path: Path) -> None:
@@ -142,7 +143,7 @@ def test_killed_between_phases(script: Path, digits_dir: Path, tmp_path: Path) -
     assert history(output) == EXPECTED[:HEAD_EPOCHS]
     stdout = resume_and_check(script, args, output)
     assert "Phase 'head' finished in an earlier run." in stdout
-    assert f"Phase 'unfreeze-3' from epoch {HEAD_EPOCHS + 1}" in stdout
+    assert f"Phase 'unfreeze-3', epochs {HEAD_EPOCHS + 1} to" in stdout
 
 
 def test_killed_during_fine_tuning(
@@ -165,9 +166,15 @@ def test_a_finished_run_is_not_trained_again(
     args = arguments(digits_dir, output)
     first = run_script(script, *args)
     assert first.returncode == 0, first.stderr[-3000:]
-    accuracy = first.stdout.strip().splitlines()[-1]
+    assert not list((output / "resume").glob("*.weights.h5"))  # model.keras replaces it
     again = run_script(script, *args)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "finished: nothing to train" in again.stdout
     assert "Phase 'unfreeze-3' finished in an earlier run." in again.stdout
-    assert again.stdout.strip().splitlines()[-1] == accuracy  # the same trained weights
+    assert final_figures(again.stdout) == final_figures(first.stdout)  # same weights
     assert history(output) == EXPECTED
+    assert again.stderr.count("Warning") == 0, again.stderr
+
+
+def final_figures(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith("model.keras"))

@@ -32,6 +32,10 @@ def test_package_type_checks(tmp_path: Path) -> None:
 
 def test_generated_scripts_type_check(tmp_path: Path) -> None:
     """Each golden script checked on its own, as the standalone file a user gets."""
-    for script in sorted((REPO / "tests" / "golden").glob("*.py")):
+    scripts = [
+        *(REPO / "tests" / "golden").glob("*.py"),
+        *(REPO / "examples").glob("*.py"),
+    ]
+    for script in sorted(scripts):
         result = mypy(script, cache=tmp_path)
         assert result.returncode == 0, f"{script.name}:\n{result.stdout}"

@@ -140,7 +140,7 @@ class Run:
                 and {**current, "epochs": old["epochs"]} == old
                 and current["epochs"] > old["epochs"]
             )
-            if not train_on:
+            if current is None or not train_on:
                 raise RunMismatchError(
                     f"{where} holds a run whose phase {old['name']!r} finished with "
                     f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"

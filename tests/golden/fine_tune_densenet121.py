@@ -7,8 +7,9 @@
 Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of UNFREEZE and trains on at a lower learning rate.
-Running the same command again resumes an interrupted run. The output folder
-receives model.keras, history.csv and labels.json.
+The output folder receives model.keras (the final model), best.keras (the best
+epoch of the whole run), history.csv and labels.json. Running the same command
+again resumes an interrupted run; --restart starts the folder over.
 """
 
 import argparse
@@ -27,6 +28,7 @@ EPOCHS = 10  # epochs training the new head on the frozen base
 LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
 DROPOUT = 0.2
+PATIENCE = 5  # epochs of a phase without beating the run's best val_loss
 SEED = 1337
 OUTPUT_DIR = "runs/densenet121_fine_tune"
 
@@ -37,12 +39,6 @@ FINE_TUNE_LEARNING_RATE = 1e-05
 # DenseNet121 has 58 blocks.
 UNFREEZE = ["all"]
 LR_SCHEDULE = "cosine"  # fine-tuning: warm-up then cosine decay, or "plateau"
-
-# How DenseNet121 divides into blocks (from the kerastl registry): the first
-# group of BLOCK_PATTERN names the block of a layer; other layers join the
-# block of the nearest matching layer after ("next") or before ("previous") them.
-BLOCK_PATTERN = "^(conv\\d+_block\\d+)_"
-UNNAMED_LAYERS = "next"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,28 +54,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the head")
+    epochs = runtime.int_range(0)
+    parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
     parser.add_argument(
         "--fine-tune-epochs",
-        type=int,
+        type=epochs,
         default=FINE_TUNE_EPOCHS,
-        help="epochs of each fine-tuning stage",
+        help="of each fine-tuning stage",
     )
     parser.add_argument(
-        "--fine-tune-learning-rate", type=float, default=FINE_TUNE_LEARNING_RATE
+        "--fine-tune-learning-rate",
+        type=runtime.positive_float,
+        default=FINE_TUNE_LEARNING_RATE,
     )
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
     parser.add_argument(
-        "--learning-rate", type=float, default=LEARNING_RATE, help="of the head"
+        "--learning-rate",
+        type=runtime.positive_float,
+        default=LEARNING_RATE,
+        help="of the head",
     )
     parser.add_argument(
         "--weights",
         default=WEIGHTS,
+        type=runtime.weights_option,
         help="imagenet, none, or a .weights.h5 file saved from the base model",
     )
     parser.add_argument("--output-dir", default=OUTPUT_DIR)
+    parser.add_argument(
+        "--restart", action="store_true", help="delete the run in --output-dir first"
+    )
+    parser.add_argument(
+        "--cache",
+        choices=["auto", "memory", "disk", "none"],
+        default="auto",
+        help="where decoded images are kept (auto: memory if they fit, else disk)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
+        parser.error("--val-dir must differ from --data-dir")
+    return args
 
 
 def augmentation() -> keras.Sequential:
@@ -94,15 +109,17 @@ def augmentation() -> keras.Sequential:
     )
 
 
-def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Model]:
+def build_model(
+    num_classes: int, weights: str | None
+) -> tuple[keras.Model, keras.Model]:
     """Builds the classifier in eight steps; returns it and its base model."""
     # 1. Create the base model from keras.applications with include_top=False.
-    base_model = runtime.create_base_model(
-        keras.applications.DenseNet121,
-        weights=weights,
-        include_top=False,
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
-    )
+    with runtime.loading_weights("DenseNet121", weights):
+        base_model = keras.applications.DenseNet121(
+            include_top=False,
+            weights=weights,
+            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        )
     # 2. Freeze the base model.
     base_model.trainable = False
     # 3. Create the inputs: raw RGB pixels in [0, 255].
@@ -114,8 +131,9 @@ def build_model(num_classes: int, weights: str) -> tuple[keras.Model, keras.Mode
     x = base_model(x, training=False)
     # 6. Average-pool its outputs.
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    # 7. Create the output activation layer, after dropout that regularizes
+    #    the new head; float32 even under mixed precision.
     x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
-    # 7. Create the output activation layer, in float32 even under mixed precision.
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="predictions"
     )(x)
@@ -151,58 +169,34 @@ def make_optimizer(
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def train(
-    model: keras.Model,
-    base_model: keras.Model,
-    train_ds,
-    val_ds,
-    args: argparse.Namespace,
-) -> None:
-    """Runs the phases in turn; the same command resumes an interrupted run."""
-    output_dir = Path(args.output_dir)
-    run = runtime.RunState(output_dir, phases(args))
+def lr_callbacks(phase: runtime.Phase) -> list[keras.callbacks.Callback]:
+    """With LR_SCHEDULE "plateau", fine-tuning divides the rate by 5 when it stalls."""
+    if phase.unfreeze is None or LR_SCHEDULE != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
+
+
+def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
+    """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
-    runtime.check_unfreeze_stages(base_model, UNFREEZE, BLOCK_PATTERN, UNNAMED_LAYERS)
+    runtime.check_unfreeze_stages(base_model, UNFREEZE)
     for phase in run.phases:
-        # Choose what trains, then compile: trainability only changes at compile.
-        trainable = runtime.unfreeze(
-            base_model, phase.unfreeze, BLOCK_PATTERN, UNNAMED_LAYERS
-        )
+        # Choose what trains (BatchNorm stays frozen), then compile: a change
+        # of trainable only takes effect when the model is compiled again.
+        trainable = runtime.unfreeze(base_model, phase.unfreeze)
         runtime.compile_checked(
-            model,
+            run.model,
             base_model,
             trainable,
             optimizer=make_optimizer(phase, steps_per_epoch=len(train_ds)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.restore(model, phase)
-        if run.is_complete(phase):
-            print(f"Phase {phase.name!r} finished in an earlier run.")
-            continue
-        initial_epoch, epochs = run.epoch_range(phase)
-        print(f"\nPhase {phase.name!r} from epoch {initial_epoch + 1}:")
-        print(runtime.trainable_summary(model))
-        callbacks = runtime.standard_callbacks(
-            output_dir,
-            phase=phase.name,
-            reduce_lr_on_plateau=(
-                phase.unfreeze is not None and LR_SCHEDULE == "plateau"
-            ),
-        )
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            # Last: an epoch counts as done once its history row is written.
-            callbacks=[*callbacks, run.checkpoint(phase)],
-        )
-        run.complete(phase, model, history)
+        run.fit(phase, train_ds, validation_data=val_ds, callbacks=lr_callbacks(phase))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, history.csv and labels.json."""
+    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -215,15 +209,28 @@ def main(argv: list[str] | None = None) -> None:
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
         augmentation=augmentation(),
+        cache=args.cache,
+        cache_dir=output_dir / "cache",
     )
     num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
-    runtime.save_labels(output_dir, class_names)
     model, base_model = build_model(num_classes, args.weights)
-    train(model, base_model, train_ds, val_ds, args)
-    sample = next(iter(val_ds))[0]
-    runtime.save_model_checked(model, output_dir / "model.keras", sample)
-    _, accuracy = model.evaluate(val_ds, verbose=0)
-    print(f"Validation accuracy: {accuracy:.3f}. Wrote {output_dir / 'model.keras'}")
+    # The run's saved state: a rerun resumes it, or stops if anything here changed.
+    run = runtime.Run(
+        output_dir,
+        model,
+        phases(args),
+        settings={
+            "image_size": IMAGE_SIZE,
+            "batch_size": args.batch_size,
+            "classes": class_names,
+        },
+        patience=PATIENCE,
+        restart=args.restart,
+    )
+    runtime.save_labels(output_dir, class_names)
+    train(run, base_model, train_ds, val_ds)
+    runtime.save_model_checked(model, output_dir / "model.keras", next(iter(val_ds))[0])
+    run.finish(val_ds)
 
 
 if __name__ == "__main__":
