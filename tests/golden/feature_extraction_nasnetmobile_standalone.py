@@ -187,27 +187,7 @@ def main(argv: list[str] | None = None) -> None:
 # Helpers copied from kerastl.runtime 0.1.0 by `kerastl new --standalone`.
 
 
-def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
-        writer = csv.DictWriter(file, header, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
-
-
-def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
-    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
-    path = Path(path)
-    if not path.exists():
-        return ["epoch", "phase"], []
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        rows = list(reader)
-        return list(reader.fieldnames or ["epoch", "phase"]), rows
+# --- kerastl.runtime.callbacks: The standard callbacks of a training run, and learning-rate schedules ---
 
 
 class HistoryLogger(keras.callbacks.Callback):
@@ -251,6 +231,29 @@ class HistoryLogger(keras.callbacks.Callback):
                 csv.DictWriter(file, header, restval="").writerow(row)
                 file.flush()
                 os.fsync(file.fileno())
+
+
+def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
+    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return ["epoch", "phase"], []
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        return list(reader.fieldnames or ["epoch", "phase"]), rows
+
+
+def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as file:
+        writer = csv.DictWriter(file, header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
 
 
 def standard_callbacks(
@@ -317,6 +320,9 @@ def standard_callbacks(
     return callbacks
 
 
+# --- kerastl.runtime.errors: Errors a training script reports to its user as one line ---
+
+
 class ScriptError(Exception):
     """A problem the user can fix (data, weights, settings); shown without a traceback."""
 
@@ -325,86 +331,21 @@ class DataError(ScriptError):
     """The image folders cannot be used as they are."""
 
 
-def _augment(
-    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
-) -> tf.data.Dataset:
-    if augmentation is None:
-        return dataset
-    return dataset.map(
-        lambda images, labels: (augmentation(images, training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+class WeightsError(ScriptError):
+    """The requested weights cannot be loaded."""
 
 
-def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
-    """Each subset caches to its own files: a shared prefix would mix them."""
-    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+class TrainabilityError(ScriptError):
+    """The trainable weights after compiling are not the ones that were asked for."""
 
 
-def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
-    """Reads a freshly cached dataset once, to the end, so that its cache is whole.
-
-    An iterator dropped part-way through a cache that is still filling (a peek
-    with `next(iter(dataset))`) can leave the cache finished but short of a few
-    images (TensorFlow 2.21 loses one in about a third of such peeks). A full
-    cache is only read, never written, so a later peek is harmless.
-    """
-    filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-    if size < 0 or filled == size:
-        return
-    if prefix is None:
-        raise DataError(f"the in-memory cache holds {filled} of {size} images")
-    raise DataError(
-        f"the cache {prefix} holds {filled} images, not {size}; "
-        "delete its files to rebuild it"
-    )
+# --- kerastl.runtime.data: Image folders: a preflight scan, then a tf.data input pipeline ---
 
 
-def _pipeline(
-    dataset: tf.data.Dataset,
-    batch_size: int,
-    cache: bool | str,
-    *,
-    augmentation: keras.layers.Layer | None = None,
-    shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
-    size = int(dataset.cardinality())
-    if cache:
-        dataset = dataset.cache() if cache is True else dataset.cache(cache)
-        _fill_cache(dataset, size, None if cache is True else cache)
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(
-            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
-    dataset = _augment(dataset.batch(batch_size), augmentation)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
 
-def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:
-    """Checks that the first batch holds raw pixels in [0, 255].
-
-    The model normalizes its inputs itself (step 4), so pixels scaled before
-    they reach it would be normalized twice.
-
-    Returns:
-        The smallest and largest pixel value of the first batch.
-
-    Raises:
-        DataError: If the values are outside [0, 255] or look already scaled.
-    """
-    images = next(iter(dataset.take(1)))[0]
-    low = float(keras.ops.min(images))
-    high = float(keras.ops.max(images))
-    if low < 0 or high > 255.5:
-        raise DataError(
-            f"pixels of the first batch span [{low:.3g}, {high:.3g}]; expected [0, 255]"
-        )
-    if high <= 1.0:
-        raise DataError(
-            f"pixels of the first batch span [{low:.3g}, {high:.3g}]: they look scaled "
-            "already, but the model expects raw pixels in [0, 255]"
-        )
-    return low, high
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 @dataclass(frozen=True)
@@ -425,24 +366,11 @@ class FolderScan:
         return sum(self.counts.values())
 
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
-
-
 def is_image_file(path: Path) -> bool:
     """Whether `path` starts like a BMP, GIF, JPEG or PNG file."""
     with open(path, "rb") as file:
         head = file.read(8)
     return head.startswith(_SIGNATURES)
-
-
-def check_images(paths: list[Path]) -> None:
-    """Raises DataError naming the first of `paths` that is not a readable image."""
-    for path in paths:
-        if not is_image_file(path):
-            raise DataError(f"{path} is not a readable image; remove or replace it")
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -452,6 +380,13 @@ def list_images(folder: Path) -> list[Path]:
         for path in Path(folder).rglob("*")
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
     )
+
+
+def check_images(paths: list[Path]) -> None:
+    """Raises DataError naming the first of `paths` that is not a readable image."""
+    for path in paths:
+        if not is_image_file(path):
+            raise DataError(f"{path} is not a readable image; remove or replace it")
 
 
 def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
@@ -564,6 +499,88 @@ def load_image_folders(
     return train, val, class_names
 
 
+def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
+    """Each subset caches to its own files: a shared prefix would mix them."""
+    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+
+
+def _pipeline(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    cache: bool | str,
+    *,
+    augmentation: keras.layers.Layer | None = None,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    size = int(dataset.cardinality())
+    if cache:
+        dataset = dataset.cache() if cache is True else dataset.cache(cache)
+        _fill_cache(dataset, size, None if cache is True else cache)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(
+            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
+    dataset = _augment(dataset.batch(batch_size), augmentation)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
+    """Reads a freshly cached dataset once, to the end, so that its cache is whole.
+
+    An iterator dropped part-way through a cache that is still filling (a peek
+    with `next(iter(dataset))`) can leave the cache finished but short of a few
+    images (TensorFlow 2.21 loses one in about a third of such peeks). A full
+    cache is only read, never written, so a later peek is harmless.
+    """
+    filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    if size < 0 or filled == size:
+        return
+    if prefix is None:
+        raise DataError(f"the in-memory cache holds {filled} of {size} images")
+    raise DataError(
+        f"the cache {prefix} holds {filled} images, not {size}; "
+        "delete its files to rebuild it"
+    )
+
+
+def _augment(
+    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
+) -> tf.data.Dataset:
+    if augmentation is None:
+        return dataset
+    return dataset.map(
+        lambda images, labels: (augmentation(images, training=True), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:
+    """Checks that the first batch holds raw pixels in [0, 255].
+
+    The model normalizes its inputs itself (step 4), so pixels scaled before
+    they reach it would be normalized twice.
+
+    Returns:
+        The smallest and largest pixel value of the first batch.
+
+    Raises:
+        DataError: If the values are outside [0, 255] or look already scaled.
+    """
+    images = next(iter(dataset.take(1)))[0]
+    low = float(keras.ops.min(images))
+    high = float(keras.ops.max(images))
+    if low < 0 or high > 255.5:
+        raise DataError(
+            f"pixels of the first batch span [{low:.3g}, {high:.3g}]; expected [0, 255]"
+        )
+    if high <= 1.0:
+        raise DataError(
+            f"pixels of the first batch span [{low:.3g}, {high:.3g}]: they look scaled "
+            "already, but the model expects raw pixels in [0, 255]"
+        )
+    return low, high
+
+
 def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     """Returns the number of classes, checking it against the script's setting."""
     if expected is not None and expected != len(class_names):
@@ -582,13 +599,7 @@ def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
     return path
 
 
-class WeightsError(ScriptError):
-    """The requested weights cannot be loaded."""
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+# --- kerastl.runtime.models: Create a base model with the script's `--weights`, and save a model safely ---
 
 
 def create_base_model(
@@ -672,6 +683,14 @@ def save_model_checked(
     return reloaded
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --- kerastl.runtime.resume: Training phases, and resuming a run that was killed at any point ---
+
+
 @dataclass(frozen=True)
 class Phase:
     """One `fit()` of a run.
@@ -688,26 +707,6 @@ class Phase:
     epochs: int
     learning_rate: float
     unfreeze: int | str | None = None
-
-
-class _EpochCheckpoint(keras.callbacks.Callback):
-    def __init__(self, run: RunState, phase: Phase) -> None:
-        super().__init__()
-        self.run = run
-        self.phase = phase
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.run.save(self.model, self.phase, epoch + 1)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
-
-
-def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
 
 
 class RunState:
@@ -816,14 +815,33 @@ class RunState:
         return self._checkpoint is not None and self._checkpoint["phase"] == phase.name
 
 
+class _EpochCheckpoint(keras.callbacks.Callback):
+    def __init__(self, run: RunState, phase: Phase) -> None:
+        super().__init__()
+        self.run = run
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.save(self.model, self.phase, epoch + 1)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+# --- kerastl.runtime.unfreeze: Freeze and unfreeze a base model a whole block at a time, and compile safely ---
+
+
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
     """Freezes every layer of `model`; returns the (empty) list of trainable layers."""
     model.trainable = False
     return []
-
-
-class TrainabilityError(ScriptError):
-    """The trainable weights after compiling are not the ones that were asked for."""
 
 
 def compile_checked(
@@ -871,17 +889,6 @@ def compile_checked(
         raise TrainabilityError("the head has no trainable weights")
 
 
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """Layers of `model`, with nested models replaced by their own layers."""
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            layers.extend(_flatten(layer))
-        else:
-            layers.append(layer)
-    return layers
-
-
 def trainable_summary(model: keras.Model) -> str:
     """Describes which layers and parameters of `model` will train."""
     rows = _flatten(model)
@@ -904,6 +911,17 @@ def trainable_summary(model: keras.Model) -> str:
         shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
         lines.append("trainable: " + ", ".join(shown))
     return "\n".join(lines)
+
+
+def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers of `model`, with nested models replaced by their own layers."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_flatten(layer))
+        else:
+            layers.append(layer)
+    return layers
 
 
 if __name__ == "__main__":
