@@ -44,7 +44,6 @@ class RuntimeModule:
     description: str  # the first line of its docstring
     definitions: dict[str, Definition]
     imports: dict[str, Import]  # bound name -> the import of that name alone
-    runtime_imports: dict[str, str]  # name -> the runtime module it comes from
 
 
 def read_runtime(runtime_dir: Path) -> dict[str, RuntimeModule]:
@@ -68,7 +67,6 @@ def read_module(stem: str, text: str) -> RuntimeModule:
     comments = comment_lines(text)
     definitions: dict[str, Definition] = {}
     imports: dict[str, Import] = {}
-    runtime_imports: dict[str, str] = {}
     previous_end = 0
     tree = ast.parse(text)
     for node in tree.body:
@@ -78,30 +76,31 @@ def read_module(stem: str, text: str) -> RuntimeModule:
         if defined in definitions:
             raise InlineError(f"{name} defines {defined} twice")
         if defined is not None:
-            start = min([node.lineno, *(d.lineno for d in _decorators(node))])
+            decorators = getattr(node, "decorator_list", [])
+            start = min([node.lineno, *own_comments, *(d.lineno for d in decorators)])
             definitions[defined] = Definition(
                 module=name,
                 name=defined,
-                source="\n".join(lines[min([start, *own_comments]) - 1 : end]),
+                source="\n".join(lines[start - 1 : end]),
                 needs=frozenset(_loaded_names(node)),
             )
+        elif own_comments:
+            raise InlineError(
+                f"{name} line {own_comments[0]}: a comment not above a definition "
+                "would be lost"
+            )
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            _add_import(name, node, imports, runtime_imports)
+            imports.update(_checked_imports(name, node))
         elif node is not tree.body[0] or ast.get_docstring(tree) is None:
             raise InlineError(
                 f"{name} line {node.lineno}: cannot inline a top-level "
                 f"{type(node).__name__} statement"
             )
-        if defined is None and own_comments:
-            raise InlineError(
-                f"{name} line {own_comments[0]}: a comment not above a definition "
-                "would be lost"
-            )
         previous_end = end
     if any(line > previous_end for line in comments):
         raise InlineError(f"{name}: a comment after the last definition is lost")
     description = (ast.get_docstring(tree) or "").split("\n")[0].rstrip(".")
-    return RuntimeModule(name, description, definitions, imports, runtime_imports)
+    return RuntimeModule(name, description, definitions, imports)
 
 
 def needed_definitions(
@@ -148,6 +147,8 @@ def needed_imports(
         module = modules[definition.module]
         for name in sorted(definition.needs & module.imports.keys()):
             node = module.imports[name]
+            if runtime_source(node):
+                continue  # inlined instead
             package = imported_package(node)
             if package not in (*sys.stdlib_module_names, *STANDALONE_PACKAGES):
                 raise InlineError(
@@ -165,7 +166,8 @@ def module_order(modules: dict[str, RuntimeModule], included: set[str]) -> list[
     def visit(name: str, importers: tuple[str, ...] = ()) -> None:
         if name in ordered or name in importers:
             return
-        for used in sorted(set(modules[name].runtime_imports.values()) & included):
+        imports = modules[name].imports.values()
+        for used in sorted(included & {runtime_source(node) for node in imports}):
             visit(used, (*importers, name))
         ordered.append(name)
 
@@ -189,7 +191,7 @@ def _resolve(
     """The runtime definition `name` means in `module`, if any."""
     if name in module.definitions:
         return module.definitions[name]
-    source = module.runtime_imports.get(name)
+    source = runtime_source(module.imports[name]) if name in module.imports else None
     if source is None:
         return None
     if source not in modules or name not in modules[source].definitions:
@@ -197,26 +199,30 @@ def _resolve(
     return modules[source].definitions[name]
 
 
-def _add_import(
-    module: str, node: Import, imports: dict[str, Import], runtime: dict[str, str]
-) -> None:
-    if isinstance(node, ast.ImportFrom) and node.level:
-        raise InlineError(f"{module} line {node.lineno}: use an absolute import")
-    for bound, single in bound_imports(node).items():
-        if imported_package(single) == "kerastl":
-            source: str = getattr(single, "module", None) or ""
-            alias = single.names[0]
-            renamed = alias.name == "*" or alias.asname is not None
-            if renamed or not source.startswith(f"{RUNTIME_PACKAGE}."):
-                raise InlineError(
-                    f"{module} line {node.lineno}: import runtime names by name, "
-                    f"without `as`, as `from {RUNTIME_PACKAGE}.<module> import name`"
-                )
-            runtime[bound] = source
-        elif bound == "*":
-            raise InlineError(f"{module}: cannot inline `{ast.unparse(node)}`")
-        else:
-            imports[bound] = single
+def _checked_imports(module: str, node: Import) -> dict[str, Import]:
+    """The names `node` binds, each with its own import; refuses what cannot be copied."""
+    bound = bound_imports(node)
+    for single in bound.values():
+        alias = single.names[0]
+        if alias.name == "*" or getattr(single, "level", None):
+            raise InlineError(
+                f"{module} line {node.lineno}: cannot inline `{ast.unparse(node)}`; "
+                "import names by name, absolutely"
+            )
+        if imported_package(single) == "kerastl" and (
+            alias.asname or not runtime_source(single)
+        ):
+            raise InlineError(
+                f"{module} line {node.lineno}: import runtime names as "
+                f"`from {RUNTIME_PACKAGE}.<module> import name`"
+            )
+    return bound
+
+
+def runtime_source(node: Import) -> str | None:
+    """The runtime module `node` imports from, or None if it is not one."""
+    module: str = getattr(node, "module", None) or ""
+    return module if module.startswith(f"{RUNTIME_PACKAGE}.") else None
 
 
 def bound_imports(node: Import) -> dict[str, Import]:
@@ -249,10 +255,6 @@ def _defined_name(node: ast.stmt) -> str | None:
     if len(targets) == 1 and isinstance(targets[0], ast.Name):
         return targets[0].id
     return None
-
-
-def _decorators(node: ast.stmt) -> list[ast.expr]:
-    return getattr(node, "decorator_list", [])
 
 
 def _loaded_names(node: ast.AST) -> set[str]:
