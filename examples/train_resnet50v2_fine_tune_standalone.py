@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
 # Helpers copied from kerastl.runtime 0.1.0 by `kerastl new --standalone`.
 
 
+# --- kerastl.runtime.errors: Errors a training script reports to its user as one line ---
+
+
 class ScriptError(Exception):
     """A problem the user can fix (data, weights, settings); shown without a traceback."""
 
@@ -258,86 +261,33 @@ class DataError(ScriptError):
     """The image folders cannot be used as they are."""
 
 
-def _augment(
-    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
-) -> tf.data.Dataset:
-    if augmentation is None:
-        return dataset
-    return dataset.map(
-        lambda images, labels: (augmentation(images, training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+class WeightsError(ScriptError):
+    """The requested weights cannot be loaded."""
 
 
-def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
-    """Each subset caches to its own files: a shared prefix would mix them."""
-    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+class TrainabilityError(ScriptError):
+    """The trainable weights after compiling are not the ones that were asked for."""
 
 
-def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
-    """Reads a freshly cached dataset once, to the end, so that its cache is whole.
-
-    An iterator dropped part-way through a cache that is still filling (a peek
-    with `next(iter(dataset))`) can leave the cache finished but short of a few
-    images (TensorFlow 2.21 loses one in about a third of such peeks). A full
-    cache is only read, never written, so a later peek is harmless.
-    """
-    filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-    if size < 0 or filled == size:
-        return
-    if prefix is None:
-        raise DataError(f"the in-memory cache holds {filled} of {size} images")
-    raise DataError(
-        f"the cache {prefix} holds {filled} images, not {size}; "
-        "delete its files to rebuild it"
-    )
+class UnfreezeError(ScriptError, ValueError):
+    """A fine-tuning stage that does not fit the base model."""
 
 
-def _pipeline(
-    dataset: tf.data.Dataset,
-    batch_size: int,
-    cache: bool | str,
-    *,
-    augmentation: keras.layers.Layer | None = None,
-    shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
-    size = int(dataset.cardinality())
-    if cache:
-        dataset = dataset.cache() if cache is True else dataset.cache(cache)
-        _fill_cache(dataset, size, None if cache is True else cache)
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(
-            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
-    dataset = _augment(dataset.batch(batch_size), augmentation)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+class DivergedError(ScriptError):
+    """Training produced a NaN or infinite loss or weights."""
 
 
-def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:
-    """Checks that the first batch holds raw pixels in [0, 255].
+class RunMismatchError(ScriptError):
+    """The output folder holds a run that this one cannot continue."""
 
-    The model normalizes its inputs itself (step 4), so pixels scaled before
-    they reach it would be normalized twice.
 
-    Returns:
-        The smallest and largest pixel value of the first batch.
+# --- kerastl.runtime.data: Image folders: a preflight scan, then a tf.data input pipeline ---
 
-    Raises:
-        DataError: If the values are outside [0, 255] or look already scaled.
-    """
-    images = next(iter(dataset.take(1)))[0]
-    low = float(keras.ops.min(images))
-    high = float(keras.ops.max(images))
-    if low < 0 or high > 255.5:
-        raise DataError(
-            f"pixels of the first batch span [{low:.3g}, {high:.3g}]; expected [0, 255]"
-        )
-    if high <= 1.0:
-        raise DataError(
-            f"pixels of the first batch span [{low:.3g}, {high:.3g}]: they look scaled "
-            "already, but the model expects raw pixels in [0, 255]"
-        )
-    return low, high
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 @dataclass(frozen=True)
@@ -358,24 +308,11 @@ class FolderScan:
         return sum(self.counts.values())
 
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
-
-
 def is_image_file(path: Path) -> bool:
     """Whether `path` starts like a BMP, GIF, JPEG or PNG file."""
     with open(path, "rb") as file:
         head = file.read(8)
     return head.startswith(_SIGNATURES)
-
-
-def check_images(paths: list[Path]) -> None:
-    """Raises DataError naming the first of `paths` that is not a readable image."""
-    for path in paths:
-        if not is_image_file(path):
-            raise DataError(f"{path} is not a readable image; remove or replace it")
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -385,6 +322,13 @@ def list_images(folder: Path) -> list[Path]:
         for path in Path(folder).rglob("*")
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
     )
+
+
+def check_images(paths: list[Path]) -> None:
+    """Raises DataError naming the first of `paths` that is not a readable image."""
+    for path in paths:
+        if not is_image_file(path):
+            raise DataError(f"{path} is not a readable image; remove or replace it")
 
 
 def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
@@ -497,6 +441,88 @@ def load_image_folders(
     return train, val, class_names
 
 
+def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
+    """Each subset caches to its own files: a shared prefix would mix them."""
+    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+
+
+def _pipeline(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    cache: bool | str,
+    *,
+    augmentation: keras.layers.Layer | None = None,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    size = int(dataset.cardinality())
+    if cache:
+        dataset = dataset.cache() if cache is True else dataset.cache(cache)
+        _fill_cache(dataset, size, None if cache is True else cache)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(
+            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
+    dataset = _augment(dataset.batch(batch_size), augmentation)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
+    """Reads a freshly cached dataset once, to the end, so that its cache is whole.
+
+    An iterator dropped part-way through a cache that is still filling (a peek
+    with `next(iter(dataset))`) can leave the cache finished but short of a few
+    images (TensorFlow 2.21 loses one in about a third of such peeks). A full
+    cache is only read, never written, so a later peek is harmless.
+    """
+    filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    if size < 0 or filled == size:
+        return
+    if prefix is None:
+        raise DataError(f"the in-memory cache holds {filled} of {size} images")
+    raise DataError(
+        f"the cache {prefix} holds {filled} images, not {size}; "
+        "delete its files to rebuild it"
+    )
+
+
+def _augment(
+    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
+) -> tf.data.Dataset:
+    if augmentation is None:
+        return dataset
+    return dataset.map(
+        lambda images, labels: (augmentation(images, training=True), labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:
+    """Checks that the first batch holds raw pixels in [0, 255].
+
+    The model normalizes its inputs itself (step 4), so pixels scaled before
+    they reach it would be normalized twice.
+
+    Returns:
+        The smallest and largest pixel value of the first batch.
+
+    Raises:
+        DataError: If the values are outside [0, 255] or look already scaled.
+    """
+    images = next(iter(dataset.take(1)))[0]
+    low = float(keras.ops.min(images))
+    high = float(keras.ops.max(images))
+    if low < 0 or high > 255.5:
+        raise DataError(
+            f"pixels of the first batch span [{low:.3g}, {high:.3g}]; expected [0, 255]"
+        )
+    if high <= 1.0:
+        raise DataError(
+            f"pixels of the first batch span [{low:.3g}, {high:.3g}]: they look scaled "
+            "already, but the model expects raw pixels in [0, 255]"
+        )
+    return low, high
+
+
 def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     """Returns the number of classes, checking it against the script's setting."""
     if expected is not None and expected != len(class_names):
@@ -515,13 +541,65 @@ def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
     return path
 
 
-class WeightsError(ScriptError):
-    """The requested weights cannot be loaded."""
+# --- kerastl.runtime.history: `history.csv`: one row per epoch of a run, across phases and resumed runs ---
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+FIRST_COLUMNS = ["epoch", "phase"]
+
+
+def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
+    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return list(FIRST_COLUMNS), []
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        return list(reader.fieldnames or FIRST_COLUMNS), rows
+
+
+def drop_epochs_from(path: str | os.PathLike, epoch: int) -> None:
+    """Removes the rows of `epoch` and later ones (a resumed run redoes them)."""
+    header, rows = read_history(path)
+    kept = [row for row in rows if int(row["epoch"]) < epoch]
+    if len(kept) != len(rows):
+        _write_history(Path(path), header, kept)
+
+
+def record_epoch(
+    path: str | os.PathLike, epoch: int, phase: str, logs: dict[str, float]
+) -> None:
+    """Appends the row of `epoch` (numbered from 1) with its phase and metrics."""
+    path = Path(path)
+    header, rows = read_history(path)
+    row = {
+        "epoch": epoch,
+        "phase": phase,
+        **{key: f"{float(value):.6g}" for key, value in logs.items()},
+    }
+    new_columns = [key for key in row if key not in header]
+    if new_columns or not path.exists():
+        _write_history(path, header + new_columns, [*rows, row])
+        return
+    with open(path, "a", newline="") as file:
+        csv.DictWriter(file, header, restval="").writerow(row)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="") as file:
+        writer = csv.DictWriter(file, header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+# --- kerastl.runtime.models: The weights of a base model, and saving a model safely ---
 
 
 @contextlib.contextmanager
@@ -628,6 +706,14 @@ def save_model_checked(
     return reloaded
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --- kerastl.runtime.options: Types for a script's command-line options: a bad value is a usage error ---
+
+
 def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An argparse `type` for whole numbers from `minimum` to `maximum`."""
 
@@ -669,251 +755,283 @@ def weights_option(value: str) -> str | None:
     return value
 
 
+# --- kerastl.runtime.unfreeze: Freeze and unfreeze a base model a whole block at a time, and compile safely ---
+
+
+def freeze(model: keras.Model) -> list[keras.layers.Layer]:
+    """Freezes every layer of `model`; returns the (empty) list of trainable layers."""
+    model.trainable = False
+    return []
+
+
 @dataclass(frozen=True)
-class Phase:
-    """One `fit()` of a run.
+class BlockRule:
+    """How the layers of one `keras.applications` family divide into blocks.
 
     Attributes:
-        name: Unique name of the phase.
-        epochs: Epochs of this phase.
-        learning_rate: Peak learning rate of this phase.
-        unfreeze: What of the base trains: None (nothing), a number of top
-            blocks, `"all"`, or the name of the first layer to train.
+        pattern: Regular expression whose first group names the block of a
+            layer, searched in the layer's name.
+        unnamed_layers: The block that a layer the pattern does not match
+            joins: that of the nearest matching layer after it (`"next"`) or
+            before it (`"previous"`). Layers at the far end join the first or
+            last block.
     """
 
-    name: str
-    epochs: int
-    learning_rate: float
-    unfreeze: int | str | None = None
+    pattern: str
+    unnamed_layers: Literal["next", "previous"] = "next"
 
 
-class DivergedError(ScriptError):
-    """Training produced a NaN or infinite loss or weights."""
+#: Each family's block rule, keyed by a regular expression that matches the
+#: names Keras gives its models (`efficientnetv2-b0`, `resnet50`...).
+FAMILY_BLOCKS: dict[str, BlockRule] = {
+    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
+    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
+    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
+    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
+    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
+    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
+    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
+    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
+    r"^nasnet_": BlockRule(
+        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
+    ),
+    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
+    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
+    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
+}
 
 
-RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
+def block_rule_of(base: keras.Model) -> BlockRule:
+    """The block rule of a `keras.applications` base model.
+
+    The family is recognised by the model's name, or else by the rule whose
+    pattern matches the most layer names (a renamed model).
+
+    Raises:
+        UnfreezeError: If neither the name nor the layers fit a known family.
+    """
+    for name_pattern, rule in FAMILY_BLOCKS.items():
+        if re.search(name_pattern, base.name, re.IGNORECASE):
+            return rule
+    names = [layer.name for layer in base.layers]
+    matches = {
+        rule: sum(bool(re.search(rule.pattern, name)) for name in names)
+        for rule in FAMILY_BLOCKS.values()
+    }
+    rule = max(matches, key=matches.__getitem__)
+    if not matches[rule]:
+        raise UnfreezeError(
+            f"{base.name!r} is not a keras.applications model kerastl knows by its "
+            "name or layer names; pass block_rule=BlockRule(pattern) to unfreeze it"
+        )
+    return rule
 
 
-class RunMismatchError(ScriptError):
-    """The output folder holds a run that this one cannot continue."""
+def find_blocks(
+    base: keras.Model, block_rule: BlockRule | None = None
+) -> dict[str, list[keras.layers.Layer]]:
+    """Groups the layers of `base` into its blocks, in model order.
 
+    Args:
+        base: The base model.
+        block_rule: How its layers form blocks; by default recognised from
+            the model (`block_rule_of`).
 
-STATE_FORMAT = 2
-
-
-class _EpochEnd(keras.callbacks.Callback):
-    """The run's bookkeeping after each epoch; stops a diverged or stalled phase."""
-
-    def __init__(self, run: Run, phase: Phase) -> None:
-        super().__init__()
-        self.run = run
-        self.phase = phase
-        self.diverged: int | None = None
-        self.stopped_early = False
-        self.last_epoch: int | None = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        values = [logs.get("loss"), logs.get(self.run.monitor)]
-        finite = all(value is None or math.isfinite(value) for value in values)
-        if not finite or not has_finite_weights(self.model):
-            self.diverged = epoch
-            self.model.stop_training = True
-            return
-        self.run.end_of_epoch(self.phase, epoch, logs)
-        self.last_epoch = epoch + 1
-        if self.run.state["wait"] >= self.run.patience:
-            print(
-                f"Epoch {epoch + 1}: {self.run.monitor} has not beaten the run's best "
-                f"for {self.run.patience} epochs; stopping this phase."
-            )
-            self.stopped_early = True
-            self.model.stop_training = True
-
-
-_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
-
-
-def _delete(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _describe(phase: dict | None) -> str:
-    if phase is None:
-        return "no such phase"
-    return (
-        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
-        f"(unfreeze {phase['unfreeze']})"
-    )
-
-
-def _figures(logs: dict[str, float]) -> str:
-    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
-
-
-def _improves(monitor: str, value: float, best: float) -> bool:
-    """Whether `value` beats `best`: lower for losses and errors, else higher."""
-    lower_is_better = "loss" in monitor or "error" in monitor
-    return value < best if lower_is_better else value > best
-
-
-def _load_weights_of(path: Path) -> list[np.ndarray]:
-    """The weights of a saved `.keras` model, without its optimizer."""
-    return keras.saving.load_model(path, compile=False).get_weights()
-
-
-def _model_change(saved: dict, new: dict) -> str | None:
-    if saved["inputs"] != new["inputs"]:
-        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
-    old_layers = {layer[0]: layer for layer in saved["layers"]}
-    new_layers = {layer[0]: layer for layer in new["layers"]}
-    added = [name for name in new_layers if name not in old_layers]
-    removed = [name for name in old_layers if name not in new_layers]
-    if added or removed:
-        parts = [
-            f"added {', '.join(added[:3])}" if added else "",
-            f"removed {', '.join(removed[:3])}" if removed else "",
-        ]
-        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
-    for name, layer in new_layers.items():
-        if old_layers[name] != layer:
-            return f"another model (layer {name!r} changed)"
-    if saved["layers"] != new["layers"]:
-        return "another model (its layers are in another order)"
-    return None
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _settings_change(saved: dict, new: dict) -> str | None:
-    changes = [
-        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
-        for key in sorted(saved.keys() | new.keys())
-        if saved.get(key) != new.get(key)
+    Returns:
+        Block name to its layers, in the order the blocks first appear.
+    """
+    rule = block_rule or block_rule_of(base)
+    if rule.unnamed_layers not in ("next", "previous"):
+        raise UnfreezeError(
+            f"unnamed_layers must be 'next' or 'previous', not {rule.unnamed_layers!r}"
+        )
+    pattern = re.compile(rule.pattern)
+    layers = [
+        layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
     ]
-    return ("other settings: " + ", ".join(changes)) if changes else None
+    keys: list[str | None] = [
+        match.group(1) if (match := pattern.search(layer.name)) else None
+        for layer in layers
+    ]
+    if not any(keys):
+        raise UnfreezeError(
+            f"no layer of {base.name!r} matches the block pattern {rule.pattern!r}"
+        )
+    forward = list(range(len(layers)))
+    first_pass, second_pass = (
+        (forward[::-1], forward)
+        if rule.unnamed_layers == "next"
+        else (forward, forward[::-1])
+    )
+    for order in (first_pass, second_pass):
+        current = None
+        for index in order:
+            if keys[index] is None:
+                keys[index] = current
+            else:
+                current = keys[index]
+    blocks: dict[str, list[keras.layers.Layer]] = {}
+    for key, layer in zip(keys, layers):
+        blocks.setdefault(str(key), []).append(layer)
+    return blocks
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+def unfreeze_top_blocks(
+    base: keras.Model,
+    num_blocks: int,
+    *,
+    block_rule: BlockRule | None = None,
+    train_batchnorm: bool = False,
+) -> list[keras.layers.Layer]:
+    """Unfreezes the last `num_blocks` whole blocks of `base`; freezes the rest.
+
+    Returns:
+        The layers left trainable.
+    """
+    blocks = find_blocks(base, block_rule)
+    if not 1 <= num_blocks <= len(blocks):
+        raise UnfreezeError(
+            f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
+        )
+    chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
+    return _set_trainable(base, chosen, train_batchnorm)
 
 
-def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:
-    """TensorBoard logs in `output_dir/logs`, when the package is installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        return []
-    return [keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"))]
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
-
-
-def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
-        writer = csv.DictWriter(file, header, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
+def unfreeze_from(
+    base: keras.Model, layer_name: str, *, train_batchnorm: bool = False
+) -> list[keras.layers.Layer]:
+    """Unfreezes the layer called `layer_name` and every layer after it."""
+    names = [layer.name for layer in base.layers]
+    if layer_name not in names:
+        close = (
+            ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
+        )
+        raise UnfreezeError(
+            f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
+        )
+    return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
 
 
-FIRST_COLUMNS = ["epoch", "phase"]
+def unfreeze_all(
+    base: keras.Model, *, train_batchnorm: bool = False
+) -> list[keras.layers.Layer]:
+    """Unfreezes every layer of `base` (BatchNormalization stays frozen unless asked)."""
+    return _set_trainable(base, base.layers, train_batchnorm)
 
 
-def read_history(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
-    """Reads a history CSV; returns its columns and rows (empty if there is none)."""
-    path = Path(path)
-    if not path.exists():
-        return list(FIRST_COLUMNS), []
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        rows = list(reader)
-        return list(reader.fieldnames or FIRST_COLUMNS), rows
+def unfreeze(
+    base: keras.Model,
+    what: int | str | None,
+    *,
+    block_rule: BlockRule | None = None,
+    train_batchnorm: bool = False,
+) -> list[keras.layers.Layer]:
+    """Applies one fine-tuning setting to `base`.
+
+    Args:
+        base: The base model.
+        what: None (freeze everything), a number of top blocks, `"all"`, or
+            the name of the first layer to unfreeze.
+        block_rule: How the base divides into blocks; by default recognised
+            from the model (`block_rule_of`).
+        train_batchnorm: Let BatchNormalization layers train too.
+
+    Returns:
+        The layers left trainable.
+    """
+    if what is None:
+        return freeze(base)
+    if what == "all":
+        return unfreeze_all(base, train_batchnorm=train_batchnorm)
+    if isinstance(what, int):
+        return unfreeze_top_blocks(
+            base, what, block_rule=block_rule, train_batchnorm=train_batchnorm
+        )
+    return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
 
 
-def drop_epochs_from(path: str | os.PathLike, epoch: int) -> None:
-    """Removes the rows of `epoch` and later ones (a resumed run redoes them)."""
-    header, rows = read_history(path)
-    kept = [row for row in rows if int(row["epoch"]) < epoch]
-    if len(kept) != len(rows):
-        _write_history(Path(path), header, kept)
-
-
-def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    layers = []
-    for layer in model.layers:
-        layers.append(layer)
-        if isinstance(layer, keras.Model):
-            layers.extend(_flat_layers(layer))
-    return layers
-
-
-def fingerprint(model: keras.Model) -> dict:
-    """What a saved run depends on: the inputs, and each layer's name, kind,
-    weight shapes and trainable flag."""
-    return {
-        "inputs": str(model.input_shape),
-        "layers": [
-            [
-                layer.name,
-                type(layer).__name__,
-                [list(weight.shape) for weight in layer.weights],
-                layer.trainable,
-            ]
-            for layer in _flat_layers(model)
-        ],
-    }
-
-
-def record_epoch(
-    path: str | os.PathLike, epoch: int, phase: str, logs: dict[str, float]
+def check_unfreeze_stages(
+    base: keras.Model,
+    stages: Sequence[int | str],
+    *,
+    block_rule: BlockRule | None = None,
 ) -> None:
-    """Appends the row of `epoch` (numbered from 1) with its phase and metrics."""
-    path = Path(path)
-    header, rows = read_history(path)
-    row = {
-        "epoch": epoch,
-        "phase": phase,
-        **{key: f"{float(value):.6g}" for key, value in logs.items()},
+    """Checks that every fine-tuning stage fits `base`, before any training.
+
+    Raises:
+        UnfreezeError: For the first stage that names no layer of `base` or
+            asks for more blocks (or layers) than it has.
+    """
+    base_trainable = base.trainable
+    trainable = [layer.trainable for layer in base.layers]
+    try:
+        for what in stages:
+            unfreeze(base, what, block_rule=block_rule)
+    finally:
+        base.trainable = base_trainable
+        for layer, flag in zip(base.layers, trainable):
+            layer.trainable = flag
+
+
+def _set_trainable(
+    base: keras.Model, chosen: list[keras.layers.Layer], train_batchnorm: bool
+) -> list[keras.layers.Layer]:
+    base.trainable = True
+    chosen_ids = {id(layer) for layer in chosen}
+    trainable = []
+    for layer in base.layers:
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = id(layer) in chosen_ids and (
+            train_batchnorm or not is_batchnorm
+        )
+        if layer.trainable:
+            trainable.append(layer)
+    return trainable
+
+
+def compile_checked(
+    model: keras.Model,
+    base: keras.Model,
+    trainable_layers: list[keras.layers.Layer],
+    **compile_kwargs,
+) -> None:
+    """Compiles `model`, then checks that exactly the intended weights will train.
+
+    Trainability changes take effect only at compile time, so every change goes
+    through here. The trainable weights of the base must be exactly those of
+    `trainable_layers`, and the head (everything outside the base) must train.
+
+    Args:
+        model: The full model.
+        base: The base model inside it.
+        trainable_layers: The layers of `base` returned by an unfreeze helper.
+        **compile_kwargs: Passed to `model.compile`.
+
+    Raises:
+        TrainabilityError: On any difference, naming the layers concerned.
+    """
+    model.compile(**compile_kwargs)
+    base_weights = {id(weight) for weight in base.weights}
+    wanted = {
+        id(weight): layer.name
+        for layer in trainable_layers
+        for weight in layer.weights
+        if weight.trainable
     }
-    new_columns = [key for key in row if key not in header]
-    if new_columns or not path.exists():
-        _write_history(path, header + new_columns, [*rows, row])
-        return
-    with open(path, "a", newline="") as file:
-        csv.DictWriter(file, header, restval="").writerow(row)
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """Layers of `model`, with nested models replaced by their own layers."""
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            layers.extend(_flatten(layer))
-        else:
-            layers.append(layer)
-    return layers
+    actual = {
+        id(weight) for weight in model.trainable_weights if id(weight) in base_weights
+    }
+    if actual != wanted.keys():
+        owners = {
+            id(weight): layer.name for layer in base.layers for weight in layer.weights
+        }
+        extra = sorted({owners.get(key, "?") for key in actual - wanted.keys()})
+        missing = sorted({wanted[key] for key in wanted.keys() - actual})
+        raise TrainabilityError(
+            f"trainable weights differ from what was asked: unexpected {extra}, missing {missing}"
+        )
+    if len(model.trainable_weights) == len(actual):
+        raise TrainabilityError("the head has no trainable weights")
 
 
 def trainable_summary(model: keras.Model) -> str:
@@ -938,6 +1056,45 @@ def trainable_summary(model: keras.Model) -> str:
         shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
         lines.append("trainable: " + ", ".join(shown))
     return "\n".join(lines)
+
+
+def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers of `model`, with nested models replaced by their own layers."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            layers.extend(_flatten(layer))
+        else:
+            layers.append(layer)
+    return layers
+
+
+# --- kerastl.runtime.run: A resumable training run: its phases, the best model of the whole run, its state ---
+
+
+STATE_FORMAT = 2
+
+
+# What a run writes into its output folder; --restart deletes exactly these.
+RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One `fit()` of a run.
+
+    Attributes:
+        name: Unique name of the phase.
+        epochs: Epochs of this phase.
+        learning_rate: Peak learning rate of this phase.
+        unfreeze: What of the base trains: None (nothing), a number of top
+            blocks, `"all"`, or the name of the first layer to train.
+    """
+
+    name: str
+    epochs: int
+    learning_rate: float
+    unfreeze: int | str | None = None
 
 
 class Run:
@@ -1024,7 +1181,7 @@ class Run:
                 and {**current, "epochs": old["epochs"]} == old
                 and current["epochs"] > old["epochs"]
             )
-            if not train_on:
+            if current is None or not train_on:
                 raise RunMismatchError(
                     f"{where} holds a run whose phase {old['name']!r} finished with "
                     f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
@@ -1285,6 +1442,158 @@ class Run:
         _write_json(self._state_path, self.state)
 
 
+class _EpochEnd(keras.callbacks.Callback):
+    """The run's bookkeeping after each epoch; stops a diverged or stalled phase."""
+
+    def __init__(self, run: Run, phase: Phase) -> None:
+        super().__init__()
+        self.run = run
+        self.phase = phase
+        self.diverged: int | None = None
+        self.stopped_early = False
+        self.last_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        values = [logs.get("loss"), logs.get(self.run.monitor)]
+        finite = all(value is None or math.isfinite(value) for value in values)
+        if not finite or not has_finite_weights(self.model):
+            self.diverged = epoch
+            self.model.stop_training = True
+            return
+        self.run.end_of_epoch(self.phase, epoch, logs)
+        self.last_epoch = epoch + 1
+        if self.run.state["wait"] >= self.run.patience:
+            print(
+                f"Epoch {epoch + 1}: {self.run.monitor} has not beaten the run's best "
+                f"for {self.run.patience} epochs; stopping this phase."
+            )
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
+
+
+def fingerprint(model: keras.Model) -> dict:
+    """What a saved run depends on: the inputs, and each layer's name, kind,
+    weight shapes and trainable flag."""
+    return {
+        "inputs": str(model.input_shape),
+        "layers": [
+            [
+                layer.name,
+                type(layer).__name__,
+                [list(weight.shape) for weight in layer.weights],
+                layer.trainable,
+            ]
+            for layer in _flat_layers(model)
+        ],
+    }
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(_flat_layers(layer))
+    return layers
+
+
+def _model_change(saved: dict, new: dict) -> str | None:
+    if saved["inputs"] != new["inputs"]:
+        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
+    old_layers = {layer[0]: layer for layer in saved["layers"]}
+    new_layers = {layer[0]: layer for layer in new["layers"]}
+    added = [name for name in new_layers if name not in old_layers]
+    removed = [name for name in old_layers if name not in new_layers]
+    if added or removed:
+        parts = [
+            f"added {', '.join(added[:3])}" if added else "",
+            f"removed {', '.join(removed[:3])}" if removed else "",
+        ]
+        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
+    for name, layer in new_layers.items():
+        if old_layers[name] != layer:
+            return f"another model (layer {name!r} changed)"
+    if saved["layers"] != new["layers"]:
+        return "another model (its layers are in another order)"
+    return None
+
+
+def _settings_change(saved: dict, new: dict) -> str | None:
+    changes = [
+        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
+        for key in sorted(saved.keys() | new.keys())
+        if saved.get(key) != new.get(key)
+    ]
+    return ("other settings: " + ", ".join(changes)) if changes else None
+
+
+def _describe(phase: dict | None) -> str:
+    if phase is None:
+        return "no such phase"
+    return (
+        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
+        f"(unfreeze {phase['unfreeze']})"
+    )
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _improves(monitor: str, value: float, best: float) -> bool:
+    """Whether `value` beats `best`: lower for losses and errors, else higher."""
+    lower_is_better = "loss" in monitor or "error" in monitor
+    return value < best if lower_is_better else value > best
+
+
+def _figures(logs: dict[str, float]) -> str:
+    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
+
+
+def _load_weights_of(path: Path) -> list[np.ndarray]:
+    """The weights of a saved `.keras` model, without its optimizer."""
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs in `output_dir/logs`, when the package is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"))]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+# --- kerastl.runtime.schedules: Learning-rate schedules for the fine-tuning phases ---
+
+
 def warmup_cosine(
     learning_rate: float, total_steps: int, warmup_fraction: float = 0.1
 ) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -1302,288 +1611,6 @@ def warmup_cosine(
         warmup_target=learning_rate,
         warmup_steps=warmup_steps,
     )
-
-
-@dataclass(frozen=True)
-class BlockRule:
-    """How the layers of one `keras.applications` family divide into blocks.
-
-    Attributes:
-        pattern: Regular expression whose first group names the block of a
-            layer, searched in the layer's name.
-        unnamed_layers: The block that a layer the pattern does not match
-            joins: that of the nearest matching layer after it (`"next"`) or
-            before it (`"previous"`). Layers at the far end join the first or
-            last block.
-    """
-
-    pattern: str
-    unnamed_layers: Literal["next", "previous"] = "next"
-
-
-def freeze(model: keras.Model) -> list[keras.layers.Layer]:
-    """Freezes every layer of `model`; returns the (empty) list of trainable layers."""
-    model.trainable = False
-    return []
-
-
-def _set_trainable(
-    base: keras.Model, chosen: list[keras.layers.Layer], train_batchnorm: bool
-) -> list[keras.layers.Layer]:
-    base.trainable = True
-    chosen_ids = {id(layer) for layer in chosen}
-    trainable = []
-    for layer in base.layers:
-        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in chosen_ids and (
-            train_batchnorm or not is_batchnorm
-        )
-        if layer.trainable:
-            trainable.append(layer)
-    return trainable
-
-
-def unfreeze_all(
-    base: keras.Model, *, train_batchnorm: bool = False
-) -> list[keras.layers.Layer]:
-    """Unfreezes every layer of `base` (BatchNormalization stays frozen unless asked)."""
-    return _set_trainable(base, base.layers, train_batchnorm)
-
-
-class UnfreezeError(ScriptError, ValueError):
-    """A fine-tuning stage that does not fit the base model."""
-
-
-def unfreeze_from(
-    base: keras.Model, layer_name: str, *, train_batchnorm: bool = False
-) -> list[keras.layers.Layer]:
-    """Unfreezes the layer called `layer_name` and every layer after it."""
-    names = [layer.name for layer in base.layers]
-    if layer_name not in names:
-        close = (
-            ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
-        )
-        raise UnfreezeError(
-            f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
-        )
-    return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
-
-
-FAMILY_BLOCKS: dict[str, BlockRule] = {
-    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
-    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
-    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
-    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
-    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
-    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
-    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
-    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
-    r"^nasnet_": BlockRule(
-        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
-    ),
-    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
-    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
-    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
-}
-
-
-def block_rule_of(base: keras.Model) -> BlockRule:
-    """The block rule of a `keras.applications` base model.
-
-    The family is recognised by the model's name, or else by the rule whose
-    pattern matches the most layer names (a renamed model).
-
-    Raises:
-        UnfreezeError: If neither the name nor the layers fit a known family.
-    """
-    for name_pattern, rule in FAMILY_BLOCKS.items():
-        if re.search(name_pattern, base.name, re.IGNORECASE):
-            return rule
-    names = [layer.name for layer in base.layers]
-    matches = {
-        rule: sum(bool(re.search(rule.pattern, name)) for name in names)
-        for rule in FAMILY_BLOCKS.values()
-    }
-    rule = max(matches, key=matches.__getitem__)
-    if not matches[rule]:
-        raise UnfreezeError(
-            f"{base.name!r} is not a keras.applications model kerastl knows by its "
-            "name or layer names; pass block_rule=BlockRule(pattern) to unfreeze it"
-        )
-    return rule
-
-
-def find_blocks(
-    base: keras.Model, block_rule: BlockRule | None = None
-) -> dict[str, list[keras.layers.Layer]]:
-    """Groups the layers of `base` into its blocks, in model order.
-
-    Args:
-        base: The base model.
-        block_rule: How its layers form blocks; by default recognised from
-            the model (`block_rule_of`).
-
-    Returns:
-        Block name to its layers, in the order the blocks first appear.
-    """
-    rule = block_rule or block_rule_of(base)
-    if rule.unnamed_layers not in ("next", "previous"):
-        raise UnfreezeError(
-            f"unnamed_layers must be 'next' or 'previous', not {rule.unnamed_layers!r}"
-        )
-    pattern = re.compile(rule.pattern)
-    layers = [
-        layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    keys: list[str | None] = [
-        match.group(1) if (match := pattern.search(layer.name)) else None
-        for layer in layers
-    ]
-    if not any(keys):
-        raise UnfreezeError(
-            f"no layer of {base.name!r} matches the block pattern {rule.pattern!r}"
-        )
-    forward = list(range(len(layers)))
-    first_pass, second_pass = (
-        (forward[::-1], forward)
-        if rule.unnamed_layers == "next"
-        else (forward, forward[::-1])
-    )
-    for order in (first_pass, second_pass):
-        current = None
-        for index in order:
-            if keys[index] is None:
-                keys[index] = current
-            else:
-                current = keys[index]
-    blocks: dict[str, list[keras.layers.Layer]] = {}
-    for key, layer in zip(keys, layers):
-        blocks.setdefault(str(key), []).append(layer)
-    return blocks
-
-
-def unfreeze_top_blocks(
-    base: keras.Model,
-    num_blocks: int,
-    *,
-    block_rule: BlockRule | None = None,
-    train_batchnorm: bool = False,
-) -> list[keras.layers.Layer]:
-    """Unfreezes the last `num_blocks` whole blocks of `base`; freezes the rest.
-
-    Returns:
-        The layers left trainable.
-    """
-    blocks = find_blocks(base, block_rule)
-    if not 1 <= num_blocks <= len(blocks):
-        raise UnfreezeError(
-            f"{base.name!r} has {len(blocks)} blocks; cannot unfreeze {num_blocks}"
-        )
-    chosen = [layer for key in list(blocks)[-num_blocks:] for layer in blocks[key]]
-    return _set_trainable(base, chosen, train_batchnorm)
-
-
-def unfreeze(
-    base: keras.Model,
-    what: int | str | None,
-    *,
-    block_rule: BlockRule | None = None,
-    train_batchnorm: bool = False,
-) -> list[keras.layers.Layer]:
-    """Applies one fine-tuning setting to `base`.
-
-    Args:
-        base: The base model.
-        what: None (freeze everything), a number of top blocks, `"all"`, or
-            the name of the first layer to unfreeze.
-        block_rule: How the base divides into blocks; by default recognised
-            from the model (`block_rule_of`).
-        train_batchnorm: Let BatchNormalization layers train too.
-
-    Returns:
-        The layers left trainable.
-    """
-    if what is None:
-        return freeze(base)
-    if what == "all":
-        return unfreeze_all(base, train_batchnorm=train_batchnorm)
-    if isinstance(what, int):
-        return unfreeze_top_blocks(
-            base, what, block_rule=block_rule, train_batchnorm=train_batchnorm
-        )
-    return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
-
-
-def check_unfreeze_stages(
-    base: keras.Model,
-    stages: Sequence[int | str],
-    *,
-    block_rule: BlockRule | None = None,
-) -> None:
-    """Checks that every fine-tuning stage fits `base`, before any training.
-
-    Raises:
-        UnfreezeError: For the first stage that names no layer of `base` or
-            asks for more blocks (or layers) than it has.
-    """
-    base_trainable = base.trainable
-    trainable = [layer.trainable for layer in base.layers]
-    try:
-        for what in stages:
-            unfreeze(base, what, block_rule=block_rule)
-    finally:
-        base.trainable = base_trainable
-        for layer, flag in zip(base.layers, trainable):
-            layer.trainable = flag
-
-
-class TrainabilityError(ScriptError):
-    """The trainable weights after compiling are not the ones that were asked for."""
-
-
-def compile_checked(
-    model: keras.Model,
-    base: keras.Model,
-    trainable_layers: list[keras.layers.Layer],
-    **compile_kwargs,
-) -> None:
-    """Compiles `model`, then checks that exactly the intended weights will train.
-
-    Trainability changes take effect only at compile time, so every change goes
-    through here. The trainable weights of the base must be exactly those of
-    `trainable_layers`, and the head (everything outside the base) must train.
-
-    Args:
-        model: The full model.
-        base: The base model inside it.
-        trainable_layers: The layers of `base` returned by an unfreeze helper.
-        **compile_kwargs: Passed to `model.compile`.
-
-    Raises:
-        TrainabilityError: On any difference, naming the layers concerned.
-    """
-    model.compile(**compile_kwargs)
-    base_weights = {id(weight) for weight in base.weights}
-    wanted = {
-        id(weight): layer.name
-        for layer in trainable_layers
-        for weight in layer.weights
-        if weight.trainable
-    }
-    actual = {
-        id(weight) for weight in model.trainable_weights if id(weight) in base_weights
-    }
-    if actual != wanted.keys():
-        owners = {
-            id(weight): layer.name for layer in base.layers for weight in layer.weights
-        }
-        extra = sorted({owners.get(key, "?") for key in actual - wanted.keys()})
-        missing = sorted({wanted[key] for key in wanted.keys() - actual})
-        raise TrainabilityError(
-            f"trainable weights differ from what was asked: unexpected {extra}, missing {missing}"
-        )
-    if len(model.trainable_weights) == len(actual):
-        raise TrainabilityError("the head has no trainable weights")
 
 
 if __name__ == "__main__":
