@@ -7,15 +7,19 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
 from kerastl.runtime import (
     DataError,
     check_num_classes,
     check_pixel_range,
+    find_images,
     load_image_folders,
     save_labels,
     scan_image_folder,
 )
+from kerastl.runtime.data import image_problem
 from tests.digits import write_digits
 
 
@@ -53,6 +57,65 @@ def test_scan_names_a_corrupt_file(folder: Path) -> None:
     broken.write_bytes(b"this is not a jpeg")
     with pytest.raises(DataError, match="broken.jpg is not a readable image"):
         scan_image_folder(folder)
+
+
+def test_scan_names_a_png_cut_in_half(folder: Path) -> None:
+    image = min((folder / "2").iterdir())
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as error:
+        scan_image_folder(folder)
+    message = str(error.value)
+    assert message.startswith(f"{image} is not a readable image (the file is cut short")
+    assert "\n" not in message
+
+
+def test_scan_names_a_jpeg_cut_short(folder: Path) -> None:
+    source = min((folder / "0").iterdir())
+    image = folder / "0" / "photo.jpg"
+    Image.open(source).convert("RGB").save(image, quality=90)
+    scan_image_folder(folder)  # whole, it passes
+    image.write_bytes(image.read_bytes()[:-2])  # without its end marker
+    with pytest.raises(
+        DataError, match=r"photo\.jpg is not a readable image \(the file"
+    ):
+        scan_image_folder(folder)
+
+
+def test_scan_names_a_png_with_a_damaged_chunk(folder: Path) -> None:
+    image = min((folder / "1").iterdir())
+    data = bytearray(image.read_bytes())
+    data[60] ^= 0xFF  # inside the image data: its checksum no longer matches
+    image.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"chunk is damaged\); remove or replace it"):
+        scan_image_folder(folder)
+
+
+def test_scan_agrees_with_tensorflow_on_cut_files(tmp_path: Path) -> None:
+    """Every cut of a PNG, JPEG, GIF and BMP: refused exactly when TensorFlow refuses it."""
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    for kind in ("PNG", "JPEG", "GIF", "BMP"):
+        whole = tmp_path / f"whole.{kind.lower()}"
+        Image.fromarray(pixels).save(whole, kind)
+        data = whole.read_bytes()
+        for cut in range(1, len(data) + 1):
+            path = tmp_path / f"cut.{kind.lower()}"
+            path.write_bytes(data[:cut])
+            try:
+                tf.io.decode_image(data[:cut], channels=3, expand_animations=False)
+                decodes = True
+            except tf.errors.InvalidArgumentError:
+                decodes = False
+            assert (image_problem(path) is None) == decodes, (kind, cut, len(data))
+
+
+def test_as_is_prediction_names_a_cut_image(folder: Path) -> None:
+    image = sorted((folder / "0").iterdir())[1]
+    image.write_bytes(image.read_bytes()[:40])
+    with pytest.raises(DataError, match=f"{image.name} is not a readable image"):
+        find_images(folder / "0")
+    with pytest.raises(DataError, match="is not a readable image"):
+        find_images(image)
 
 
 def test_validation_classes_must_match(folder: Path, tmp_path: Path) -> None:
