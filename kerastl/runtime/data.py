@@ -3,10 +3,15 @@
 A data folder holds one sub-folder per class, as `image_dataset_from_directory`
 expects. The scan catches what would otherwise crash training mid-epoch (an
 unreadable file, an empty class, fewer than two classes, validation classes that
-differ). The pipeline caches decoded images before augmenting them, so the
-augmentation is drawn afresh each epoch, and fills that cache before it returns.
+differ). The pipeline caches decoded images (as uint8) before augmenting them,
+so the augmentation is drawn afresh each epoch, and fills that cache before it
+returns: in memory when it fits, else on disk, so that the size of the data
+set does not decide whether training fits in memory.
 """
 
+import contextlib
+import hashlib
+import io
 import json
 import mmap
 import os
@@ -22,6 +27,10 @@ import tensorflow as tf
 from kerastl.runtime.errors import DataError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+CACHE_CHOICES = ("auto", "memory", "disk", "none")
+# "auto" caches in memory what fits a quarter of the available memory.
+MEMORY_SHARE = 4
+_CACHE_FORMAT = "uint8-v1"  # in the disk cache's fingerprint: a new format, new files
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
@@ -242,13 +251,18 @@ def load_image_folders(
     validation_split: float = 0.2,
     seed: int = 1337,
     augmentation: keras.layers.Layer | None = None,
-    cache: bool | str | os.PathLike = True,
+    cache: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    memory_budget: int | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
     """Scans the folders, then builds the training and validation pipelines.
 
     Without `val_dir`, Keras splits `data_dir` once with `seed` (`subset="both"`),
-    so no image is in both sets. Images are raw RGB pixels in [0, 255]; the
-    first augmented batch is checked (`check_pixel_range`).
+    so no image is in both sets. Images are raw RGB pixels in [0, 255] (float32);
+    the first augmented batch is checked (`check_pixel_range`).
+
+    Decoded images are cached as uint8, before the augmentation, and the cache is
+    filled here, once. Prints one line: the cache chosen, and why.
 
     Args:
         data_dir: Training folder, one sub-folder per class.
@@ -258,13 +272,24 @@ def load_image_folders(
         validation_split: Share of `data_dir` held out when there is no `val_dir`.
         seed: Seed of the split and of the shuffling.
         augmentation: Optional layer applied to training batches, each epoch.
-        cache: True to cache decoded images in memory, a path prefix to cache
-            them on disk (in `PREFIX-training*` and `PREFIX-validation*`),
-            False not to cache. The cache is filled here, once.
+        cache: "auto" (memory if the decoded images fit `memory_budget`, else
+            disk in `cache_dir`, else none), "memory", "disk" or "none".
+        cache_dir: Folder of the disk cache; the script's own (`_disk_cache`
+            deletes outdated cache files in it).
+        memory_budget: Bytes the memory cache may take; by default a quarter of
+            the available memory (`available_memory`).
 
     Returns:
         `(train_dataset, validation_dataset, class_names)`.
+
+    Raises:
+        DataError: If the folders or settings cannot be used; the message names
+            the folder, file or setting.
     """
+    if cache not in CACHE_CHOICES:
+        raise DataError(
+            f"cache must be one of {', '.join(CACHE_CHOICES)}, not {cache!r}"
+        )
     scan = scan_image_folder(data_dir)
     options = {
         "image_size": (image_size, image_size),
@@ -289,51 +314,220 @@ def load_image_folders(
             raise DataError(
                 f"validation split must be between 0 and 1, not {validation_split}"
             )
-        train, val = keras.utils.image_dataset_from_directory(
-            data_dir, validation_split=validation_split, subset="both", **options
-        )
+        # Keras prints the split sizes whatever `verbose` says; the cache line is ours.
+        with contextlib.redirect_stdout(io.StringIO()):
+            train, val = keras.utils.image_dataset_from_directory(
+                data_dir, validation_split=validation_split, subset="both", **options
+            )
     class_names = list(train.class_names)
-    for name, dataset in (("training", train), ("validation", val)):
+    subsets = {"training": train, "validation": val}
+    for name, dataset in subsets.items():
         if int(dataset.cardinality()) == 0:
             raise DataError(
                 f"the {name} set is empty; add images or change the validation split"
             )
     # Check one augmented batch, read around the cache so that it stays whole.
     check_pixel_range(_augment(train.take(batch_size).batch(batch_size), augmentation))
+    images = sum(len(dataset.file_paths) for dataset in subsets.values())
+    kind, reason = choose_cache(
+        cache,
+        images * image_size * image_size * 3,
+        cache_dir=cache_dir,
+        memory_budget=memory_budget,
+        available=available_memory(),
+    )
+    prefixes: dict[str, str | None] = dict.fromkeys(subsets)
+    where = ""
+    if kind == "disk" and cache_dir is not None:
+        states = set()
+        for name, dataset in subsets.items():
+            prefixes[name], state = _disk_cache(
+                Path(cache_dir), name, dataset.file_paths, class_names, image_size
+            )
+            states.add(state)
+        where = f" in {cache_dir}" + (
+            ", reusing an earlier run's" if states == {"reused"} else ""
+        )
+        if "replaced" in states:
+            where += ", replacing a cache of other images"
+    print(f"Cache: {kind}{where} ({reason})")
     train = _pipeline(
         train,
         batch_size,
-        _cache_for(cache, "training"),
+        kind,
+        prefixes["training"],
         augmentation=augmentation,
         shuffle_seed=seed,
     )
-    val = _pipeline(val, batch_size, _cache_for(cache, "validation"))
+    val = _pipeline(val, batch_size, kind, prefixes["validation"])
     return train, val, class_names
 
 
-def _cache_for(cache: bool | str | os.PathLike, subset: str) -> bool | str:
-    """Each subset caches to its own files: a shared prefix would mix them."""
-    return cache if isinstance(cache, bool) else f"{os.fspath(cache)}-{subset}"
+def choose_cache(
+    cache: str,
+    size: int,
+    *,
+    cache_dir: str | os.PathLike | None,
+    memory_budget: int | None,
+    available: int | None,
+) -> tuple[str, str]:
+    """Where to cache `size` bytes of decoded images, and why.
+
+    "auto" keeps the images in memory when they fit the budget (by default a
+    quarter of the `available` memory: training needs the rest, and a disk
+    cache is read back through the system's file cache while memory is free),
+    else on disk in `cache_dir`, else decodes them again each epoch.
+
+    Returns:
+        `("memory" | "disk" | "none", reason)`, the reason for the printed line.
+
+    Raises:
+        DataError: If "disk" has no `cache_dir`, or "memory" cannot fit.
+    """
+    takes = f"decoded images take about {_bytes(size)}"
+    known = f"{_bytes(available)} available" if available is not None else None
+    if cache == "none":
+        return "none", f"as asked; {takes}, decoded again each epoch"
+    if cache == "disk":
+        if cache_dir is None:
+            raise DataError("cache 'disk' needs a cache folder (cache_dir)")
+        return "disk", f"as asked; {takes}"
+    if cache == "memory":
+        if available is not None and size > available:
+            raise DataError(
+                f"cache 'memory': {takes}, more than the {known}; "
+                "use cache 'auto' or 'disk'"
+            )
+        return "memory", f"as asked; {takes}" + (f" of {known}" if known else "")
+    if memory_budget is not None:
+        budget, limit = memory_budget, f"the memory budget of {_bytes(memory_budget)}"
+    elif available is not None:
+        budget, limit = available // MEMORY_SHARE, f"a quarter of the {known}"
+    else:
+        budget, limit = -1, "a budget: the available memory is unknown"
+    if size <= budget:
+        return "memory", f"{takes} of {known or limit}"
+    if cache_dir is None:
+        return "none", f"{takes}; more than {limit}, and there is no cache folder"
+    return "disk", f"{takes}; more than {limit}"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process, or None where unknown.
+
+    Linux's MemAvailable (which counts the file cache the system can drop),
+    capped by a cgroup v2 memory limit (a container's); elsewhere the free
+    pages `os.sysconf` reports.
+    """
+    available = None
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            left = max(int(limit) - int(used), 0)
+            available = left if available is None else min(available, left)
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            pass
+    return available
+
+
+def _bytes(size: int) -> str:
+    """`size` in bytes, for people: "18 MB", "9.6 GB"."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 999.5:
+            break
+        value /= 1000
+    else:
+        unit = "TB"
+    return (
+        f"{value:.1f} {unit}"
+        if value < 9.95 and unit != "bytes"
+        else f"{value:.0f} {unit}"
+    )
+
+
+def _disk_cache(
+    cache_dir: Path,
+    subset: str,
+    file_paths: list[str],
+    class_names: list[str],
+    image_size: int,
+) -> tuple[str, str]:
+    """The file prefix of a subset's disk cache, and "reused", "new" or "replaced".
+
+    The prefix ends in a fingerprint of what the cache holds (each file's path,
+    size and modification time, the classes, the image size), so a cache of
+    other images is never read. Files of this subset under another fingerprint
+    are deleted, as are the leftovers of a run killed while filling the cache
+    (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
+    """
+    entries = []
+    for file_path in sorted(file_paths):
+        stat = os.stat(file_path)
+        entries.append((file_path, stat.st_size, stat.st_mtime_ns))
+    digest = hashlib.sha256(
+        json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()
+    ).hexdigest()[:16]
+    prefix = cache_dir / f"{subset}-{digest}"
+    whole = Path(f"{prefix}.index").is_file()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    replaced = False
+    for path in cache_dir.iterdir():
+        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", path.name):
+            continue
+        if whole and path.name.startswith(f"{prefix.name}."):
+            continue
+        replaced = replaced or not path.name.startswith(prefix.name)
+        path.unlink()
+    return str(prefix), "reused" if whole else "replaced" if replaced else "new"
 
 
 def _pipeline(
     dataset: tf.data.Dataset,
     batch_size: int,
-    cache: bool | str,
+    cache: str,
+    prefix: str | None,
     *,
     augmentation: keras.layers.Layer | None = None,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
+    """Caches uint8 images (`cache`: memory, disk at `prefix`, none), then batches.
+
+    Batches leave as float32, so the model still gets raw pixels in [0, 255].
+    """
     size = int(dataset.cardinality())
-    if cache:
-        dataset = dataset.cache() if cache is True else dataset.cache(cache)
-        _fill_cache(dataset, size, None if cache is True else cache)
+    dataset = dataset.map(_to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache != "none":
+        dataset = dataset.cache(prefix or "")
+        _fill_cache(dataset, size, prefix)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
             min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
         )
-    dataset = _augment(dataset.batch(batch_size), augmentation)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).map(_to_float)
+    return _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+
+
+def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Resized pixels, rounded to uint8: a quarter of the float32 memory."""
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+
+def _to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return tf.cast(images, tf.float32), labels
 
 
 def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
