@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+import zlib
 from pathlib import Path
 
 import keras
@@ -111,6 +112,25 @@ def test_scan_agrees_with_tensorflow_on_cut_files(tmp_path: Path) -> None:
             except tf.errors.InvalidArgumentError:
                 decodes = False
             assert (image_problem(path) is None) == decodes, (kind, cut, len(data))
+
+
+def test_an_image_the_scan_passes_but_tensorflow_refuses_is_named(
+    folder: Path,
+) -> None:
+    """Whole chunks with right checksums, but image data that is not zlib."""
+    image = min((folder / "1").iterdir())
+    data = image.read_bytes()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        checksum = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + checksum
+
+    image.write_bytes(
+        data[:33] + chunk(b"IDAT", b"not zlib data") + chunk(b"IEND", b"")
+    )
+    scan_image_folder(folder)
+    with pytest.raises(DataError, match=f"{image.name} is not a readable image"):
+        load_image_folders(folder, image_size=32, batch_size=4, validation_split=0.5)
 
 
 def test_as_is_prediction_names_a_cut_image(folder: Path) -> None:

@@ -509,10 +509,11 @@ def _pipeline(
     Batches leave as float32, so the model still gets raw pixels in [0, 255].
     """
     size = int(dataset.cardinality())
+    file_paths = dataset.file_paths
     dataset = dataset.map(_to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
     if cache != "none":
         dataset = dataset.cache(prefix or "")
-        _fill_cache(dataset, size, prefix)
+        _fill_cache(dataset, size, prefix, file_paths)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
             min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
@@ -530,15 +531,35 @@ def _to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return tf.cast(images, tf.float32), labels
 
 
-def _fill_cache(dataset: tf.data.Dataset, size: int, prefix: str | None) -> None:
+def _fill_cache(
+    dataset: tf.data.Dataset, size: int, prefix: str | None, file_paths: list[str]
+) -> None:
     """Reads a freshly cached dataset once, to the end, so that its cache is whole.
+
+    An image that passed the scan but that TensorFlow cannot decode is named
+    here: only a failed fill decodes the `file_paths` one by one to find it.
 
     An iterator dropped part-way through a cache that is still filling (a peek
     with `next(iter(dataset))`) can leave the cache finished but short of a few
     images (TensorFlow 2.21 loses one in about a third of such peeks). A full
     cache is only read, never written, so a later peek is harmless.
     """
-    filled = int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+    try:
+        filled = int(
+            dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        )
+    except tf.errors.InvalidArgumentError:
+        for path in file_paths:  # which image the scan passed but TensorFlow refused
+            try:
+                tf.io.decode_image(
+                    tf.io.read_file(path), channels=3, expand_animations=False
+                )
+            except tf.errors.InvalidArgumentError:
+                raise DataError(
+                    f"{path} is not a readable image (TensorFlow cannot decode it); "
+                    "remove or replace it"
+                ) from None
+        raise
     if size < 0 or filled == size:
         return
     if prefix is None:
