@@ -228,7 +228,8 @@ def test_a_corrupt_image_is_named_before_training(
     result = run_script(script, *on_data(data, "--weights none"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {data / '1' / 'bad.png'} is not a readable image; remove or replace it"
+        f"error: {data / '1' / 'bad.png'} is not a readable image "
+        "(it is not a BMP, GIF, JPEG or PNG file); remove or replace it"
     )
 
 

@@ -1,22 +1,28 @@
 """Preflight scan and input pipeline on real image folders."""
 
 import json
+import re
 import shutil
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
 from kerastl.runtime import (
     DataError,
     check_num_classes,
     check_pixel_range,
+    find_images,
     load_image_folders,
     save_labels,
     scan_image_folder,
 )
+from kerastl.runtime.data import available_memory, choose_cache, image_problem
 from tests.digits import write_digits
 
 
@@ -54,6 +60,87 @@ def test_scan_names_a_corrupt_file(folder: Path) -> None:
     broken.write_bytes(b"this is not a jpeg")
     with pytest.raises(DataError, match="broken.jpg is not a readable image"):
         scan_image_folder(folder)
+
+
+def test_scan_names_a_png_cut_in_half(folder: Path) -> None:
+    image = min((folder / "2").iterdir())
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError) as error:
+        scan_image_folder(folder)
+    message = str(error.value)
+    assert message.startswith(f"{image} is not a readable image (the file is cut short")
+    assert "\n" not in message
+
+
+def test_scan_names_a_jpeg_cut_short(folder: Path) -> None:
+    source = min((folder / "0").iterdir())
+    image = folder / "0" / "photo.jpg"
+    Image.open(source).convert("RGB").save(image, quality=90)
+    scan_image_folder(folder)  # whole, it passes
+    image.write_bytes(image.read_bytes()[:-2])  # without its end marker
+    with pytest.raises(
+        DataError, match=r"photo\.jpg is not a readable image \(the file"
+    ):
+        scan_image_folder(folder)
+
+
+def test_scan_names_a_png_with_a_damaged_chunk(folder: Path) -> None:
+    image = min((folder / "1").iterdir())
+    data = bytearray(image.read_bytes())
+    data[60] ^= 0xFF  # inside the image data: its checksum no longer matches
+    image.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"chunk is damaged\); remove or replace it"):
+        scan_image_folder(folder)
+
+
+def test_scan_agrees_with_tensorflow_on_cut_files(tmp_path: Path) -> None:
+    """Cuts of a PNG, JPEG, GIF and BMP: refused exactly when TensorFlow refuses them."""
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    for kind in ("PNG", "JPEG", "GIF", "BMP"):
+        whole = tmp_path / f"whole.{kind.lower()}"
+        Image.fromarray(pixels).save(whole, kind)
+        data = whole.read_bytes()
+        for cut in [
+            *range(1, len(data) - 24, 5),
+            *range(len(data) - 24, len(data) + 1),
+        ]:
+            path = tmp_path / f"cut.{kind.lower()}"
+            path.write_bytes(data[:cut])
+            try:
+                tf.io.decode_image(data[:cut], channels=3, expand_animations=False)
+                decodes = True
+            except tf.errors.InvalidArgumentError:
+                decodes = False
+            assert (image_problem(path) is None) == decodes, (kind, cut, len(data))
+
+
+def test_an_image_the_scan_passes_but_tensorflow_refuses_is_named(
+    folder: Path,
+) -> None:
+    """Whole chunks with right checksums, but image data that is not zlib."""
+    image = min((folder / "1").iterdir())
+    data = image.read_bytes()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        checksum = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + checksum
+
+    image.write_bytes(
+        data[:33] + chunk(b"IDAT", b"not zlib data") + chunk(b"IEND", b"")
+    )
+    scan_image_folder(folder)
+    with pytest.raises(DataError, match=f"{image.name} is not a readable image"):
+        load_image_folders(folder, image_size=32, batch_size=4, validation_split=0.5)
+
+
+def test_as_is_prediction_names_a_cut_image(folder: Path) -> None:
+    image = sorted((folder / "0").iterdir())[1]
+    image.write_bytes(image.read_bytes()[:40])
+    with pytest.raises(DataError, match=f"{image.name} is not a readable image"):
+        find_images(folder / "0")
+    with pytest.raises(DataError, match="is not a readable image"):
+        find_images(image)
 
 
 def test_validation_classes_must_match(folder: Path, tmp_path: Path) -> None:
@@ -97,27 +184,148 @@ def test_a_peek_at_a_batch_loses_no_image(tmp_path: Path) -> None:
         assert sum(int(labels.shape[0]) for _, labels in val) == 72
 
 
-def test_disk_cache_keeps_the_subsets_apart_and_refuses_a_stale_one(
-    folder: Path, tmp_path: Path
+def contents(dataset: tf.data.Dataset) -> list[tuple[int, bytes]]:
+    """Each (label, pixels) of a dataset, in order."""
+    return [
+        (int(label), image.astype(np.uint8).tobytes())
+        for images, labels in dataset.as_numpy_iterator()
+        for image, label in zip(images, labels)
+    ]
+
+
+def cached_spec(dataset: tf.data.Dataset) -> tf.TensorSpec:
+    """The image spec of the cache a pipeline reads from."""
+    while type(dataset).__name__ != "CacheDataset":
+        dataset = dataset._input_dataset
+    return dataset.element_spec[0]
+
+
+def test_choose_cache_by_size() -> None:
+    gb = 10**9
+    options = {"cache_dir": "runs/x/cache", "memory_budget": None, "available": 8 * gb}
+    assert choose_cache("auto", 18 * 10**6, **options) == (
+        "memory",
+        "decoded images take about 18 MB of 8.0 GB available",
+    )
+    assert choose_cache("auto", 11 * gb, **options) == (
+        "disk",
+        "decoded images take about 11 GB; more than a quarter of the 8.0 GB available",
+    )
+    assert choose_cache("auto", 3 * gb, **{**options, "cache_dir": None})[0] == "none"
+    assert choose_cache("auto", 100, **{**options, "memory_budget": 10})[0] == "disk"
+    assert choose_cache("memory", 3 * gb, **options)[0] == "memory"
+    with pytest.raises(DataError, match="more than the 8.0 GB available"):
+        choose_cache("memory", 9 * gb, **options)
+    with pytest.raises(DataError, match="needs a cache folder"):
+        choose_cache("disk", 100, **{**options, "cache_dir": None})
+    assert choose_cache("none", 100, **options)[0] == "none"
+    assert choose_cache("auto", 100, **{**options, "available": None})[0] == "disk"
+
+
+def test_available_memory_is_read() -> None:
+    available = available_memory()
+    assert available is not None and available > 10**8
+
+
+def test_cache_choice_is_validated(folder: Path) -> None:
+    with pytest.raises(DataError, match="one of auto, memory, disk, none, not 'ram'"):
+        load_image_folders(folder, image_size=32, batch_size=4, cache="ram")
+
+
+def test_disk_and_no_cache_give_what_the_memory_cache_gives(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    prefix = tmp_path / "cache" / "digits"
-    prefix.parent.mkdir()
-    for _ in range(2):  # the second run reads the files the first one wrote
+    options = {"image_size": 40, "batch_size": 4, "validation_split": 0.4, "seed": 1}
+    results = {}
+    for cache, budget in (("memory", None), ("auto", 1), ("none", None)):
         train, val, _ = load_image_folders(
-            folder, image_size=32, batch_size=4, validation_split=0.4, cache=prefix
+            folder,
+            cache=cache,
+            cache_dir=tmp_path / "cache",
+            memory_budget=budget,
+            **options,
+        )
+        line = capsys.readouterr().out
+        assert line.count("\n") == 1, line
+        results[line.split()[1]] = (sorted(contents(train)), contents(val))
+        images, _ = next(iter(train))
+        assert images.dtype == "float32"
+    assert list(results) == ["memory", "disk", "none"]
+    assert results["disk"] == results["memory"] == results["none"]
+    labels = [label for label, _ in results["memory"][1]]
+    assert len(labels) == 6 and len(set(labels)) > 1
+
+
+def test_cache_holds_uint8(folder: Path, tmp_path: Path) -> None:
+    for cache in ("memory", "disk"):
+        train, val, _ = load_image_folders(
+            folder, image_size=32, batch_size=4, cache=cache, cache_dir=tmp_path
+        )
+        assert cached_spec(train).dtype == cached_spec(val).dtype == tf.uint8
+    data = sum(path.stat().st_size for path in tmp_path.glob("*.data-*"))
+    assert 15 * 32 * 32 * 3 <= data < 2 * 15 * 32 * 32 * 3  # a byte per value
+
+
+def test_load_prints_one_line_on_the_cache(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load_image_folders(folder, image_size=32, batch_size=4)
+    assert re.fullmatch(
+        r"Cache: memory \(decoded images take about 46 kB of [\d.]+ [MGT]B available\)\n",
+        capsys.readouterr().out,
+    )
+
+
+def test_disk_cache_is_reused_then_rebuilt_for_other_images(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache_dir = tmp_path / "cache"
+    options = {"image_size": 32, "batch_size": 4, "validation_split": 0.4}
+
+    def load() -> tuple[list[int], str, set[str]]:
+        train, val, _ = load_image_folders(
+            folder, cache="disk", cache_dir=cache_dir, **options
         )
         sizes = [sum(int(labels.shape[0]) for _, labels in ds) for ds in (train, val)]
-        assert sizes == [9, 6]
-    assert {path.name.split(".")[0] for path in prefix.parent.iterdir()} == {
-        "digits-training",
-        "digits-validation",
-    }
+        names = {path.name.split(".")[0] for path in cache_dir.iterdir()}
+        return sizes, capsys.readouterr().out, names
+
+    sizes, line, names = load()
+    assert sizes == [9, 6] and line.startswith(f"Cache: disk in {cache_dir} (as asked")
+    assert sorted(name.split("-")[0] for name in names) == ["training", "validation"]
+    written = {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()}
+    sizes, line, _ = load()
+    assert sizes == [9, 6] and ", reusing an earlier run's (" in line
+    assert {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == written
     for image in sorted((folder / "2").iterdir())[:3]:
         image.unlink()
-    with pytest.raises(DataError, match="holds 9 images, not 8; delete its files"):
-        load_image_folders(
-            folder, image_size=32, batch_size=4, validation_split=0.4, cache=prefix
-        )
+    sizes, line, new_names = load()
+    assert sizes == [8, 4] and ", replacing a cache of other images (" in line
+    assert len(new_names) == 2 and not new_names & names
+
+
+def test_disk_cache_survives_a_run_killed_while_filling(
+    folder: Path, tmp_path: Path
+) -> None:
+    """A killed run leaves a lockfile, which TensorFlow takes for a running one."""
+    options = {
+        "image_size": 32,
+        "batch_size": 4,
+        "cache": "disk",
+        "cache_dir": tmp_path,
+    }
+    load_image_folders(folder, **options)
+    for index in tmp_path.glob("*.index"):
+        prefix = str(index)[: -len(".index")]
+        for path in tmp_path.glob(f"{Path(prefix).name}.*"):
+            path.unlink()
+        Path(f"{prefix}_0.lockfile").write_text("Created at: 1")
+        Path(f"{prefix}_0.data-00000-of-00001.tempstate1").write_bytes(b"partial")
+    train, val, _ = load_image_folders(folder, **options)
+    assert sum(int(labels.shape[0]) for ds in (train, val) for _, labels in ds) == 15
+    assert not list(tmp_path.glob("*lockfile")) and not list(
+        tmp_path.glob("*tempstate*")
+    )
 
 
 def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
