@@ -34,7 +34,7 @@ def main() -> None:
     import tensorflow as tf
 
     from kerastl.runtime import scan_image_folder
-    from kerastl.runtime.data import list_images
+    from kerastl.runtime.images import list_images
     from tests.digits import write_digits
 
     with tempfile.TemporaryDirectory() as folder:

@@ -286,10 +286,7 @@ class RunMismatchError(ScriptError):
     """The output folder holds a run that this one cannot continue."""
 
 
-# --- kerastl.runtime.data: Image folders: a preflight scan, then a tf.data input pipeline ---
-
-
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# --- kerastl.runtime.cache: Where decoded images are cached: in memory, on disk, or not at all, by size ---
 
 
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
@@ -302,25 +299,309 @@ MEMORY_SHARE = 4
 _CACHE_FORMAT = "uint8-v1"  # in the disk cache's fingerprint: a new format, new files
 
 
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+def choose_cache(
+    cache: str,
+    size: int,
+    *,
+    cache_dir: str | os.PathLike | None,
+    memory_budget: int | None,
+    available: int | None,
+) -> tuple[str, str]:
+    """Where to cache `size` bytes of decoded images, and why.
 
+    "auto" keeps the images in memory when they fit the budget (by default a
+    quarter of the `available` memory: training needs the rest, and a disk
+    cache is read back through the system's file cache while memory is free),
+    else on disk in `cache_dir`, else decodes them again each epoch.
 
-@dataclass(frozen=True)
-class FolderScan:
-    """What the preflight scan found in a data folder.
+    Returns:
+        `("memory" | "disk" | "none", reason)`, the reason for the printed line.
 
-    Attributes:
-        class_names: Sub-folder names, in the order Keras numbers them.
-        counts: Number of images in each class.
+    Raises:
+        DataError: If "disk" has no `cache_dir`, or "memory" cannot fit.
     """
+    takes = f"decoded images take about {readable_size(size)}"
+    known = f"{readable_size(available)} available" if available is not None else None
+    if cache == "none":
+        return "none", f"as asked; {takes}, decoded again each epoch"
+    if cache == "disk":
+        if cache_dir is None:
+            raise DataError("cache 'disk' needs a cache folder (cache_dir)")
+        return "disk", f"as asked; {takes}"
+    if cache == "memory":
+        if available is not None and size > available:
+            raise DataError(
+                f"cache 'memory': {takes}, more than the {known}; "
+                "use cache 'auto' or 'disk'"
+            )
+        return "memory", f"as asked; {takes}" + (f" of {known}" if known else "")
+    if memory_budget is not None:
+        budget, limit = (
+            memory_budget,
+            f"the memory budget of {readable_size(memory_budget)}",
+        )
+    elif available is not None:
+        budget, limit = available // MEMORY_SHARE, f"a quarter of the {known}"
+    else:
+        budget, limit = -1, "a budget: the available memory is unknown"
+    if size <= budget:
+        return "memory", f"{takes} of {known or limit}"
+    if cache_dir is None:
+        return "none", f"{takes}; more than {limit}, and there is no cache folder"
+    return "disk", f"{takes}; more than {limit}"
 
-    class_names: list[str]
-    counts: dict[str, int]
 
-    @property
-    def total(self) -> int:
-        """Number of images in all classes."""
-        return sum(self.counts.values())
+def available_memory() -> int | None:
+    """Bytes of memory available to this process, or None where unknown.
+
+    Linux's MemAvailable (which counts the file cache the system can drop),
+    capped by a cgroup v2 memory limit (a container's); elsewhere the free
+    pages `os.sysconf` reports.
+    """
+    available = None
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            left = max(int(limit) - int(used), 0)
+            available = left if available is None else min(available, left)
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            pass
+    return available
+
+
+def readable_size(size: int) -> str:
+    """`size` in bytes, for people: "18 MB", "9.6 GB"."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 999.5:
+            break
+        value /= 1000
+    else:
+        unit = "TB"
+    return (
+        f"{value:.1f} {unit}"
+        if value < 9.95 and unit != "bytes"
+        else f"{value:.0f} {unit}"
+    )
+
+
+def disk_cache_prefix(
+    cache_dir: Path,
+    subset: str,
+    file_paths: list[str],
+    class_names: list[str],
+    image_size: int,
+) -> tuple[str, str]:
+    """The file prefix of a subset's disk cache, and "reused", "new" or "replaced".
+
+    The prefix ends in a fingerprint of what the cache holds (each file's path,
+    size and modification time, the classes, the image size), so a cache of
+    other images is never read. Files of this subset under another fingerprint
+    are deleted, as are the leftovers of a run killed while filling the cache
+    (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
+    """
+    entries = []
+    for file_path in sorted(file_paths):
+        stat = os.stat(file_path)
+        entries.append((file_path, stat.st_size, stat.st_mtime_ns))
+    digest = hashlib.sha256(
+        json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()
+    ).hexdigest()[:16]
+    prefix = cache_dir / f"{subset}-{digest}"
+    whole = Path(f"{prefix}.index").is_file()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    replaced = False
+    for path in cache_dir.iterdir():
+        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", path.name):
+            continue
+        if whole and path.name.startswith(f"{prefix.name}."):
+            continue
+        replaced = replaced or not path.name.startswith(prefix.name)
+        path.unlink()
+    return str(prefix), "reused" if whole else "replaced" if replaced else "new"
+
+
+# --- kerastl.runtime.continuation: Whether a saved run can go on: the same model, the same settings, the phases ---
+
+
+STATE_FORMAT = 2  # the layout of state.json; another one is refused
+
+
+_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
+
+
+def fingerprint(model: keras.Model) -> dict:
+    """What a saved run depends on: the inputs, and each layer's name, kind,
+    weight shapes and trainable flag."""
+    return {
+        "inputs": str(model.input_shape),
+        "layers": [
+            [
+                layer.name,
+                type(layer).__name__,
+                [list(weight.shape) for weight in layer.weights],
+                layer.trainable,
+            ]
+            for layer in _flat_layers(model)
+        ],
+    }
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    layers = []
+    for layer in model.layers:
+        layers.append(layer)
+        if isinstance(layer, keras.Model):
+            layers.extend(_flat_layers(layer))
+    return layers
+
+
+def _model_change(saved: dict, new: dict) -> str | None:
+    if saved["inputs"] != new["inputs"]:
+        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
+    old_layers = {layer[0]: layer for layer in saved["layers"]}
+    new_layers = {layer[0]: layer for layer in new["layers"]}
+    added = [name for name in new_layers if name not in old_layers]
+    removed = [name for name in old_layers if name not in new_layers]
+    if added or removed:
+        parts = [
+            f"added {', '.join(added[:3])}" if added else "",
+            f"removed {', '.join(removed[:3])}" if removed else "",
+        ]
+        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
+    for name, layer in new_layers.items():
+        if old_layers[name] != layer:
+            return f"another model (layer {name!r} changed)"
+    if saved["layers"] != new["layers"]:
+        return "another model (its layers are in another order)"
+    return None
+
+
+def _settings_change(saved: dict, new: dict) -> str | None:
+    changes = [
+        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
+        for key in sorted(saved.keys() | new.keys())
+        if saved.get(key) != new.get(key)
+    ]
+    return ("other settings: " + ", ".join(changes)) if changes else None
+
+
+def _describe(phase: dict | None) -> str:
+    if phase is None:
+        return "no such phase"
+    return (
+        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
+        f"(unfreeze {phase['unfreeze']})"
+    )
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
+    """The saved state of the run in `where`, checked against the new run.
+
+    Args:
+        saved: The state the earlier run saved.
+        new: The state this run would start with (its model, settings, phases).
+        phases: This run's phases.
+        where: The output folder, for the messages.
+
+    Returns:
+        The saved state, updated to this run's phases (and reopened to train on).
+
+    Raises:
+        RunMismatchError: If this run cannot continue the saved one.
+    """
+    if saved.get("format") != STATE_FORMAT:
+        raise RunMismatchError(
+            f"{where} holds a run saved by another kerastl version; {_WAYS_OUT}"
+        )
+    change = _model_change(saved["model"], new["model"]) or _settings_change(
+        saved["settings"], new["settings"]
+    )
+    if change:
+        raise RunMismatchError(f"{where} holds a run with {change}; {_WAYS_OUT}")
+    completed = saved["completed"]
+    done = len(completed)
+    finished = done == len(saved["phases"])
+    for index, old in enumerate(saved["phases"][:done]):
+        phase = phases[index] if index < len(phases) else None
+        current = None if phase is None else asdict(phase)
+        if current == old:
+            continue
+        train_on = (
+            finished
+            and index == done - 1
+            and current is not None
+            and {**current, "epochs": old["epochs"]} == old
+            and current["epochs"] > old["epochs"]
+        )
+        if current is None or not train_on:
+            raise RunMismatchError(
+                f"{where} holds a run whose phase {old['name']!r} finished with "
+                f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
+            )
+        print(
+            f"Training on: phase {old['name']!r} goes from {old['epochs']} "
+            f"to {current['epochs']} epochs."
+        )
+        completed.pop()
+        saved["wait"] = 0
+    checkpoint = saved["checkpoint"]
+    if (
+        not finished
+        and checkpoint
+        and checkpoint["phase"] != (completed[-1]["phase"] if completed else None)
+    ):
+        in_progress = saved["phases"][done]
+        phase = phases[done] if done < len(phases) else None
+        if phase is None or (phase.name, phase.unfreeze) != (
+            in_progress["name"],
+            in_progress["unfreeze"],
+        ):
+            raise RunMismatchError(
+                f"{where} holds a run stopped during phase "
+                f"{in_progress['name']!r}, which is no longer the next phase; "
+                f"{_WAYS_OUT}"
+            )
+        if asdict(phase) != in_progress:
+            print(
+                f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
+                f"not {_describe(in_progress)}."
+            )
+    if finished and len(phases) == done and len(completed) == done:
+        last = phases[-1]
+        print(
+            f"The run in {where} finished: nothing to train. To train on, "
+            f"raise the epochs of its last phase {last.name!r} (now "
+            f"{last.epochs}) or add a phase; to start over, pass --restart."
+        )
+    return {**saved, "phases": new["phases"]}
+
+
+# --- kerastl.runtime.images: Image files: which are images, and whether TensorFlow can decode them ---
+
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 def image_problem(path: Path) -> str | None:
@@ -476,6 +757,27 @@ def check_images(paths: list[Path]) -> None:
             )
 
 
+# --- kerastl.runtime.data: Image folders: a preflight scan, then a tf.data input pipeline ---
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What the preflight scan found in a data folder.
+
+    Attributes:
+        class_names: Sub-folder names, in the order Keras numbers them.
+        counts: Number of images in each class.
+    """
+
+    class_names: list[str]
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Number of images in all classes."""
+        return sum(self.counts.values())
+
+
 def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
     """Checks a folder of class sub-folders before training.
 
@@ -540,7 +842,7 @@ def load_image_folders(
         augmentation: Optional layer applied to training batches, each epoch.
         cache: "auto" (memory if the decoded images fit `memory_budget`, else
             disk in `cache_dir`, else none), "memory", "disk" or "none".
-        cache_dir: Folder of the disk cache; the script's own (`_disk_cache`
+        cache_dir: Folder of the disk cache; the script's own (`disk_cache_prefix`
             deletes outdated cache files in it).
         memory_budget: Bytes the memory cache may take; by default a quarter of
             the available memory (`available_memory`).
@@ -607,7 +909,7 @@ def load_image_folders(
     if kind == "disk" and cache_dir is not None:
         states = set()
         for name, dataset in subsets.items():
-            prefixes[name], state = _disk_cache(
+            prefixes[name], state = disk_cache_prefix(
                 Path(cache_dir), name, dataset.file_paths, class_names, image_size
             )
             states.add(state)
@@ -627,138 +929,6 @@ def load_image_folders(
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     return train, val, class_names
-
-
-def choose_cache(
-    cache: str,
-    size: int,
-    *,
-    cache_dir: str | os.PathLike | None,
-    memory_budget: int | None,
-    available: int | None,
-) -> tuple[str, str]:
-    """Where to cache `size` bytes of decoded images, and why.
-
-    "auto" keeps the images in memory when they fit the budget (by default a
-    quarter of the `available` memory: training needs the rest, and a disk
-    cache is read back through the system's file cache while memory is free),
-    else on disk in `cache_dir`, else decodes them again each epoch.
-
-    Returns:
-        `("memory" | "disk" | "none", reason)`, the reason for the printed line.
-
-    Raises:
-        DataError: If "disk" has no `cache_dir`, or "memory" cannot fit.
-    """
-    takes = f"decoded images take about {_bytes(size)}"
-    known = f"{_bytes(available)} available" if available is not None else None
-    if cache == "none":
-        return "none", f"as asked; {takes}, decoded again each epoch"
-    if cache == "disk":
-        if cache_dir is None:
-            raise DataError("cache 'disk' needs a cache folder (cache_dir)")
-        return "disk", f"as asked; {takes}"
-    if cache == "memory":
-        if available is not None and size > available:
-            raise DataError(
-                f"cache 'memory': {takes}, more than the {known}; "
-                "use cache 'auto' or 'disk'"
-            )
-        return "memory", f"as asked; {takes}" + (f" of {known}" if known else "")
-    if memory_budget is not None:
-        budget, limit = memory_budget, f"the memory budget of {_bytes(memory_budget)}"
-    elif available is not None:
-        budget, limit = available // MEMORY_SHARE, f"a quarter of the {known}"
-    else:
-        budget, limit = -1, "a budget: the available memory is unknown"
-    if size <= budget:
-        return "memory", f"{takes} of {known or limit}"
-    if cache_dir is None:
-        return "none", f"{takes}; more than {limit}, and there is no cache folder"
-    return "disk", f"{takes}; more than {limit}"
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to this process, or None where unknown.
-
-    Linux's MemAvailable (which counts the file cache the system can drop),
-    capped by a cgroup v2 memory limit (a container's); elsewhere the free
-    pages `os.sysconf` reports.
-    """
-    available = None
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-        if limit != "max":
-            left = max(int(limit) - int(used), 0)
-            available = left if available is None else min(available, left)
-    except (OSError, ValueError):
-        pass
-    if available is None:
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, AttributeError):
-            pass
-    return available
-
-
-def _bytes(size: int) -> str:
-    """`size` in bytes, for people: "18 MB", "9.6 GB"."""
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 999.5:
-            break
-        value /= 1000
-    else:
-        unit = "TB"
-    return (
-        f"{value:.1f} {unit}"
-        if value < 9.95 and unit != "bytes"
-        else f"{value:.0f} {unit}"
-    )
-
-
-def _disk_cache(
-    cache_dir: Path,
-    subset: str,
-    file_paths: list[str],
-    class_names: list[str],
-    image_size: int,
-) -> tuple[str, str]:
-    """The file prefix of a subset's disk cache, and "reused", "new" or "replaced".
-
-    The prefix ends in a fingerprint of what the cache holds (each file's path,
-    size and modification time, the classes, the image size), so a cache of
-    other images is never read. Files of this subset under another fingerprint
-    are deleted, as are the leftovers of a run killed while filling the cache
-    (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
-    """
-    entries = []
-    for file_path in sorted(file_paths):
-        stat = os.stat(file_path)
-        entries.append((file_path, stat.st_size, stat.st_mtime_ns))
-    digest = hashlib.sha256(
-        json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()
-    ).hexdigest()[:16]
-    prefix = cache_dir / f"{subset}-{digest}"
-    whole = Path(f"{prefix}.index").is_file()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    replaced = False
-    for path in cache_dir.iterdir():
-        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", path.name):
-            continue
-        if whole and path.name.startswith(f"{prefix.name}."):
-            continue
-        replaced = replaced or not path.name.startswith(prefix.name)
-        path.unlink()
-    return str(prefix), "reused" if whole else "replaced" if replaced else "new"
 
 
 def _pipeline(
@@ -1423,9 +1593,6 @@ def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
 # --- kerastl.runtime.run: A resumable training run: its phases, the best model of the whole run, its state ---
 
 
-STATE_FORMAT = 2
-
-
 # What a run writes into its output folder; --restart deletes exactly these.
 RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
 
@@ -1501,78 +1668,13 @@ class Run:
             "wait": 0,
         }
         saved = _read_json(self._state_path)
-        self.state = new if saved is None else self._continue(saved, new)
+        self.state = (
+            new
+            if saved is None
+            else continue_run(saved, new, phases, where=self.output_dir)
+        )
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
-
-    def _continue(self, saved: dict, new: dict) -> dict:
-        """The saved state, checked against this run and updated to its phases."""
-        where = self.output_dir
-        if saved.get("format") != STATE_FORMAT:
-            raise RunMismatchError(
-                f"{where} holds a run saved by another kerastl version; " f"{_WAYS_OUT}"
-            )
-        change = _model_change(saved["model"], new["model"]) or _settings_change(
-            saved["settings"], new["settings"]
-        )
-        if change:
-            raise RunMismatchError(f"{where} holds a run with {change}; {_WAYS_OUT}")
-        completed = saved["completed"]
-        done = len(completed)
-        finished = done == len(saved["phases"])
-        for index, old in enumerate(saved["phases"][:done]):
-            phase = self.phases[index] if index < len(self.phases) else None
-            current = None if phase is None else asdict(phase)
-            if current == old:
-                continue
-            train_on = (
-                finished
-                and index == done - 1
-                and current is not None
-                and {**current, "epochs": old["epochs"]} == old
-                and current["epochs"] > old["epochs"]
-            )
-            if current is None or not train_on:
-                raise RunMismatchError(
-                    f"{where} holds a run whose phase {old['name']!r} finished with "
-                    f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
-                )
-            print(
-                f"Training on: phase {old['name']!r} goes from {old['epochs']} "
-                f"to {current['epochs']} epochs."
-            )
-            completed.pop()
-            saved["wait"] = 0
-        checkpoint = saved["checkpoint"]
-        if (
-            not finished
-            and checkpoint
-            and checkpoint["phase"] != (completed[-1]["phase"] if completed else None)
-        ):
-            in_progress = saved["phases"][done]
-            phase = self.phases[done] if done < len(self.phases) else None
-            if phase is None or (phase.name, phase.unfreeze) != (
-                in_progress["name"],
-                in_progress["unfreeze"],
-            ):
-                raise RunMismatchError(
-                    f"{where} holds a run stopped during phase "
-                    f"{in_progress['name']!r}, which is no longer the next phase; "
-                    f"{_WAYS_OUT}"
-                )
-            if asdict(phase) != in_progress:
-                print(
-                    f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
-                    f"not {_describe(in_progress)}."
-                )
-        if finished and len(self.phases) == done and len(completed) == done:
-            last = self.phases[-1]
-            print(
-                f"The run in {where} finished: nothing to train. To train on, "
-                f"raise the epochs of its last phase {last.name!r} (now "
-                f"{last.epochs}) or add a phase; to start over, pass --restart."
-            )
-        return {**saved, "phases": new["phases"]}
 
     def fit(
         self,
@@ -1821,79 +1923,6 @@ class _EpochEnd(keras.callbacks.Callback):
             )
             self.stopped_early = True
             self.model.stop_training = True
-
-
-_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
-
-
-def fingerprint(model: keras.Model) -> dict:
-    """What a saved run depends on: the inputs, and each layer's name, kind,
-    weight shapes and trainable flag."""
-    return {
-        "inputs": str(model.input_shape),
-        "layers": [
-            [
-                layer.name,
-                type(layer).__name__,
-                [list(weight.shape) for weight in layer.weights],
-                layer.trainable,
-            ]
-            for layer in _flat_layers(model)
-        ],
-    }
-
-
-def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    layers = []
-    for layer in model.layers:
-        layers.append(layer)
-        if isinstance(layer, keras.Model):
-            layers.extend(_flat_layers(layer))
-    return layers
-
-
-def _model_change(saved: dict, new: dict) -> str | None:
-    if saved["inputs"] != new["inputs"]:
-        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
-    old_layers = {layer[0]: layer for layer in saved["layers"]}
-    new_layers = {layer[0]: layer for layer in new["layers"]}
-    added = [name for name in new_layers if name not in old_layers]
-    removed = [name for name in old_layers if name not in new_layers]
-    if added or removed:
-        parts = [
-            f"added {', '.join(added[:3])}" if added else "",
-            f"removed {', '.join(removed[:3])}" if removed else "",
-        ]
-        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
-    for name, layer in new_layers.items():
-        if old_layers[name] != layer:
-            return f"another model (layer {name!r} changed)"
-    if saved["layers"] != new["layers"]:
-        return "another model (its layers are in another order)"
-    return None
-
-
-def _settings_change(saved: dict, new: dict) -> str | None:
-    changes = [
-        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
-        for key in sorted(saved.keys() | new.keys())
-        if saved.get(key) != new.get(key)
-    ]
-    return ("other settings: " + ", ".join(changes)) if changes else None
-
-
-def _describe(phase: dict | None) -> str:
-    if phase is None:
-        return "no such phase"
-    return (
-        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
-        f"(unfreeze {phase['unfreeze']})"
-    )
-
-
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _improves(monitor: str, value: float, best: float) -> bool:

@@ -236,9 +236,11 @@ def test_a_corrupt_image_is_named_before_training(
 def test_a_stage_that_fits_no_layer_stops_before_training(
     tmp_path: Path, digits_dir: Path
 ) -> None:
-    script = generate(
-        tmp_path, "--backbone MobileNetV3Small --image-size 32 --unfreeze conv_2"
-    )
+    script = generate(tmp_path, "--backbone MobileNetV3Small --image-size 32")
+    # The generator refuses such a name; a user's edit of UNFREEZE is caught here.
+    text = script.read_text()
+    script.write_text(text.replace("UNFREEZE = [3]", 'UNFREEZE = ["conv_2"]'))
+    assert script.read_text() != text
     result = run_script(script, *on_data(digits_dir, "--weights none --output-dir out"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -297,8 +299,8 @@ BAD_OPTIONS = {
     "--epochs -1": "argument --epochs: must be at least 0, not -1",
     "--fine-tune-epochs two": "argument --fine-tune-epochs: not a whole number: 'two'",
     "--learning-rate 0": "argument --learning-rate: must be above zero, not 0",
-    "--fine-tune-learning-rate -1e-5": (
-        "argument --fine-tune-learning-rate: must be above zero, not -1e-5"
+    "--fine-tune-learning-rate -0.001": (
+        "argument --fine-tune-learning-rate: must be above zero, not -0.001"
     ),
     "--val-dir data": "--val-dir must differ from --data-dir",
     "--cache ram": "argument --cache: invalid choice: 'ram'",
@@ -311,7 +313,7 @@ def test_bad_script_options_are_usage_errors(tmp_path: Path, capsys) -> None:
         with pytest.raises(SystemExit) as exit:
             training.parse_args(["--data-dir", "data", *shlex.split(options)])
         assert exit.value.code == 2, options
-        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
     (tmp_path / "predict").mkdir()
     predict = load_script(generate(tmp_path / "predict", "--mode as-is"))
     for top_k in ("0", "1001"):

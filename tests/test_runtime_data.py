@@ -22,7 +22,8 @@ from kerastl.runtime import (
     save_labels,
     scan_image_folder,
 )
-from kerastl.runtime.data import available_memory, choose_cache, image_problem
+from kerastl.runtime.cache import available_memory, choose_cache
+from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
 
 

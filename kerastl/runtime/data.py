@@ -10,28 +10,23 @@ set does not decide whether training fits in memory.
 """
 
 import contextlib
-import hashlib
 import io
 import json
-import mmap
 import os
-import re
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from kerastl.runtime.cache import (
+    CACHE_CHOICES,
+    available_memory,
+    choose_cache,
+    disk_cache_prefix,
+)
 from kerastl.runtime.errors import DataError
-
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-CACHE_CHOICES = ("auto", "memory", "disk", "none")
-# "auto" caches in memory what fits a quarter of the available memory.
-MEMORY_SHARE = 4
-_CACHE_FORMAT = "uint8-v1"  # in the disk cache's fingerprint: a new format, new files
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+from kerastl.runtime.images import IMAGE_EXTENSIONS, check_images, list_images
 
 
 @dataclass(frozen=True)
@@ -50,164 +45,6 @@ class FolderScan:
     def total(self) -> int:
         """Number of images in all classes."""
         return sum(self.counts.values())
-
-
-def is_image_file(path: Path) -> bool:
-    """Whether `path` starts like a BMP, GIF, JPEG or PNG file."""
-    with open(path, "rb") as file:
-        head = file.read(8)
-    return head.startswith(_SIGNATURES)
-
-
-def image_problem(path: Path) -> str | None:
-    """Why TensorFlow's decoder would reject the image file `path`, or None.
-
-    Walks the file's structure without decoding pixels: PNG chunks to IEND, with
-    the checksums of the chunks libpng checks; JPEG segments to the end marker
-    (only the headers and the tail are read when it ends with one); GIF blocks;
-    the BMP size TensorFlow expects. This catches files cut short by an
-    interrupted download or copy, which TensorFlow rejects mid-training.
-    """
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        head = file.read(8)
-        file.seek(0)
-        if not head.startswith(_SIGNATURES[1]) or size < 1 << 20:
-            return _structure_problem(head, file.read())
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return _jpeg_problem(mapped)  # reads the pages it touches
-
-
-def _structure_problem(head: bytes, data: bytes) -> str | None:
-    if not data:
-        return "the file is empty"
-    if head.startswith(_SIGNATURES[0]):
-        return _png_problem(data)
-    if head.startswith(_SIGNATURES[1]):
-        return _jpeg_problem(data)
-    if head.startswith(_SIGNATURES[2:4]):
-        return _gif_problem(data)
-    if head.startswith(_SIGNATURES[4]):
-        return _bmp_problem(data)
-    return "it is not a BMP, GIF, JPEG or PNG file"
-
-
-_CUT_SHORT = "the file is cut short"
-# A JPEG marker after entropy-coded data: 0xFF, then not a stuffed 0x00, a
-# restart marker (0xD0-0xD7) or a fill byte.
-_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-
-
-def _png_problem(data: bytes) -> str | None:
-    position = 8
-    while position + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, position)
-        kind = data[position + 4 : position + 8]
-        end = position + 12 + length
-        if end > len(data):
-            return f"{_CUT_SHORT} (in a PNG {kind.decode('latin-1')} chunk)"
-        if kind[:1].isupper():  # a critical chunk: libpng refuses a bad checksum
-            (checksum,) = struct.unpack_from(">I", data, end - 4)
-            if zlib.crc32(data[position + 4 : end - 4]) != checksum:
-                return f"its PNG {kind.decode('latin-1')} chunk is damaged"
-        if kind == b"IEND":
-            return None
-        position = end
-    return f"{_CUT_SHORT} (the PNG has no IEND chunk)"
-
-
-def _jpeg_problem(data: bytes | mmap.mmap) -> str | None:
-    position = 2
-    while True:
-        if position + 2 > len(data):
-            return f"{_CUT_SHORT} (the JPEG has no end marker)"
-        if data[position] != 0xFF:  # stray bytes, which libjpeg skips
-            found = _JPEG_MARKER.search(data, position)
-            if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
-            position = found.start()
-        marker = data[position + 1]
-        if marker == 0xD9:
-            return None
-        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:
-            position += 1 if marker == 0xFF else 2
-            continue
-        if position + 4 > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
-        (length,) = struct.unpack_from(">H", data, position + 2)
-        position += 2 + length
-        if position > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            if data[-2:] == b"\xff\xd9":
-                return None  # no marker inside the data looks like the end marker
-            found = _JPEG_MARKER.search(data, position)
-            if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
-            position = found.start()
-
-
-def _gif_problem(data: bytes) -> str | None:
-    position = 13
-    if len(data) < position:
-        return _CUT_SHORT
-    if data[10] & 0x80:  # global color table
-        position += 3 << ((data[10] & 7) + 1)
-    images = 0
-    while position < len(data):
-        block = data[position]
-        if block == 0x3B:  # trailer
-            return None
-        if block == 0x21:  # extension: label, then sub-blocks
-            position += 2
-        elif block == 0x2C:  # image: descriptor, color table, LZW code size
-            if position + 10 > len(data):
-                return _CUT_SHORT
-            flags = data[position + 9]
-            position += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
-            images += 1
-        else:
-            return "its GIF data is damaged"
-        while position < len(data) and data[position]:  # sub-blocks, to a 0 size
-            position += 1 + data[position]
-        if position >= len(data):
-            return _CUT_SHORT
-        position += 1
-    return None if images else _CUT_SHORT  # giflib reads a GIF without a trailer
-
-
-def _bmp_problem(data: bytes) -> str | None:
-    if len(data) < 30:
-        return _CUT_SHORT
-    offset, _, width, height, _, bits = struct.unpack_from("<IIiiHH", data, 10)
-    if bits not in (8, 24, 32):
-        return f"it is a {bits}-bit BMP; TensorFlow reads 8, 24 and 32 bits"
-    expected = offset + (bits * abs(width) + 31) // 32 * 4 * abs(height)
-    if len(data) != expected:
-        return f"its BMP size is {len(data)} bytes, not the {expected} its header gives"
-    return None
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files below `folder` (any depth), by extension, sorted."""
-    return sorted(
-        path
-        for path in Path(folder).rglob("*")
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
-    )
-
-
-def check_images(paths: list[Path]) -> None:
-    """Raises DataError naming the first of `paths` that TensorFlow could not decode.
-
-    See `image_problem`: it reads each file's structure, not its pixels.
-    """
-    for path in paths:
-        problem = image_problem(path)
-        if problem is not None:
-            raise DataError(
-                f"{path} is not a readable image ({problem}); remove or replace it"
-            )
 
 
 def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
@@ -274,7 +111,7 @@ def load_image_folders(
         augmentation: Optional layer applied to training batches, each epoch.
         cache: "auto" (memory if the decoded images fit `memory_budget`, else
             disk in `cache_dir`, else none), "memory", "disk" or "none".
-        cache_dir: Folder of the disk cache; the script's own (`_disk_cache`
+        cache_dir: Folder of the disk cache; the script's own (`disk_cache_prefix`
             deletes outdated cache files in it).
         memory_budget: Bytes the memory cache may take; by default a quarter of
             the available memory (`available_memory`).
@@ -341,7 +178,7 @@ def load_image_folders(
     if kind == "disk" and cache_dir is not None:
         states = set()
         for name, dataset in subsets.items():
-            prefixes[name], state = _disk_cache(
+            prefixes[name], state = disk_cache_prefix(
                 Path(cache_dir), name, dataset.file_paths, class_names, image_size
             )
             states.add(state)
@@ -361,138 +198,6 @@ def load_image_folders(
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     return train, val, class_names
-
-
-def choose_cache(
-    cache: str,
-    size: int,
-    *,
-    cache_dir: str | os.PathLike | None,
-    memory_budget: int | None,
-    available: int | None,
-) -> tuple[str, str]:
-    """Where to cache `size` bytes of decoded images, and why.
-
-    "auto" keeps the images in memory when they fit the budget (by default a
-    quarter of the `available` memory: training needs the rest, and a disk
-    cache is read back through the system's file cache while memory is free),
-    else on disk in `cache_dir`, else decodes them again each epoch.
-
-    Returns:
-        `("memory" | "disk" | "none", reason)`, the reason for the printed line.
-
-    Raises:
-        DataError: If "disk" has no `cache_dir`, or "memory" cannot fit.
-    """
-    takes = f"decoded images take about {_bytes(size)}"
-    known = f"{_bytes(available)} available" if available is not None else None
-    if cache == "none":
-        return "none", f"as asked; {takes}, decoded again each epoch"
-    if cache == "disk":
-        if cache_dir is None:
-            raise DataError("cache 'disk' needs a cache folder (cache_dir)")
-        return "disk", f"as asked; {takes}"
-    if cache == "memory":
-        if available is not None and size > available:
-            raise DataError(
-                f"cache 'memory': {takes}, more than the {known}; "
-                "use cache 'auto' or 'disk'"
-            )
-        return "memory", f"as asked; {takes}" + (f" of {known}" if known else "")
-    if memory_budget is not None:
-        budget, limit = memory_budget, f"the memory budget of {_bytes(memory_budget)}"
-    elif available is not None:
-        budget, limit = available // MEMORY_SHARE, f"a quarter of the {known}"
-    else:
-        budget, limit = -1, "a budget: the available memory is unknown"
-    if size <= budget:
-        return "memory", f"{takes} of {known or limit}"
-    if cache_dir is None:
-        return "none", f"{takes}; more than {limit}, and there is no cache folder"
-    return "disk", f"{takes}; more than {limit}"
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to this process, or None where unknown.
-
-    Linux's MemAvailable (which counts the file cache the system can drop),
-    capped by a cgroup v2 memory limit (a container's); elsewhere the free
-    pages `os.sysconf` reports.
-    """
-    available = None
-    try:
-        with open("/proc/meminfo") as file:
-            for line in file:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-        if limit != "max":
-            left = max(int(limit) - int(used), 0)
-            available = left if available is None else min(available, left)
-    except (OSError, ValueError):
-        pass
-    if available is None:
-        try:
-            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, AttributeError):
-            pass
-    return available
-
-
-def _bytes(size: int) -> str:
-    """`size` in bytes, for people: "18 MB", "9.6 GB"."""
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 999.5:
-            break
-        value /= 1000
-    else:
-        unit = "TB"
-    return (
-        f"{value:.1f} {unit}"
-        if value < 9.95 and unit != "bytes"
-        else f"{value:.0f} {unit}"
-    )
-
-
-def _disk_cache(
-    cache_dir: Path,
-    subset: str,
-    file_paths: list[str],
-    class_names: list[str],
-    image_size: int,
-) -> tuple[str, str]:
-    """The file prefix of a subset's disk cache, and "reused", "new" or "replaced".
-
-    The prefix ends in a fingerprint of what the cache holds (each file's path,
-    size and modification time, the classes, the image size), so a cache of
-    other images is never read. Files of this subset under another fingerprint
-    are deleted, as are the leftovers of a run killed while filling the cache
-    (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
-    """
-    entries = []
-    for file_path in sorted(file_paths):
-        stat = os.stat(file_path)
-        entries.append((file_path, stat.st_size, stat.st_mtime_ns))
-    digest = hashlib.sha256(
-        json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()
-    ).hexdigest()[:16]
-    prefix = cache_dir / f"{subset}-{digest}"
-    whole = Path(f"{prefix}.index").is_file()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    replaced = False
-    for path in cache_dir.iterdir():
-        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", path.name):
-            continue
-        if whole and path.name.startswith(f"{prefix.name}."):
-            continue
-        replaced = replaced or not path.name.startswith(prefix.name)
-        path.unlink()
-    return str(prefix), "reused" if whole else "replaced" if replaced else "new"
 
 
 def _pipeline(

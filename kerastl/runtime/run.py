@@ -28,12 +28,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerastl.runtime.errors import DivergedError, RunMismatchError, ScriptError
+from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
+from kerastl.runtime.errors import DivergedError, ScriptError
 from kerastl.runtime.history import drop_epochs_from, record_epoch
 from kerastl.runtime.models import has_finite_weights, save_model_atomic
 from kerastl.runtime.unfreeze import trainable_summary
 
-STATE_FORMAT = 2
 # What a run writes into its output folder; --restart deletes exactly these.
 RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
 
@@ -109,78 +109,13 @@ class Run:
             "wait": 0,
         }
         saved = _read_json(self._state_path)
-        self.state = new if saved is None else self._continue(saved, new)
+        self.state = (
+            new
+            if saved is None
+            else continue_run(saved, new, phases, where=self.output_dir)
+        )
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
-
-    def _continue(self, saved: dict, new: dict) -> dict:
-        """The saved state, checked against this run and updated to its phases."""
-        where = self.output_dir
-        if saved.get("format") != STATE_FORMAT:
-            raise RunMismatchError(
-                f"{where} holds a run saved by another kerastl version; " f"{_WAYS_OUT}"
-            )
-        change = _model_change(saved["model"], new["model"]) or _settings_change(
-            saved["settings"], new["settings"]
-        )
-        if change:
-            raise RunMismatchError(f"{where} holds a run with {change}; {_WAYS_OUT}")
-        completed = saved["completed"]
-        done = len(completed)
-        finished = done == len(saved["phases"])
-        for index, old in enumerate(saved["phases"][:done]):
-            phase = self.phases[index] if index < len(self.phases) else None
-            current = None if phase is None else asdict(phase)
-            if current == old:
-                continue
-            train_on = (
-                finished
-                and index == done - 1
-                and current is not None
-                and {**current, "epochs": old["epochs"]} == old
-                and current["epochs"] > old["epochs"]
-            )
-            if current is None or not train_on:
-                raise RunMismatchError(
-                    f"{where} holds a run whose phase {old['name']!r} finished with "
-                    f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
-                )
-            print(
-                f"Training on: phase {old['name']!r} goes from {old['epochs']} "
-                f"to {current['epochs']} epochs."
-            )
-            completed.pop()
-            saved["wait"] = 0
-        checkpoint = saved["checkpoint"]
-        if (
-            not finished
-            and checkpoint
-            and checkpoint["phase"] != (completed[-1]["phase"] if completed else None)
-        ):
-            in_progress = saved["phases"][done]
-            phase = self.phases[done] if done < len(self.phases) else None
-            if phase is None or (phase.name, phase.unfreeze) != (
-                in_progress["name"],
-                in_progress["unfreeze"],
-            ):
-                raise RunMismatchError(
-                    f"{where} holds a run stopped during phase "
-                    f"{in_progress['name']!r}, which is no longer the next phase; "
-                    f"{_WAYS_OUT}"
-                )
-            if asdict(phase) != in_progress:
-                print(
-                    f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
-                    f"not {_describe(in_progress)}."
-                )
-        if finished and len(self.phases) == done and len(completed) == done:
-            last = self.phases[-1]
-            print(
-                f"The run in {where} finished: nothing to train. To train on, "
-                f"raise the epochs of its last phase {last.name!r} (now "
-                f"{last.epochs}) or add a phase; to start over, pass --restart."
-            )
-        return {**saved, "phases": new["phases"]}
 
     def fit(
         self,
@@ -429,79 +364,6 @@ class _EpochEnd(keras.callbacks.Callback):
             )
             self.stopped_early = True
             self.model.stop_training = True
-
-
-_WAYS_OUT = "pass --restart to start that folder over, or choose another --output-dir"
-
-
-def fingerprint(model: keras.Model) -> dict:
-    """What a saved run depends on: the inputs, and each layer's name, kind,
-    weight shapes and trainable flag."""
-    return {
-        "inputs": str(model.input_shape),
-        "layers": [
-            [
-                layer.name,
-                type(layer).__name__,
-                [list(weight.shape) for weight in layer.weights],
-                layer.trainable,
-            ]
-            for layer in _flat_layers(model)
-        ],
-    }
-
-
-def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    layers = []
-    for layer in model.layers:
-        layers.append(layer)
-        if isinstance(layer, keras.Model):
-            layers.extend(_flat_layers(layer))
-    return layers
-
-
-def _model_change(saved: dict, new: dict) -> str | None:
-    if saved["inputs"] != new["inputs"]:
-        return f"inputs of shape {saved['inputs']}, not {new['inputs']}"
-    old_layers = {layer[0]: layer for layer in saved["layers"]}
-    new_layers = {layer[0]: layer for layer in new["layers"]}
-    added = [name for name in new_layers if name not in old_layers]
-    removed = [name for name in old_layers if name not in new_layers]
-    if added or removed:
-        parts = [
-            f"added {', '.join(added[:3])}" if added else "",
-            f"removed {', '.join(removed[:3])}" if removed else "",
-        ]
-        return "another model (layers " + "; ".join(p for p in parts if p) + ")"
-    for name, layer in new_layers.items():
-        if old_layers[name] != layer:
-            return f"another model (layer {name!r} changed)"
-    if saved["layers"] != new["layers"]:
-        return "another model (its layers are in another order)"
-    return None
-
-
-def _settings_change(saved: dict, new: dict) -> str | None:
-    changes = [
-        f"{key} {_short(saved.get(key))} (now {_short(new.get(key))})"
-        for key in sorted(saved.keys() | new.keys())
-        if saved.get(key) != new.get(key)
-    ]
-    return ("other settings: " + ", ".join(changes)) if changes else None
-
-
-def _describe(phase: dict | None) -> str:
-    if phase is None:
-        return "no such phase"
-    return (
-        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
-        f"(unfreeze {phase['unfreeze']})"
-    )
-
-
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _improves(monitor: str, value: float, best: float) -> bool:
