@@ -101,7 +101,7 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     )
     assert figures["best.keras"]["loss"] < figures["model.keras"]["loss"]
     out = capsys.readouterr().out
-    assert "Better on the validation data by val_loss: best.keras" in out
+    assert "Better on the validation data: best.keras (val_loss " in out
     assert not list(
         (tmp_path / "resume").glob("*.weights.h5")
     )  # model.keras replaces it

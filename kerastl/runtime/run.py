@@ -17,7 +17,9 @@ on: the model's layers, the settings, and the phases that have started; a rerun
 that differs stops before training and names the difference.
 """
 
+import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -150,22 +152,23 @@ class Run:
         print(trainable_summary(self.model))
         drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
-        history = self.model.fit(
-            train_data,
-            validation_data=validation_data,
-            initial_epoch=initial_epoch,
-            epochs=epochs,
-            # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
-            shuffle=False,
-            # NaN check first; the run's own bookkeeping last, once the epoch is over.
-            callbacks=[
-                keras.callbacks.TerminateOnNaN(),
-                *_tensorboard(self.output_dir),
-                *callbacks,
-                progress,
-            ],
-            verbose=verbose,
-        )
+        with _without_retracing_warnings():
+            history = self.model.fit(
+                train_data,
+                validation_data=validation_data,
+                initial_epoch=initial_epoch,
+                epochs=epochs,
+                # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
+                shuffle=False,
+                # NaN check first; the run's own bookkeeping last, once the epoch is over.
+                callbacks=[
+                    keras.callbacks.TerminateOnNaN(),
+                    *_tensorboard(self.output_dir),
+                    *callbacks,
+                    progress,
+                ],
+                verbose=verbose,
+            )
         if progress.diverged is not None:
             raise DivergedError(self._diverged_message(phase, progress.diverged))
         if progress.stopped_early:
@@ -183,19 +186,15 @@ class Run:
             The validation figures of `"model.keras"` and `"best.keras"`.
         """
         final_weights = self.model.get_weights()
-        figures = {
-            "model.keras": self.model.evaluate(
-                validation_data, verbose=0, return_dict=True
-            )
-        }
-        best = self.state["best"]
-        best_path = self.output_dir / "best.keras"
-        if best is not None and best_path.exists():
-            self._load_best()
-            figures["best.keras"] = self.model.evaluate(
-                validation_data, verbose=0, return_dict=True
-            )
-            self.model.set_weights(final_weights)
+        with _without_retracing_warnings():
+            figures = {"model.keras": self._evaluate(validation_data)}
+            if (
+                self.state["best"] is not None
+                and (self.output_dir / "best.keras").exists()
+            ):
+                self._load_best()
+                figures["best.keras"] = self._evaluate(validation_data)
+                self.model.set_weights(final_weights)
         print(self._verdict(figures))
         self.state["checkpoint"] = {
             "phase": self.phases[-1].name,
@@ -207,6 +206,9 @@ class Run:
             old.unlink()
         return figures
 
+    def _evaluate(self, validation_data) -> dict[str, float]:
+        return self.model.evaluate(validation_data, verbose=0, return_dict=True)
+
     def _verdict(self, figures: dict[str, dict[str, float]]) -> str:
         key = self.monitor.removeprefix("val_")
         final = figures["model.keras"]
@@ -217,14 +219,8 @@ class Run:
                 f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
                 f"{_figures(best)}"
             )
-            better = "model.keras"
-            if (
-                key in best
-                and key in final
-                and _improves(self.monitor, best[key], final[key])
-            ):
-                better = "best.keras"
-            lines.append(f"Better on the validation data by val_{key}: {better}")
+            if key in best and key in final:
+                lines.append(_better(self.monitor, final[key], best[key]))
         return "\n".join(lines)
 
     def _diverged_message(self, phase: Phase, epoch: int) -> str:
@@ -370,6 +366,45 @@ def _improves(monitor: str, value: float, best: float) -> bool:
     """Whether `value` beats `best`: lower for losses and errors, else higher."""
     lower_is_better = "loss" in monitor or "error" in monitor
     return value < best if lower_is_better else value > best
+
+
+def _better(monitor: str, final: float, best: float) -> str:
+    """Which file to ship, by the monitored metric on the validation data."""
+    if f"{final:.6g}" == f"{best:.6g}":  # as far as the figures shown tell
+        return f"Both are as good on the validation data ({monitor} {final:.6g})."
+    name, value, other = (
+        ("best.keras", best, final)
+        if _improves(monitor, best, final)
+        else ("model.keras", final, best)
+    )
+    return (
+        f"Better on the validation data: {name} "
+        f"({monitor} {value:.6g} against {other:.6g})."
+    )
+
+
+def _without_retracing_warnings() -> contextlib.AbstractContextManager:
+    """Hides TensorFlow's warning that a train step was traced again.
+
+    Each phase compiles anew (a change of `trainable` only takes effect then),
+    so Keras traces its train step once per phase, and TensorFlow warns about
+    retracing from the fifth on; here the retracing is by design.
+    """
+    return _logger_filter("tensorflow", "triggered tf.function retracing")
+
+
+@contextlib.contextmanager
+def _logger_filter(name: str, text: str):
+    logger = logging.getLogger(name)
+
+    def keep(record: logging.LogRecord) -> bool:
+        return text not in record.getMessage()
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _figures(logs: dict[str, float]) -> str:
