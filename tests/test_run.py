@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerastl.runtime import (
     DivergedError,
@@ -20,7 +21,7 @@ from kerastl.runtime import (
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")
 Y = (X[:, 0] > 0).astype("int32")
-DATA = {"x": X[:48], "y": Y[:48], "batch_size": 16}
+TRAINING = (X[:48], Y[:48])
 VALIDATION = (X[48:], Y[48:])
 
 
@@ -44,6 +45,10 @@ class Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+def batches(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
 def fit(run: Run, phase: Phase, **kwargs):
     """Compile for `phase` (plain SGD), then fit it as a script does."""
     run.model.compile(
@@ -51,25 +56,9 @@ def fit(run: Run, phase: Phase, **kwargs):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    x, y = DATA["x"], DATA["y"]
-    dataset = (x, y)
-    return run.fit(phase, _Batches(*dataset), validation_data=VALIDATION, **kwargs)
-
-
-class _Batches(keras.utils.PyDataset):
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x) // DATA["batch_size"]
-
-    def __getitem__(self, index):
-        size = DATA["batch_size"]
-        return (
-            self.x[index * size : (index + 1) * size],
-            self.y[index * size : (index + 1) * size],
-        )
+    return run.fit(
+        phase, batches(*TRAINING), validation_data=batches(*VALIDATION), **kwargs
+    )
 
 
 def state(folder: Path) -> dict:
@@ -95,7 +84,7 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     fit(run, WILD)
     assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
     save_model_checked(run.model, tmp_path / "model.keras", X[:4])
-    figures = run.finish(VALIDATION_DATASET())
+    figures = run.finish(batches(*VALIDATION))
     assert val_loss_of(tmp_path / "best.keras") == pytest.approx(
         head_best["value"], rel=1e-4
     )
@@ -105,12 +94,6 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     assert not list(
         (tmp_path / "resume").glob("*.weights.h5")
     )  # model.keras replaces it
-
-
-def VALIDATION_DATASET():
-    import tensorflow as tf
-
-    return tf.data.Dataset.from_tensor_slices(VALIDATION).batch(16)
 
 
 def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
@@ -222,7 +205,7 @@ def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD])
     fit(run, HEAD)
     save_model_checked(run.model, tmp_path / "model.keras", X[:4])
-    run.finish(VALIDATION_DATASET())
+    run.finish(batches(*VALIDATION))
     again = Run(tmp_path, tiny_model(), [HEAD])
     assert "finished: nothing to train" in capsys.readouterr().out
     assert fit(again, HEAD) is None
