@@ -243,13 +243,15 @@ def main(argv: list[str] | None = None) -> None:
             "image_size": IMAGE_SIZE,
             "batch_size": args.batch_size,
             "classes": class_names,
+            "validation": args.val_dir
+            or f"{VALIDATION_SPLIT:.0%} of the data, seed {args.seed}",
         },
         patience=PATIENCE,
         restart=args.restart,
     )
     save_labels(output_dir, class_names)
     train(run, base_model, train_ds, val_ds)
-    save_model_checked(model, output_dir / "model.keras", next(iter(val_ds))[0])
+    # Save model.keras (checked after reloading) and say if best.keras is better.
     run.finish(val_ds)
 
 
@@ -504,9 +506,13 @@ def _describe(phase: dict | None) -> str:
     if phase is None:
         return "no such phase"
     return (
-        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
-        f"(unfreeze {phase['unfreeze']})"
+        f"{phase['name']!r}: {_epochs(phase['epochs'])} at learning rate "
+        f"{phase['learning_rate']:g}"
     )
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
 def _short(value: object) -> str:
@@ -555,12 +561,12 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
         )
         if current is None or not train_on:
             raise RunMismatchError(
-                f"{where} holds a run whose phase {old['name']!r} finished with "
+                f"{where} holds a run whose phase {index + 1} finished as "
                 f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
             )
         print(
             f"Training on: phase {old['name']!r} goes from {old['epochs']} "
-            f"to {current['epochs']} epochs."
+            f"to {_epochs(current['epochs'])}."
         )
         completed.pop()
         saved["wait"] = 0
@@ -583,7 +589,7 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
             )
         if asdict(phase) != in_progress:
             print(
-                f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
+                f"Phase {_describe(asdict(phase))} from now on, "
                 f"not {_describe(in_progress)}."
             )
     if finished and len(phases) == done and len(completed) == done:
@@ -591,7 +597,7 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
         print(
             f"The run in {where} finished: nothing to train. To train on, "
             f"raise the epochs of its last phase {last.name!r} (now "
-            f"{last.epochs}) or add a phase; to start over, pass --restart."
+            f"{_epochs(last.epochs)}) or add a phase; to start over, pass --restart."
         )
     return {**saved, "phases": new["phases"]}
 
@@ -653,7 +659,7 @@ def _png_problem(data: bytes) -> str | None:
         kind = data[position + 4 : position + 8]
         end = position + 12 + length
         if end > len(data):
-            return f"{_CUT_SHORT} (in a PNG {kind.decode('latin-1')} chunk)"
+            return f"{_CUT_SHORT}, in a PNG {kind.decode('latin-1')} chunk"
         if kind[:1].isupper():  # a critical chunk: libpng refuses a bad checksum
             (checksum,) = struct.unpack_from(">I", data, end - 4)
             if zlib.crc32(data[position + 4 : end - 4]) != checksum:
@@ -661,18 +667,18 @@ def _png_problem(data: bytes) -> str | None:
         if kind == b"IEND":
             return None
         position = end
-    return f"{_CUT_SHORT} (the PNG has no IEND chunk)"
+    return f"{_CUT_SHORT}: the PNG has no IEND chunk"
 
 
 def _jpeg_problem(data: bytes | mmap.mmap) -> str | None:
     position = 2
     while True:
         if position + 2 > len(data):
-            return f"{_CUT_SHORT} (the JPEG has no end marker)"
+            return f"{_CUT_SHORT}: the JPEG has no end marker"
         if data[position] != 0xFF:  # stray bytes, which libjpeg skips
             found = _JPEG_MARKER.search(data, position)
             if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
+                return f"{_CUT_SHORT}: the JPEG has no end marker"
             position = found.start()
         marker = data[position + 1]
         if marker == 0xD9:
@@ -681,17 +687,17 @@ def _jpeg_problem(data: bytes | mmap.mmap) -> str | None:
             position += 1 if marker == 0xFF else 2
             continue
         if position + 4 > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
+            return f"{_CUT_SHORT}, in a JPEG segment"
         (length,) = struct.unpack_from(">H", data, position + 2)
         position += 2 + length
         if position > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
+            return f"{_CUT_SHORT}, in a JPEG segment"
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             if data[-2:] == b"\xff\xd9":
                 return None  # no marker inside the data looks like the end marker
             found = _JPEG_MARKER.search(data, position)
             if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
+                return f"{_CUT_SHORT}: the JPEG has no end marker"
             position = found.start()
 
 
@@ -779,8 +785,14 @@ class FolderScan:
         return sum(self.counts.values())
 
 
-def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
+def scan_image_folder(
+    data_dir: str | os.PathLike, what: str = "data folder"
+) -> FolderScan:
     """Checks a folder of class sub-folders before training.
+
+    Args:
+        data_dir: The folder.
+        what: What it is, for the messages ("data folder", "validation folder").
 
     Raises:
         DataError: If the folder is missing, has fewer than two classes, has an
@@ -789,7 +801,7 @@ def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist")
+        raise DataError(f"{what} {root} does not exist")
     class_names = sorted(
         entry.name
         for entry in root.iterdir()
@@ -867,7 +879,7 @@ def load_image_folders(
         "verbose": False,
     }
     if val_dir is not None:
-        val_scan = scan_image_folder(val_dir)
+        val_scan = scan_image_folder(val_dir, "validation folder")
         if val_scan.class_names != scan.class_names:
             missing = sorted(set(scan.class_names) - set(val_scan.class_names))
             extra = sorted(set(val_scan.class_names) - set(scan.class_names))
@@ -1150,15 +1162,16 @@ def loading_weights(name: str, weights: str | None) -> Iterator[None]:
         warnings.simplefilter("always")
         try:
             yield
-        except ValueError as error:
+        except Exception as error:
             frames = traceback.extract_tb(error.__traceback__)
             if any(frame.name == "load_weights" for frame in frames):
                 raise WeightsError(
-                    f"{weights} does not fit {name} with these settings: "
-                    f"{_first_line(error)}"
+                    f"{weights} does not fit {name} with these settings "
+                    f"({_loading_problem(error)}); give a file saved with "
+                    f"save_weights() from {name} built the same way"
                 ) from None
-            raise ScriptError(f"{name}: {_first_line(error)}") from None
-        except Exception as error:
+            if isinstance(error, ValueError):
+                raise ScriptError(f"{name}: {_first_line(error)}") from None
             if "URL fetch failure" not in str(error):
                 raise
             raise WeightsError(
@@ -1226,6 +1239,11 @@ def save_model_checked(
     finally:
         partial.unlink(missing_ok=True)
     return reloaded
+
+
+def _loading_problem(error: BaseException) -> str:
+    """Keras's reason, without the per-layer example it appends after a colon."""
+    return _first_line(error).split(" Example error message")[0].rstrip(":. ")
 
 
 def _first_line(error: BaseException) -> str:
@@ -1656,8 +1674,9 @@ class Run:
         self.patience = patience
         self._state_path = self.output_dir / "resume" / "state.json"
         if restart:
-            for name in RUN_FILES:
-                _delete(self.output_dir / name)
+            deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
+            if deleted:
+                print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
         new = {
             "format": STATE_FORMAT,
             "model": fingerprint(model),
@@ -1676,6 +1695,7 @@ class Run:
         )
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
+        self._trained = False  # whether this process trained (model.keras is stale)
 
     def fit(
         self,
@@ -1706,7 +1726,18 @@ class Run:
             print(f"Phase {phase.name!r} finished in an earlier run.")
             return None
         initial_epoch, epochs = self._epoch_range(phase)
-        print(f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}:")
+        if initial_epoch >= epochs:
+            print(f"Phase {phase.name!r} has no epochs to train.")
+            self._complete(phase, initial_epoch)
+            return None
+        first_epoch = self._end_epoch(self.phases.index(phase) - 1) + 1
+        resumed = f", resumed after epoch {initial_epoch}" * (
+            initial_epoch >= first_epoch
+        )
+        print(
+            f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}{resumed}:"
+        )
+        self._trained = True
         print(trainable_summary(self.model))
         drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
@@ -1735,14 +1766,21 @@ class Run:
         return history
 
     def finish(self, validation_data) -> dict[str, dict[str, float]]:
-        """Compares the final model with `best.keras` and ends the run.
+        """Saves the final model, compares it with `best.keras`, ends the run.
 
-        Call it after saving the final model as `model.keras`: the resume
-        checkpoint is then dropped (`model.keras` replaces it).
+        The final model is saved as `model.keras` once its reloaded copy
+        predicts the same on a batch of `validation_data` (unless this process
+        trained nothing and `model.keras` holds it already). Both models are
+        evaluated on `validation_data`, and a line says which is better. The
+        resume checkpoint is then dropped: `model.keras` replaces it.
 
         Returns:
             The validation figures of `"model.keras"` and `"best.keras"`.
         """
+        model_path = self.output_dir / "model.keras"
+        if self._trained or not model_path.exists():
+            sample = next(iter(validation_data))[0]
+            save_model_checked(self.model, model_path, sample)
         final_weights = self.model.get_weights()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
@@ -1788,10 +1826,11 @@ class Run:
             if checkpoint
             else "the run starts again from epoch 1"
         )
+        intact = " and best.keras is intact" if self.state["best"] else ""
         return (
             f"the loss or the weights became NaN or infinite in epoch {epoch + 1} "
             f"(phase {phase.name!r}, learning rate {phase.learning_rate:g}); "
-            "that epoch was not saved and best.keras is intact. "
+            f"that epoch was not saved{intact}. "
             f"Rerun with a lower learning rate: {kept}"
         )
 
@@ -1987,11 +2026,15 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
 
 
-def _delete(path: Path) -> None:
+def _delete(path: Path) -> bool:
+    """Deletes a file or folder; returns whether there was one."""
     if path.is_dir():
         shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+        return True
+    if path.exists():
+        path.unlink()
+        return True
+    return False
 
 
 def _read_json(path: Path) -> dict | None:

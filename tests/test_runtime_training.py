@@ -121,6 +121,12 @@ def test_loading_weights_from_a_file(tmp_path: Path) -> None:
     ):
         warnings.simplefilter("error")  # one error, not a warning per layer
         small(keras.applications.MobileNetV3Large, str(path), **kwargs)
+    junk = tmp_path / "junk.weights.h5"
+    junk.write_text("not HDF5")
+    with pytest.raises(WeightsError) as error:
+        small(keras.applications.MobileNetV3Small, str(junk), **kwargs)
+    assert str(error.value).startswith(f"{junk} does not fit MobileNetV3Small")
+    assert "save_weights()" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_loading_weights_explains_a_failed_download() -> None:

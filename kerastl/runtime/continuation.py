@@ -80,9 +80,13 @@ def _describe(phase: dict | None) -> str:
     if phase is None:
         return "no such phase"
     return (
-        f"{phase['epochs']} epochs at learning rate {phase['learning_rate']:g} "
-        f"(unfreeze {phase['unfreeze']})"
+        f"{phase['name']!r}: {_epochs(phase['epochs'])} at learning rate "
+        f"{phase['learning_rate']:g}"
     )
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
 def _short(value: object) -> str:
@@ -131,12 +135,12 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
         )
         if current is None or not train_on:
             raise RunMismatchError(
-                f"{where} holds a run whose phase {old['name']!r} finished with "
+                f"{where} holds a run whose phase {index + 1} finished as "
                 f"{_describe(old)}, now {_describe(current)}; {_WAYS_OUT}"
             )
         print(
             f"Training on: phase {old['name']!r} goes from {old['epochs']} "
-            f"to {current['epochs']} epochs."
+            f"to {_epochs(current['epochs'])}."
         )
         completed.pop()
         saved["wait"] = 0
@@ -159,7 +163,7 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
             )
         if asdict(phase) != in_progress:
             print(
-                f"Phase {phase.name!r} goes on with {_describe(asdict(phase))}, "
+                f"Phase {_describe(asdict(phase))} from now on, "
                 f"not {_describe(in_progress)}."
             )
     if finished and len(phases) == done and len(completed) == done:
@@ -167,6 +171,6 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
         print(
             f"The run in {where} finished: nothing to train. To train on, "
             f"raise the epochs of its last phase {last.name!r} (now "
-            f"{last.epochs}) or add a phase; to start over, pass --restart."
+            f"{_epochs(last.epochs)}) or add a phase; to start over, pass --restart."
         )
     return {**saved, "phases": new["phases"]}

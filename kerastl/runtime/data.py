@@ -47,8 +47,14 @@ class FolderScan:
         return sum(self.counts.values())
 
 
-def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
+def scan_image_folder(
+    data_dir: str | os.PathLike, what: str = "data folder"
+) -> FolderScan:
     """Checks a folder of class sub-folders before training.
+
+    Args:
+        data_dir: The folder.
+        what: What it is, for the messages ("data folder", "validation folder").
 
     Raises:
         DataError: If the folder is missing, has fewer than two classes, has an
@@ -57,7 +63,7 @@ def scan_image_folder(data_dir: str | os.PathLike) -> FolderScan:
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist")
+        raise DataError(f"{what} {root} does not exist")
     class_names = sorted(
         entry.name
         for entry in root.iterdir()
@@ -135,7 +141,7 @@ def load_image_folders(
         "verbose": False,
     }
     if val_dir is not None:
-        val_scan = scan_image_folder(val_dir)
+        val_scan = scan_image_folder(val_dir, "validation folder")
         if val_scan.class_names != scan.class_names:
             missing = sorted(set(scan.class_names) - set(val_scan.class_names))
             extra = sorted(set(val_scan.class_names) - set(scan.class_names))

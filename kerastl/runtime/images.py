@@ -66,7 +66,7 @@ def _png_problem(data: bytes) -> str | None:
         kind = data[position + 4 : position + 8]
         end = position + 12 + length
         if end > len(data):
-            return f"{_CUT_SHORT} (in a PNG {kind.decode('latin-1')} chunk)"
+            return f"{_CUT_SHORT}, in a PNG {kind.decode('latin-1')} chunk"
         if kind[:1].isupper():  # a critical chunk: libpng refuses a bad checksum
             (checksum,) = struct.unpack_from(">I", data, end - 4)
             if zlib.crc32(data[position + 4 : end - 4]) != checksum:
@@ -74,18 +74,18 @@ def _png_problem(data: bytes) -> str | None:
         if kind == b"IEND":
             return None
         position = end
-    return f"{_CUT_SHORT} (the PNG has no IEND chunk)"
+    return f"{_CUT_SHORT}: the PNG has no IEND chunk"
 
 
 def _jpeg_problem(data: bytes | mmap.mmap) -> str | None:
     position = 2
     while True:
         if position + 2 > len(data):
-            return f"{_CUT_SHORT} (the JPEG has no end marker)"
+            return f"{_CUT_SHORT}: the JPEG has no end marker"
         if data[position] != 0xFF:  # stray bytes, which libjpeg skips
             found = _JPEG_MARKER.search(data, position)
             if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
+                return f"{_CUT_SHORT}: the JPEG has no end marker"
             position = found.start()
         marker = data[position + 1]
         if marker == 0xD9:
@@ -94,17 +94,17 @@ def _jpeg_problem(data: bytes | mmap.mmap) -> str | None:
             position += 1 if marker == 0xFF else 2
             continue
         if position + 4 > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
+            return f"{_CUT_SHORT}, in a JPEG segment"
         (length,) = struct.unpack_from(">H", data, position + 2)
         position += 2 + length
         if position > len(data):
-            return f"{_CUT_SHORT} (in a JPEG segment)"
+            return f"{_CUT_SHORT}, in a JPEG segment"
         if marker == 0xDA:  # start of scan: entropy-coded data follows
             if data[-2:] == b"\xff\xd9":
                 return None  # no marker inside the data looks like the end marker
             found = _JPEG_MARKER.search(data, position)
             if found is None:
-                return f"{_CUT_SHORT} (the JPEG has no end marker)"
+                return f"{_CUT_SHORT}: the JPEG has no end marker"
             position = found.start()
 
 

@@ -39,15 +39,16 @@ def loading_weights(name: str, weights: str | None) -> Iterator[None]:
         warnings.simplefilter("always")
         try:
             yield
-        except ValueError as error:
+        except Exception as error:
             frames = traceback.extract_tb(error.__traceback__)
             if any(frame.name == "load_weights" for frame in frames):
                 raise WeightsError(
-                    f"{weights} does not fit {name} with these settings: "
-                    f"{_first_line(error)}"
+                    f"{weights} does not fit {name} with these settings "
+                    f"({_loading_problem(error)}); give a file saved with "
+                    f"save_weights() from {name} built the same way"
                 ) from None
-            raise ScriptError(f"{name}: {_first_line(error)}") from None
-        except Exception as error:
+            if isinstance(error, ValueError):
+                raise ScriptError(f"{name}: {_first_line(error)}") from None
             if "URL fetch failure" not in str(error):
                 raise
             raise WeightsError(
@@ -115,6 +116,11 @@ def save_model_checked(
     finally:
         partial.unlink(missing_ok=True)
     return reloaded
+
+
+def _loading_problem(error: BaseException) -> str:
+    """Keras's reason, without the per-layer example it appends after a colon."""
+    return _first_line(error).split(" Example error message")[0].rstrip(":. ")
 
 
 def _first_line(error: BaseException) -> str:

@@ -33,7 +33,11 @@ import numpy as np
 from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
 from kerastl.runtime.errors import DivergedError, ScriptError
 from kerastl.runtime.history import drop_epochs_from, record_epoch
-from kerastl.runtime.models import has_finite_weights, save_model_atomic
+from kerastl.runtime.models import (
+    has_finite_weights,
+    save_model_atomic,
+    save_model_checked,
+)
 from kerastl.runtime.unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these.
@@ -98,8 +102,9 @@ class Run:
         self.patience = patience
         self._state_path = self.output_dir / "resume" / "state.json"
         if restart:
-            for name in RUN_FILES:
-                _delete(self.output_dir / name)
+            deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
+            if deleted:
+                print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
         new = {
             "format": STATE_FORMAT,
             "model": fingerprint(model),
@@ -118,6 +123,7 @@ class Run:
         )
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
+        self._trained = False  # whether this process trained (model.keras is stale)
 
     def fit(
         self,
@@ -148,7 +154,18 @@ class Run:
             print(f"Phase {phase.name!r} finished in an earlier run.")
             return None
         initial_epoch, epochs = self._epoch_range(phase)
-        print(f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}:")
+        if initial_epoch >= epochs:
+            print(f"Phase {phase.name!r} has no epochs to train.")
+            self._complete(phase, initial_epoch)
+            return None
+        first_epoch = self._end_epoch(self.phases.index(phase) - 1) + 1
+        resumed = f", resumed after epoch {initial_epoch}" * (
+            initial_epoch >= first_epoch
+        )
+        print(
+            f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}{resumed}:"
+        )
+        self._trained = True
         print(trainable_summary(self.model))
         drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
@@ -177,14 +194,21 @@ class Run:
         return history
 
     def finish(self, validation_data) -> dict[str, dict[str, float]]:
-        """Compares the final model with `best.keras` and ends the run.
+        """Saves the final model, compares it with `best.keras`, ends the run.
 
-        Call it after saving the final model as `model.keras`: the resume
-        checkpoint is then dropped (`model.keras` replaces it).
+        The final model is saved as `model.keras` once its reloaded copy
+        predicts the same on a batch of `validation_data` (unless this process
+        trained nothing and `model.keras` holds it already). Both models are
+        evaluated on `validation_data`, and a line says which is better. The
+        resume checkpoint is then dropped: `model.keras` replaces it.
 
         Returns:
             The validation figures of `"model.keras"` and `"best.keras"`.
         """
+        model_path = self.output_dir / "model.keras"
+        if self._trained or not model_path.exists():
+            sample = next(iter(validation_data))[0]
+            save_model_checked(self.model, model_path, sample)
         final_weights = self.model.get_weights()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
@@ -230,10 +254,11 @@ class Run:
             if checkpoint
             else "the run starts again from epoch 1"
         )
+        intact = " and best.keras is intact" if self.state["best"] else ""
         return (
             f"the loss or the weights became NaN or infinite in epoch {epoch + 1} "
             f"(phase {phase.name!r}, learning rate {phase.learning_rate:g}); "
-            "that epoch was not saved and best.keras is intact. "
+            f"that epoch was not saved{intact}. "
             f"Rerun with a lower learning rate: {kept}"
         )
 
@@ -429,11 +454,15 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
 
 
-def _delete(path: Path) -> None:
+def _delete(path: Path) -> bool:
+    """Deletes a file or folder; returns whether there was one."""
     if path.is_dir():
         shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+        return True
+    if path.exists():
+        path.unlink()
+        return True
+    return False
 
 
 def _read_json(path: Path) -> dict | None:

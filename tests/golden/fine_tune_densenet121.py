@@ -223,13 +223,15 @@ def main(argv: list[str] | None = None) -> None:
             "image_size": IMAGE_SIZE,
             "batch_size": args.batch_size,
             "classes": class_names,
+            "validation": args.val_dir
+            or f"{VALIDATION_SPLIT:.0%} of the data, seed {args.seed}",
         },
         patience=PATIENCE,
         restart=args.restart,
     )
     runtime.save_labels(output_dir, class_names)
     train(run, base_model, train_ds, val_ds)
-    runtime.save_model_checked(model, output_dir / "model.keras", next(iter(val_ds))[0])
+    # Save model.keras (checked after reloading) and say if best.keras is better.
     run.finish(val_ds)
 
 
