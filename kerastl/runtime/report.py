@@ -1,0 +1,365 @@
+"""The evaluation report of a trained model: metrics, confusion matrix, curves.
+
+The metrics are plain numpy and JSON-ready (Python ints and floats, never NaN).
+The pictures need matplotlib, imported only when one is drawn: without it, a
+script prints one line and goes on. They are drawn with the Agg canvas on a
+`Figure` of their own, never through pyplot, so a script's (or a notebook's)
+matplotlib state stays as it was.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerastl.runtime.errors import DataError
+
+IMBALANCE_RATIO = 5
+MOST_CONFUSED = 20
+READABLE_CLASSES = 50
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> dict:
+    """Accuracy, per-class precision, recall and F1, and the confusion matrix.
+
+    Args:
+        labels: True class indices, shape `(n,)`, or one-hot rows `(n, classes)`.
+        probabilities: The model's outputs, shape `(n, classes)`.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
+        `per_class` (class, precision, recall, f1, support; precision and
+        recall are 0 where undefined), `confusion_matrix` (rows: true class,
+        columns: predicted class) and `examples`.
+
+    Raises:
+        ValueError: If the shapes do not match each other or `class_names`, or
+            there are no examples.
+    """
+    probabilities = np.asarray(probabilities)
+    labels = _class_indices(labels)
+    count = len(class_names)
+    if probabilities.ndim != 2 or probabilities.shape[1] != count:
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not match "
+            f"{count} classes"
+        )
+    if len(labels) != len(probabilities):
+        raise ValueError(
+            f"{len(labels)} labels for {len(probabilities)} rows of probabilities"
+        )
+    if len(labels) == 0:
+        raise ValueError("no examples to evaluate")
+    if labels.min() < 0 or labels.max() >= count:
+        raise ValueError(f"labels outside 0..{count - 1}")
+    predicted = probabilities.argmax(axis=1)
+    matrix = np.bincount(labels * count + predicted, minlength=count * count)
+    matrix = matrix.reshape(count, count)
+    correct = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    precision = _ratio(correct, matrix.sum(axis=0))
+    recall = _ratio(correct, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    metrics: dict = {"accuracy": float(correct.sum() / len(labels))}
+    if count > 5:
+        top5 = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
+        metrics["top5_accuracy"] = float((top5 == labels[:, None]).any(axis=1).mean())
+    metrics["macro_f1"] = float(f1.mean())
+    metrics["per_class"] = [
+        {
+            "class": name,
+            "precision": float(precision[index]),
+            "recall": float(recall[index]),
+            "f1": float(f1[index]),
+            "support": int(support[index]),
+        }
+        for index, name in enumerate(class_names)
+    ]
+    metrics["confusion_matrix"] = matrix.tolist()
+    metrics["examples"] = len(labels)
+    return metrics
+
+
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and predicted probabilities of a batched dataset, in one pass.
+
+    Each batch is predicted as it is read, so the labels line up with the
+    predictions even when the dataset shuffles on every pass.
+
+    Args:
+        model: A Keras model whose outputs are class probabilities.
+        dataset: Batches of `(images, labels)`; labels are class indices or
+            one-hot rows.
+
+    Returns:
+        The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
+    """
+    labels: list[np.ndarray] = []
+    probabilities: list[np.ndarray] = []
+    for batch in dataset:
+        images, batch_labels = batch[0], batch[1]
+        probabilities.append(np.asarray(model.predict_on_batch(images)))
+        labels.append(_class_indices(np.asarray(batch_labels)))
+    if not labels:
+        return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32")
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def plot_confusion_matrix(
+    matrix, class_names: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws the confusion matrix as a PNG: counts in the cells, rows coloured.
+
+    A cell's colour is its share of the true class's examples. With more than
+    `READABLE_CLASSES` classes, only the `MOST_CONFUSED` classes with the most
+    misclassifications (as true or predicted class) are shown, and the title
+    says so.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    matrix = np.asarray(matrix, dtype="int64")
+    shown = list(range(len(class_names)))
+    if len(shown) > READABLE_CLASSES:
+        shown = _most_confused_classes(matrix, MOST_CONFUSED)
+        title = f"{title} ({len(shown)} most confused of {len(class_names)} classes)"
+    totals = matrix.sum(axis=1)[shown]
+    counts = matrix[np.ix_(shown, shown)]
+    shares = _ratio(counts, totals[:, None])
+    side = min(20.0, max(6.0, 2.0 + 0.35 * len(shown)))
+    figure = _agg_figure(path, (side + 1.5, side))
+    if figure is None:
+        return None
+    font = min(10.0, max(6.0, 240 / len(shown)))
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    colorbar = figure.colorbar(image, ax=axes, shrink=0.8)
+    colorbar.set_label("share of the true class")
+    for row, column in zip(*np.nonzero(counts)):
+        axes.text(
+            column,
+            row,
+            str(counts[row, column]),
+            ha="center",
+            va="center",
+            fontsize=font,
+            color="white" if shares[row, column] > 0.5 else "black",
+        )
+    names = [_label_text(class_names[index]) for index in shown]
+    axes.set_xticks(range(len(shown)), names, rotation=90, fontsize=font)
+    axes.set_yticks(range(len(shown)), names, fontsize=font)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def plot_training_curves(
+    history_rows: list[dict], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws loss and accuracy per epoch, training and validation, as a PNG.
+
+    Args:
+        history_rows: Rows of `history.csv`, as `read_history` gives them.
+        path: The PNG to write.
+        title: The title of the picture.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    figure = _agg_figure(path, (10.0, 4.0))
+    if figure is None:
+        return None
+    epochs = [int(row["epoch"]) for row in history_rows]
+    starts: list[tuple[int, str]] = []
+    for row, epoch in zip(history_rows, epochs):
+        if not starts or starts[-1][1] != row["phase"]:
+            starts.append((epoch, row["phase"]))
+    columns = {key for row in history_rows for key in row}
+    accuracy = "accuracy"
+    if accuracy not in columns:
+        named = sorted(
+            key for key in columns if "accuracy" in key and not key.startswith("val_")
+        )
+        accuracy = named[0] if named else accuracy
+    for index, metric in enumerate(["loss", accuracy]):
+        axes = figure.add_subplot(1, 2, index + 1)
+        drawn = False
+        for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+            values = [_history_value(row.get(key)) for row in history_rows]
+            if any(np.isfinite(values)):
+                axes.plot(epochs, values, marker=".", label=label)
+                drawn = True
+        for epoch, phase in starts:
+            axes.axvline(epoch - 0.5, color="grey", linestyle="--", linewidth=0.8)
+            axes.text(
+                epoch - 0.5,
+                0.98,
+                f" {phase}",
+                transform=axes.get_xaxis_transform(),
+                rotation=90,
+                ha="left",
+                va="top",
+                fontsize=8,
+                color="dimgrey",
+            )
+        if drawn:
+            axes.legend(loc="best")
+        else:
+            axes.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center")
+        if epochs:
+            axes.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.set_title(metric)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
+    """The metrics of `classification_metrics` as lines to print.
+
+    Args:
+        metrics: What `classification_metrics` returned.
+        weakest: How many classes with the lowest F1 to list.
+
+    Returns:
+        Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
+        classes (a class without examples is named apart, not ranked).
+    """
+    figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
+    if "top5_accuracy" in metrics:
+        figures.append(("top-5 accuracy", f"{metrics['top5_accuracy']:.4f}"))
+    figures.append(("macro F1", f"{metrics['macro_f1']:.4f}"))
+    figures.append(("examples", str(metrics["examples"])))
+    width = max(len(name) for name, _ in figures)
+    lines = [f"  {name:<{width}}  {value}" for name, value in figures]
+    rows = metrics["per_class"]
+    ranked = sorted(
+        (row for row in rows if row["support"] > 0), key=lambda row: row["f1"]
+    )[: max(weakest, 0)]
+    if ranked:
+        lines.append(f"Weakest {_plural(len(ranked), 'class', 'classes')} by F1:")
+        name_width = max(len(str(row["class"])) for row in ranked)
+        lines += [
+            f"  {row['class']!s:<{name_width}}  F1 {row['f1']:.3f}  "
+            f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+            f"({_plural(row['support'], 'example', 'examples')})"
+            for row in ranked
+        ]
+    empty = [str(row["class"]) for row in rows if row["support"] == 0]
+    if empty:
+        lines.append(f"No examples of: {', '.join(empty)}")
+    return lines
+
+
+def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """Inverse-frequency weights, as `fit(class_weight=...)` takes them.
+
+    A class's weight is `total / (number of classes * its count)`, so the
+    weights average 1 over the images and each class weighs the same in all.
+
+    Raises:
+        DataError: If a class has no count or no images.
+    """
+    missing = [name for name in class_names if counts.get(name, 0) <= 0]
+    if missing:
+        raise DataError(f"cannot weight classes without images: {', '.join(missing)}")
+    total = sum(counts[name] for name in class_names)
+    return {
+        index: total / (len(class_names) * counts[name])
+        for index, name in enumerate(class_names)
+    }
+
+
+def imbalance_warning(counts: dict[str, int]) -> str | None:
+    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest."""
+    if len(counts) < 2:
+        return None
+    largest = max(counts, key=lambda name: counts[name])
+    smallest = min(counts, key=lambda name: counts[name])
+    if counts[largest] <= IMBALANCE_RATIO * counts[smallest]:
+        return None
+    ratio = (
+        f"{counts[largest] / counts[smallest]:.1f} times"
+        if counts[smallest] > 0
+        else "infinitely"
+    )
+    return (
+        f"The classes are imbalanced: {largest!r} has "
+        f"{_plural(counts[largest], 'image', 'images')}, {ratio} as many as "
+        f"{smallest!r} ({counts[smallest]}); consider --class-weight auto."
+    )
+
+
+def _class_indices(labels) -> np.ndarray:
+    """Class indices from indices or one-hot rows."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    return labels.reshape(-1).astype("int64")
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`numerator / denominator`, 0 where the denominator is 0."""
+    numerator = np.asarray(numerator, dtype="float64")
+    denominator = np.broadcast_to(
+        np.asarray(denominator, dtype="float64"), numerator.shape
+    )
+    result = np.zeros(numerator.shape)
+    np.divide(numerator, denominator, out=result, where=denominator != 0)
+    return result
+
+
+def _most_confused_classes(matrix: np.ndarray, count: int) -> list[int]:
+    """The `count` classes most often mistaken (as true or predicted), in order."""
+    errors = matrix - np.diag(np.diag(matrix))
+    confusion = errors.sum(axis=0) + errors.sum(axis=1)
+    chosen = np.argsort(-confusion, kind="stable")[:count]
+    return sorted(int(index) for index in chosen)
+
+
+def _label_text(name: str, limit: int = 24) -> str:
+    """A class name short enough for an axis label."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _history_value(value) -> float:
+    """A number of `history.csv`; NaN where the row has none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _agg_figure(path: Path, size: tuple[float, float]) -> Any:
+    """A matplotlib `Figure` on an Agg canvas, or None without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"matplotlib is not installed: skipping {path}")
+        return None
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_png(figure: Any, path: Path, title: str) -> Path:
+    """Writes `figure` to `path` under a temporary name, then renames it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
+    os.replace(partial, path)
+    return path
