@@ -31,6 +31,15 @@ from kerastl.runtime.models import (
 )
 from kerastl.runtime.options import int_range, positive_float, weights_option
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
+from kerastl.runtime.report import (
+    class_weights,
+    classification_metrics,
+    imbalance_warning,
+    plot_confusion_matrix,
+    plot_training_curves,
+    predict_dataset,
+    summary_lines,
+)
 from kerastl.runtime.run import Phase, Run
 from kerastl.runtime.schedules import warmup_cosine
 from kerastl.runtime.unfreeze import (
@@ -64,21 +73,28 @@ __all__ = [
     "check_num_classes",
     "check_pixel_range",
     "check_unfreeze_stages",
+    "class_weights",
+    "classification_metrics",
     "compile_checked",
     "find_blocks",
     "find_images",
     "freeze",
     "has_finite_weights",
     "image_batches",
+    "imbalance_warning",
     "int_range",
     "load_image_folders",
     "loading_weights",
+    "plot_confusion_matrix",
+    "plot_training_curves",
     "positive_float",
+    "predict_dataset",
     "read_history",
     "save_labels",
     "save_model_atomic",
     "save_model_checked",
     "scan_image_folder",
+    "summary_lines",
     "top_k",
     "trainable_summary",
     "unfreeze",
