@@ -23,7 +23,7 @@ from kerastl.runtime import (
     summary_lines,
 )
 from kerastl.runtime.history import record_epoch
-from kerastl.runtime.report import _most_confused_classes
+from kerastl.runtime.report import _most_confused_classes, _phase_starts
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -196,6 +196,10 @@ def test_training_curves_picture(tmp_path: Path) -> None:
     with Image.open(path) as image:
         assert image.size == (1000, 400)
         assert image.text["Title"] == "Run"
+
+
+def test_phase_starts_mark_each_phase_once(tmp_path: Path) -> None:
+    assert _phase_starts(history_rows(tmp_path)) == [(1, "head"), (3, "fine-tune")]
 
 
 def test_training_curves_without_accuracy_or_epochs(tmp_path: Path) -> None:

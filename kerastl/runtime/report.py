@@ -177,10 +177,7 @@ def plot_training_curves(
     if figure is None:
         return None
     epochs = [int(row["epoch"]) for row in history_rows]
-    starts: list[tuple[int, str]] = []
-    for row, epoch in zip(history_rows, epochs):
-        if not starts or starts[-1][1] != row["phase"]:
-            starts.append((epoch, row["phase"]))
+    starts = _phase_starts(history_rows)
     columns = {key for row in history_rows for key in row}
     accuracy = "accuracy"
     if accuracy not in columns:
@@ -196,26 +193,32 @@ def plot_training_curves(
             if any(np.isfinite(values)):
                 axes.plot(epochs, values, marker=".", label=label)
                 drawn = True
-        for epoch, phase in starts:
+        for epoch, _ in starts:
             axes.axvline(epoch - 0.5, color="grey", linestyle="--", linewidth=0.8)
-            axes.text(
-                epoch - 0.5,
-                0.98,
-                f" {phase}",
-                transform=axes.get_xaxis_transform(),
-                rotation=90,
-                ha="left",
-                va="top",
-                fontsize=8,
-                color="dimgrey",
-            )
+        # The phase names label the lines from above, clear of curves and legend.
+        phases = axes.secondary_xaxis("top")
+        phases.set_xticks([epoch - 0.5 for epoch, _ in starts])
+        phases.set_xticklabels(
+            [name for _, name in starts], fontsize=8, color="dimgrey", ha="left"
+        )
+        phases.tick_params(length=0)
         if drawn:
             axes.legend(loc="best")
         else:
-            axes.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center")
+            axes.text(
+                0.5,
+                0.5,
+                f"no {metric} recorded",
+                transform=axes.transAxes,
+                ha="center",
+                va="center",
+            )
         if epochs:
             axes.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        if epochs and max(epochs) - min(epochs) < 15:
+            axes.set_xticks(range(min(epochs), max(epochs) + 1))
+        else:
+            axes.xaxis.get_major_locator().set_params(integer=True)
         axes.set_title(metric)
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
@@ -324,6 +327,15 @@ def _most_confused_classes(matrix: np.ndarray, count: int) -> list[int]:
     confusion = errors.sum(axis=0) + errors.sum(axis=1)
     chosen = np.argsort(-confusion, kind="stable")[:count]
     return sorted(int(index) for index in chosen)
+
+
+def _phase_starts(history_rows: list[dict]) -> list[tuple[int, str]]:
+    """The first epoch and the name of each phase in `history.csv` rows."""
+    starts: list[tuple[int, str]] = []
+    for row in history_rows:
+        if not starts or starts[-1][1] != row["phase"]:
+            starts.append((int(row["epoch"]), row["phase"]))
+    return starts
 
 
 def _label_text(name: str, limit: int = 24) -> str:
