@@ -7,7 +7,8 @@
 Give it a folder with one sub-folder of images per class. The base
 model stays frozen: only the new output layer learns.
 The output folder receives model.keras (the final model), best.keras (the best
-epoch of the whole run), history.csv and labels.json. Running the same command
+epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
+confusion_matrix.png, training_curves.png and run.json. Running the same command
 again resumes an interrupted run; --restart starts the folder over.
 """
 
@@ -45,6 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
+    parser.add_argument(
+        "--test-dir",
+        help="test folder with the same sub-folders, evaluated once at the end",
+    )
     epochs = runtime.int_range(0)
     parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
     parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
@@ -70,10 +75,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
+    parser.add_argument(
+        "--class-weight",
+        choices=["none", "auto"],
+        default="none",
+        help="auto: weigh each class by the inverse of its share of the images",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
-        parser.error("--val-dir must differ from --data-dir")
+    folders = [Path(args.data_dir).resolve()]
+    for option, folder in (("--val-dir", args.val_dir), ("--test-dir", args.test_dir)):
+        if folder and Path(folder).resolve() in folders:
+            parser.error(f"{option} must differ from --data-dir and --val-dir")
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{option} {folder} is not a folder")
+        if folder:
+            folders.append(Path(folder).resolve())
     return args
 
 
@@ -127,7 +144,9 @@ def phases(args: argparse.Namespace) -> list[runtime.Phase]:
     return [runtime.Phase("head", epochs=args.epochs, learning_rate=args.learning_rate)]
 
 
-def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
+def train(
+    run: runtime.Run, base_model: keras.Model, train_ds, val_ds, class_weight
+) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     for phase in run.phases:
         # The base stays frozen: only the head trains.
@@ -140,11 +159,16 @@ def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.fit(phase, train_ds, validation_data=val_ds)
+        run.fit(
+            phase,
+            train_ds,
+            validation_data=val_ds,
+            class_weight=class_weight,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
+    """Trains, then writes the models, their history and the report."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -161,6 +185,11 @@ def main(argv: list[str] | None = None) -> None:
         cache_dir=output_dir / "cache",
     )
     num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
+    class_weight = (
+        runtime.class_weights(train_ds.class_counts, class_names)
+        if args.class_weight == "auto"
+        else None
+    )
     model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = runtime.Run(
@@ -178,9 +207,22 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     runtime.save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds)
-    # Save model.keras (checked after reloading) and say if best.keras is better.
-    run.finish(val_ds)
+    train(run, base_model, train_ds, val_ds, class_weight)
+    # Save model.keras (checked after reloading) and choose the file to ship.
+    shipped = run.finish(val_ds)
+    # The test images are read only now, once: they never choose a model.
+    test_ds = (
+        runtime.load_test_folder(
+            args.test_dir,
+            image_size=IMAGE_SIZE,
+            batch_size=args.batch_size,
+            class_names=class_names,
+        )
+        if args.test_dir
+        else None
+    )
+    datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
+    runtime.write_report(run, shipped, class_names, datasets, settings=vars(args))
 
 
 if __name__ == "__main__":

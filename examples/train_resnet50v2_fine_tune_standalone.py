@@ -8,7 +8,8 @@ Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of UNFREEZE and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
-epoch of the whole run), history.csv and labels.json. Running the same command
+epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
+confusion_matrix.png, training_curves.png and run.json. Running the same command
 again resumes an interrupted run; --restart starts the folder over.
 """
 
@@ -19,22 +20,25 @@ import contextlib
 import csv
 import difflib
 import hashlib
+import importlib.metadata
 import io
 import json
 import logging
 import math
 import mmap
 import os
+import platform
 import re
 import shutil
 import struct
+import time
 import traceback
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -76,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
+    parser.add_argument(
+        "--test-dir",
+        help="test folder with the same sub-folders, evaluated once at the end",
+    )
     epochs = int_range(0)
     parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
     parser.add_argument(
@@ -112,10 +120,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
+    parser.add_argument(
+        "--class-weight",
+        choices=["none", "auto"],
+        default="none",
+        help="auto: weigh each class by the inverse of its share of the images",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
-        parser.error("--val-dir must differ from --data-dir")
+    folders = [Path(args.data_dir).resolve()]
+    for option, folder in (("--val-dir", args.val_dir), ("--test-dir", args.test_dir)):
+        if folder and Path(folder).resolve() in folders:
+            parser.error(f"{option} must differ from --data-dir and --val-dir")
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{option} {folder} is not a folder")
+        if folder:
+            folders.append(Path(folder).resolve())
     return args
 
 
@@ -196,7 +216,7 @@ def lr_callbacks(phase: Phase) -> list[keras.callbacks.Callback]:
     return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
 
 
-def train(run: Run, base_model: keras.Model, train_ds, val_ds) -> None:
+def train(run: Run, base_model: keras.Model, train_ds, val_ds, class_weight) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
     check_unfreeze_stages(base_model, UNFREEZE)
@@ -212,11 +232,17 @@ def train(run: Run, base_model: keras.Model, train_ds, val_ds) -> None:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.fit(phase, train_ds, validation_data=val_ds, callbacks=lr_callbacks(phase))
+        run.fit(
+            phase,
+            train_ds,
+            validation_data=val_ds,
+            class_weight=class_weight,
+            callbacks=lr_callbacks(phase),
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
+    """Trains, then writes the models, their history and the report."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -233,6 +259,11 @@ def main(argv: list[str] | None = None) -> None:
         cache_dir=output_dir / "cache",
     )
     num_classes = check_num_classes(NUM_CLASSES, class_names)
+    class_weight = (
+        class_weights(train_ds.class_counts, class_names)
+        if args.class_weight == "auto"
+        else None
+    )
     model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = Run(
@@ -250,9 +281,22 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds)
-    # Save model.keras (checked after reloading) and say if best.keras is better.
-    run.finish(val_ds)
+    train(run, base_model, train_ds, val_ds, class_weight)
+    # Save model.keras (checked after reloading) and choose the file to ship.
+    shipped = run.finish(val_ds)
+    # The test images are read only now, once: they never choose a model.
+    test_ds = (
+        load_test_folder(
+            args.test_dir,
+            image_size=IMAGE_SIZE,
+            batch_size=args.batch_size,
+            class_names=class_names,
+        )
+        if args.test_dir
+        else None
+    )
+    datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
+    write_report(run, shipped, class_names, datasets, settings=vars(args))
 
 
 # Helpers copied from kerastl.runtime 0.1.0 by `kerastl new --standalone`.
@@ -767,6 +811,9 @@ def check_images(paths: list[Path]) -> None:
 # --- kerastl.runtime.data: Image folders: a preflight scan, then a tf.data input pipeline ---
 
 
+IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
+
+
 @dataclass(frozen=True)
 class FolderScan:
     """What the preflight scan found in a data folder.
@@ -872,6 +919,9 @@ def load_image_folders(
             f"cache must be one of {', '.join(CACHE_CHOICES)}, not {cache!r}"
         )
     scan = scan_image_folder(data_dir)
+    warning = imbalance_warning(scan.counts)
+    if warning:
+        print(warning)
     options = {
         "image_size": (image_size, image_size),
         "batch_size": None,
@@ -941,7 +991,61 @@ def load_image_folders(
         shuffle_seed=seed,
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
-    return train, val, class_names
+    roots = {"training": data_dir, "validation": val_dir or data_dir}
+    return (
+        _with_contents(train, subsets["training"].file_paths, roots["training"]),
+        _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
+        class_names,
+    )
+
+
+def load_test_folder(
+    test_dir: str | os.PathLike,
+    *,
+    image_size: int,
+    batch_size: int,
+    class_names: list[str],
+) -> tf.data.Dataset:
+    """A test folder's images, in order and uncached: for one evaluation at the end.
+
+    Raises:
+        DataError: If the folder cannot be used or its classes differ.
+    """
+    scan = scan_image_folder(test_dir, "test folder")
+    if scan.class_names != class_names:
+        raise DataError(
+            f"test classes differ from training classes: {', '.join(scan.class_names)}"
+        )
+    with contextlib.redirect_stdout(io.StringIO()):
+        dataset = keras.utils.image_dataset_from_directory(
+            test_dir,
+            class_names=class_names,
+            image_size=(image_size, image_size),
+            batch_size=batch_size,
+            shuffle=False,
+            verbose=False,
+        )
+    file_paths = dataset.file_paths
+    return _with_contents(dataset.map(_to_float), file_paths, test_dir)
+
+
+def _with_contents(
+    dataset: tf.data.Dataset, file_paths: list[str], root: str | os.PathLike
+) -> tf.data.Dataset:
+    """Records on `dataset` its files, images per class and a hash of the file
+    list with sizes, as Keras records `file_paths` on the datasets it makes."""
+    counts: dict[str, int] = {}
+    files = []
+    for path in file_paths:
+        relative = Path(os.path.relpath(path, root))
+        counts[relative.parts[0]] = counts.get(relative.parts[0], 0) + 1
+        files.append((relative.as_posix(), os.path.getsize(path)))
+    dataset.file_paths = list(file_paths)
+    dataset.class_counts = dict(sorted(counts.items()))
+    dataset.files_sha256 = hashlib.sha256(
+        json.dumps(sorted(files)).encode()
+    ).hexdigest()
+    return dataset
 
 
 def _pipeline(
@@ -1075,6 +1179,45 @@ def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
     return path
 
 
+def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """Inverse-frequency weights, as `fit(class_weight=...)` takes them.
+
+    A class's weight is `total / (number of classes * its count)`, so the
+    weights average 1 over the images and each class weighs the same in all.
+
+    Raises:
+        DataError: If a class has no count or no images.
+    """
+    missing = [name for name in class_names if counts.get(name, 0) <= 0]
+    if missing:
+        raise DataError(f"cannot weight classes without images: {', '.join(missing)}")
+    total = sum(counts[name] for name in class_names)
+    return {
+        index: total / (len(class_names) * counts[name])
+        for index, name in enumerate(class_names)
+    }
+
+
+def imbalance_warning(counts: dict[str, int]) -> str | None:
+    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest."""
+    if len(counts) < 2:
+        return None
+    largest = max(counts, key=lambda name: counts[name])
+    smallest = min(counts, key=lambda name: counts[name])
+    if counts[largest] <= IMBALANCE_RATIO * counts[smallest]:
+        return None
+    ratio = (
+        f"{counts[largest] / counts[smallest]:.1f} times"
+        if counts[smallest] > 0
+        else "infinitely"
+    )
+    return (
+        f"The classes are imbalanced: {largest!r} has {counts[largest]} images, "
+        f"{ratio} as many as {smallest!r} ({counts[smallest]}); "
+        "consider --class-weight auto."
+    )
+
+
 # --- kerastl.runtime.history: `history.csv`: one row per epoch of a run, across phases and resumed runs ---
 
 
@@ -1130,6 +1273,22 @@ def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
         file.flush()
         os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+# --- kerastl.runtime.jsonfile: JSON files written atomically: a temporary name, then a rename ---
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`, or None if there is no such file."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes `data` to `path` through a temporary file, so a kill never leaves half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(partial, path)
 
 
@@ -1687,7 +1846,7 @@ class Run:
             "best": None,
             "wait": 0,
         }
-        saved = _read_json(self._state_path)
+        saved = read_json(self._state_path)
         self.state = (
             new
             if saved is None
@@ -1696,6 +1855,7 @@ class Run:
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
         self._trained = False  # whether this process trained (model.keras is stale)
+        self.figures: dict[str, dict[str, float]] = {}  # set by finish()
 
     def fit(
         self,
@@ -1704,6 +1864,7 @@ class Run:
         *,
         validation_data=None,
         callbacks: list[keras.callbacks.Callback] | tuple = (),
+        class_weight: dict[int, float] | None = None,
         verbose: str | int = "auto",
     ) -> keras.callbacks.History | None:
         """Trains `phase` unless it finished in an earlier run, saving every epoch.
@@ -1765,17 +1926,19 @@ class Run:
         self._complete(phase, progress.last_epoch or initial_epoch)
         return history
 
-    def finish(self, validation_data) -> dict[str, dict[str, float]]:
+    def finish(self, validation_data) -> str:
         """Saves the final model, compares it with `best.keras`, ends the run.
 
         The final model is saved as `model.keras` once its reloaded copy
         predicts the same on a batch of `validation_data` (unless this process
         trained nothing and `model.keras` holds it already). Both models are
-        evaluated on `validation_data`, and a line says which is better. The
-        resume checkpoint is then dropped: `model.keras` replaces it.
+        evaluated on `validation_data` (`self.figures`), and a line says which
+        is better: that one is the model to ship, and the model holds its
+        weights afterwards. The resume checkpoint is then dropped:
+        `model.keras` replaces it.
 
         Returns:
-            The validation figures of `"model.keras"` and `"best.keras"`.
+            The file to ship: `"best.keras"` or `"model.keras"`.
         """
         model_path = self.output_dir / "model.keras"
         if self._trained or not model_path.exists():
@@ -1790,7 +1953,10 @@ class Run:
             ):
                 self._load_best()
                 figures["best.keras"] = self._evaluate(validation_data)
-                self.model.set_weights(final_weights)
+        self.figures = figures
+        shipped = self._shipped()
+        if shipped == "model.keras":
+            self.model.set_weights(final_weights)
         print(self._verdict(figures))
         self.state["checkpoint"] = {
             "phase": self.phases[-1].name,
@@ -1800,7 +1966,25 @@ class Run:
         self._write_state()
         for old in (self.output_dir / "resume").glob("*.weights.h5"):
             old.unlink()
-        return figures
+        return shipped
+
+    def _shipped(self) -> str:
+        """The better of the two files by the monitored metric; a tie ships the final."""
+        return self._better() or "model.keras"
+
+    def _better(self) -> str | None:
+        """`"best.keras"` or `"model.keras"`, or None when the figures shown tie."""
+        key = self.monitor.removeprefix("val_")
+        final, best = self.figures["model.keras"], self.figures.get("best.keras")
+        if best is None or key not in best or key not in final:
+            return None
+        if f"{final[key]:.6g}" == f"{best[key]:.6g}":
+            return None
+        return (
+            "best.keras"
+            if _improves(self.monitor, best[key], final[key])
+            else "model.keras"
+        )
 
     def _evaluate(self, validation_data) -> dict[str, float]:
         return self.model.evaluate(validation_data, verbose=0, return_dict=True)
@@ -1809,14 +1993,25 @@ class Run:
         key = self.monitor.removeprefix("val_")
         final = figures["model.keras"]
         lines = [f"model.keras (the final model): {_figures(final)}"]
-        if "best.keras" in figures:
-            best, record = figures["best.keras"], self.state["best"]
+        if "best.keras" not in figures or key not in final:
+            return lines[0]
+        best, record = figures["best.keras"], self.state["best"]
+        lines.append(
+            f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
+            f"{_figures(best)}"
+        )
+        better = self._better()
+        if better is None:
             lines.append(
-                f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
-                f"{_figures(best)}"
+                f"Both are as good on the validation data ({self.monitor} "
+                f"{final[key]:.6g})."
             )
-            if key in best and key in final:
-                lines.append(_better(self.monitor, final[key], best[key]))
+        else:
+            value, other = (best, final) if better == "best.keras" else (final, best)
+            lines.append(
+                f"Better on the validation data: {better} ({self.monitor} "
+                f"{value[key]:.6g} against {other[key]:.6g})."
+            )
         return "\n".join(lines)
 
     def _diverged_message(self, phase: Phase, epoch: int) -> str:
@@ -1926,7 +2121,7 @@ class Run:
                 old.unlink(missing_ok=True)
 
     def _write_state(self) -> None:
-        _write_json(self._state_path, self.state)
+        write_json(self._state_path, self.state)
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -1939,6 +2134,10 @@ class _EpochEnd(keras.callbacks.Callback):
         self.diverged: int | None = None
         self.stopped_early = False
         self.last_epoch: int | None = None
+        self._started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -1948,6 +2147,10 @@ class _EpochEnd(keras.callbacks.Callback):
             self.diverged = epoch
             self.model.stop_training = True
             return
+        seconds = self.run.state.setdefault("seconds", {})
+        seconds[self.phase.name] = round(
+            seconds.get(self.phase.name, 0) + time.monotonic() - self._started, 3
+        )
         self.run.end_of_epoch(self.phase, epoch, logs)
         self.last_epoch = epoch + 1
         if self.run.state["wait"] >= self.run.patience:
@@ -1963,21 +2166,6 @@ def _improves(monitor: str, value: float, best: float) -> bool:
     """Whether `value` beats `best`: lower for losses and errors, else higher."""
     lower_is_better = "loss" in monitor or "error" in monitor
     return value < best if lower_is_better else value > best
-
-
-def _better(monitor: str, final: float, best: float) -> str:
-    """Which file to ship, by the monitored metric on the validation data."""
-    if f"{final:.6g}" == f"{best:.6g}":  # as far as the figures shown tell
-        return f"Both are as good on the validation data ({monitor} {final:.6g})."
-    name, value, other = (
-        ("best.keras", best, final)
-        if _improves(monitor, best, final)
-        else ("model.keras", final, best)
-    )
-    return (
-        f"Better on the validation data: {name} "
-        f"({monitor} {value:.6g} against {other:.6g})."
-    )
 
 
 def _without_retracing_warnings() -> contextlib.AbstractContextManager:
@@ -2037,15 +2225,437 @@ def _delete(path: Path) -> bool:
     return False
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+# --- kerastl.runtime.report: The evaluation report of a trained model: metrics, pictures, the run card ---
 
 
-def _write_json(path: Path, data: dict) -> None:
+MOST_CONFUSED = 20
+
+
+READABLE_CLASSES = 50
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> dict:
+    """Accuracy, per-class precision, recall and F1, and the confusion matrix.
+
+    Args:
+        labels: True class indices, shape `(n,)`, or one-hot rows `(n, classes)`.
+        probabilities: The model's outputs, shape `(n, classes)`.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
+        `per_class` (class, precision, recall, f1, support; precision and
+        recall are 0 where undefined), `confusion_matrix` (rows: true class,
+        columns: predicted class) and `examples`.
+
+    Raises:
+        ValueError: If the shapes do not match each other or `class_names`, or
+            there are no examples.
+    """
+    probabilities = np.asarray(probabilities)
+    labels = _class_indices(labels)
+    count = len(class_names)
+    if probabilities.ndim != 2 or probabilities.shape[1] != count:
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not match "
+            f"{count} classes"
+        )
+    if len(labels) != len(probabilities):
+        raise ValueError(
+            f"{len(labels)} labels for {len(probabilities)} rows of probabilities"
+        )
+    if len(labels) == 0:
+        raise ValueError("no examples to evaluate")
+    if labels.min() < 0 or labels.max() >= count:
+        raise ValueError(f"labels outside 0..{count - 1}")
+    predicted = probabilities.argmax(axis=1)
+    matrix = np.bincount(labels * count + predicted, minlength=count * count)
+    matrix = matrix.reshape(count, count)
+    correct = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    precision = _ratio(correct, matrix.sum(axis=0))
+    recall = _ratio(correct, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    metrics: dict = {"accuracy": float(correct.sum() / len(labels))}
+    if count > 5:
+        top5 = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
+        metrics["top5_accuracy"] = float((top5 == labels[:, None]).any(axis=1).mean())
+    metrics["macro_f1"] = float(f1.mean())
+    metrics["per_class"] = [
+        {
+            "class": name,
+            "precision": float(precision[index]),
+            "recall": float(recall[index]),
+            "f1": float(f1[index]),
+            "support": int(support[index]),
+        }
+        for index, name in enumerate(class_names)
+    ]
+    metrics["confusion_matrix"] = matrix.tolist()
+    metrics["examples"] = len(labels)
+    return metrics
+
+
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and predicted probabilities of a batched dataset, in one pass.
+
+    Each batch is predicted as it is read, so the labels line up with the
+    predictions even when the dataset shuffles on every pass.
+
+    Args:
+        model: A Keras model whose outputs are class probabilities.
+        dataset: Batches of `(images, labels)`; labels are class indices or
+            one-hot rows.
+
+    Returns:
+        The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
+    """
+    labels: list[np.ndarray] = []
+    probabilities: list[np.ndarray] = []
+    for batch in dataset:
+        images, batch_labels = batch[0], batch[1]
+        probabilities.append(np.asarray(model.predict_on_batch(images)))
+        labels.append(_class_indices(np.asarray(batch_labels)))
+    if not labels:
+        return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32")
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def plot_confusion_matrix(
+    matrix, class_names: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws the confusion matrix as a PNG: counts in the cells, rows coloured.
+
+    A cell's colour is its share of the true class's examples. With more than
+    `READABLE_CLASSES` classes, only the `MOST_CONFUSED` classes with the most
+    misclassifications (as true or predicted class) are shown, and the title
+    says so.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    matrix = np.asarray(matrix, dtype="int64")
+    shown = list(range(len(class_names)))
+    if len(shown) > READABLE_CLASSES:
+        shown = _most_confused_classes(matrix, MOST_CONFUSED)
+        title = f"{title} ({len(shown)} most confused of {len(class_names)} classes)"
+    totals = matrix.sum(axis=1)[shown]
+    counts = matrix[np.ix_(shown, shown)]
+    shares = _ratio(counts, totals[:, None])
+    side = min(20.0, max(6.0, 2.0 + 0.35 * len(shown)))
+    figure = _agg_figure(path, (side + 1.5, side))
+    if figure is None:
+        return None
+    font = min(10.0, max(6.0, 240 / len(shown)))
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    colorbar = figure.colorbar(image, ax=axes, shrink=0.8)
+    colorbar.set_label("share of the true class")
+    for row, column in zip(*np.nonzero(counts)):
+        axes.text(
+            column,
+            row,
+            str(counts[row, column]),
+            ha="center",
+            va="center",
+            fontsize=font,
+            color="white" if shares[row, column] > 0.5 else "black",
+        )
+    names = [_label_text(class_names[index]) for index in shown]
+    axes.set_xticks(range(len(shown)), names, rotation=90, fontsize=font)
+    axes.set_yticks(range(len(shown)), names, fontsize=font)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def plot_training_curves(
+    history_rows: list[dict], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws loss and accuracy per epoch, training and validation, as a PNG.
+
+    Args:
+        history_rows: Rows of `history.csv`, as `read_history` gives them.
+        path: The PNG to write.
+        title: The title of the picture.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    figure = _agg_figure(path, (10.0, 4.0))
+    if figure is None:
+        return None
+    epochs = [int(row["epoch"]) for row in history_rows]
+    starts = _phase_starts(history_rows)
+    columns = {key for row in history_rows for key in row}
+    accuracy = "accuracy"
+    if accuracy not in columns:
+        named = sorted(
+            key for key in columns if "accuracy" in key and not key.startswith("val_")
+        )
+        accuracy = named[0] if named else accuracy
+    for index, metric in enumerate(["loss", accuracy]):
+        axes = figure.add_subplot(1, 2, index + 1)
+        drawn = False
+        for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+            values = [_history_value(row.get(key)) for row in history_rows]
+            if any(np.isfinite(values)):
+                axes.plot(epochs, values, marker=".", label=label)
+                drawn = True
+        for epoch, _ in starts:
+            axes.axvline(epoch - 0.5, color="grey", linestyle="--", linewidth=0.8)
+        # The phase names label the lines from above, clear of curves and legend.
+        phases = axes.secondary_xaxis("top")
+        phases.set_xticks([epoch - 0.5 for epoch, _ in starts])
+        phases.set_xticklabels(
+            [name for _, name in starts], fontsize=8, color="dimgrey", ha="left"
+        )
+        phases.tick_params(length=0)
+        if drawn:
+            axes.legend(loc="best")
+        else:
+            axes.text(
+                0.5,
+                0.5,
+                f"no {metric} recorded",
+                transform=axes.transAxes,
+                ha="center",
+                va="center",
+            )
+        if epochs:
+            axes.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        if epochs and max(epochs) - min(epochs) < 15:
+            axes.set_xticks(range(min(epochs), max(epochs) + 1))
+        else:
+            axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.set_title(metric)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
+    """The metrics of `classification_metrics` as lines to print.
+
+    Args:
+        metrics: What `classification_metrics` returned.
+        weakest: How many classes with the lowest F1 to list.
+
+    Returns:
+        Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
+        classes (a class without examples is named apart, not ranked).
+    """
+    figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
+    if "top5_accuracy" in metrics:
+        figures.append(("top-5 accuracy", f"{metrics['top5_accuracy']:.4f}"))
+    figures.append(("macro F1", f"{metrics['macro_f1']:.4f}"))
+    figures.append(("examples", str(metrics["examples"])))
+    width = max(len(name) for name, _ in figures)
+    lines = [f"  {name:<{width}}  {value}" for name, value in figures]
+    rows = metrics["per_class"]
+    ranked = sorted(
+        (row for row in rows if row["support"] > 0), key=lambda row: row["f1"]
+    )[: max(weakest, 0)]
+    if ranked:
+        lines.append(f"Weakest {_plural(len(ranked), 'class', 'classes')} by F1:")
+        name_width = max(len(str(row["class"])) for row in ranked)
+        lines += [
+            f"  {row['class']!s:<{name_width}}  F1 {row['f1']:.3f}  "
+            f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+            f"({_plural(row['support'], 'example', 'examples')})"
+            for row in ranked
+        ]
+    empty = [str(row["class"]) for row in rows if row["support"] == 0]
+    if empty:
+        lines.append(f"No examples of: {', '.join(empty)}")
+    return lines
+
+
+def _class_indices(labels) -> np.ndarray:
+    """Class indices from indices or one-hot rows."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    return labels.reshape(-1).astype("int64")
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`numerator / denominator`, 0 where the denominator is 0."""
+    numerator = np.asarray(numerator, dtype="float64")
+    denominator = np.broadcast_to(
+        np.asarray(denominator, dtype="float64"), numerator.shape
+    )
+    result = np.zeros(numerator.shape)
+    np.divide(numerator, denominator, out=result, where=denominator != 0)
+    return result
+
+
+def _most_confused_classes(matrix: np.ndarray, count: int) -> list[int]:
+    """The `count` classes most often mistaken (as true or predicted), in order."""
+    errors = matrix - np.diag(np.diag(matrix))
+    confusion = errors.sum(axis=0) + errors.sum(axis=1)
+    chosen = np.argsort(-confusion, kind="stable")[:count]
+    return sorted(int(index) for index in chosen)
+
+
+def _phase_starts(history_rows: list[dict]) -> list[tuple[int, str]]:
+    """The first epoch and the name of each phase in `history.csv` rows."""
+    starts: list[tuple[int, str]] = []
+    for row in history_rows:
+        if not starts or starts[-1][1] != row["phase"]:
+            starts.append((int(row["epoch"]), row["phase"]))
+    return starts
+
+
+def _label_text(name: str, limit: int = 24) -> str:
+    """A class name short enough for an axis label."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _history_value(value) -> float:
+    """A number of `history.csv`; NaN where the row has none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _agg_figure(path: Path, size: tuple[float, float]) -> Any:
+    """A matplotlib `Figure` on an Agg canvas, or None without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(f"matplotlib is not installed: skipping {path}")
+        return None
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_png(figure: Any, path: Path, title: str) -> Path:
+    """Writes `figure` to `path` under a temporary name, then renames it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
+    figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
     os.replace(partial, path)
+    return path
+
+
+def write_report(
+    run: Run,
+    shipped: str,
+    class_names: list[str],
+    datasets: dict[str, tf.data.Dataset | None],
+    *,
+    settings: dict,
+) -> dict:
+    """Evaluates the shipped model and writes the report into the run's folder.
+
+    Call it after `run.finish()`, which leaves the model holding the weights of
+    the file it ships. Writes `metrics.json` (for the validation data, and the
+    test data when given: loss, accuracy, top-5 accuracy over 5 classes,
+    macro-F1, per-class figures, the confusion matrix), `confusion_matrix.png`,
+    `training_curves.png` and `run.json` (settings, versions, devices, the
+    data, each phase's wall time, the shipped file), then prints a summary.
+
+    Args:
+        run: The finished run.
+        shipped: The file `run.finish()` chose to ship.
+        class_names: The class names, in the order of the model's outputs.
+        datasets: `"training"`, `"validation"` and optionally `"test"`
+            datasets as the runtime loads them (a `"test"` of None is skipped);
+            only validation and test are evaluated.
+        settings: The script's resolved settings (e.g. `vars(args)`).
+
+    Returns:
+        The contents of `metrics.json`.
+    """
+    folder = run.output_dir
+    metrics: dict[str, Any] = {"model": shipped}
+    for name in ("validation", "test"):
+        dataset = datasets.get(name)
+        if dataset is not None:
+            labels, probabilities = predict_dataset(run.model, dataset)
+            metrics[name] = {
+                "loss": _cross_entropy(labels, probabilities),
+                **classification_metrics(labels, probabilities, class_names),
+            }
+    write_json(folder / "metrics.json", metrics)
+    evaluated = "test" if "test" in metrics else "validation"
+    written = [folder / "metrics.json"]
+    picture = plot_confusion_matrix(
+        np.array(metrics[evaluated]["confusion_matrix"]),
+        class_names,
+        folder / "confusion_matrix.png",
+        f"Confusion matrix of {shipped} on the {evaluated} images",
+    )
+    _, history = read_history(folder / "history.csv")
+    curves = plot_training_curves(
+        history, folder / "training_curves.png", f"Training of {run.model.name}"
+    )
+    written += [path for path in (picture, curves) if path is not None]
+    card = _run_card(run, shipped, class_names, datasets, settings)
+    write_json(folder / "run.json", card)
+    written.append(folder / "run.json")
+    print(f"\nThe {evaluated} images, with {shipped}:")
+    print("\n".join(summary_lines(metrics[evaluated])))
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return metrics
+
+
+def _cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The mean sparse categorical cross-entropy, clipped as Keras clips it."""
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
+
+
+def _run_card(
+    run: Run,
+    shipped: str,
+    class_names: list[str],
+    datasets: dict[str, tf.data.Dataset | None],
+    settings: dict,
+) -> dict:
+    """What the run was: settings, versions, devices, data, phases, the shipped file."""
+    try:
+        kerastl_version = importlib.metadata.version("kerastl")
+    except importlib.metadata.PackageNotFoundError:
+        kerastl_version = None  # a standalone script
+    data = {
+        name: {
+            "images": len(dataset.file_paths),
+            "images_per_class": dataset.class_counts,
+            "files_sha256": dataset.files_sha256,
+        }
+        for name, dataset in datasets.items()
+        if dataset is not None
+    }
+    return {
+        "shipped_model": shipped,
+        "best_epoch": run.state["best"],
+        "phase_seconds": run.state.get("seconds", {}),
+        "settings": json.loads(json.dumps(settings, default=str)),
+        "versions": {
+            "kerastl": kerastl_version,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "python": platform.python_version(),
+        },
+        "devices": [device.name for device in tf.config.list_logical_devices()],
+        "classes": dict(enumerate(class_names)),
+        "data": data,
+    }
 
 
 # --- kerastl.runtime.schedules: Learning-rate schedules for the fine-tuning phases ---

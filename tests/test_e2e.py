@@ -321,3 +321,56 @@ def test_bad_script_options_are_usage_errors(tmp_path: Path, capsys) -> None:
             predict.parse_args(["--images", "x", "--top-k", top_k])
         assert exit.value.code == 2
         assert f"must be from 1 to 1000, not {top_k}" in capsys.readouterr().err
+
+
+def test_the_report_describes_the_shipped_model(
+    tmp_path: Path, digits_dir: Path
+) -> None:
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    from kerastl import runtime
+
+    script = generate(
+        tmp_path,
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
+    )
+    test = write_digits(tmp_path / "test", per_class=2)
+    options = (
+        f"--test-dir {test} --class-weight auto --weights none --epochs 2 "
+        "--output-dir out"
+    )
+    result = run_script(script, *on_data(digits_dir, options))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    card = json.loads((out / "run.json").read_text())
+    assert metrics["model"] == card["shipped_model"] in ("best.keras", "model.keras")
+    assert f"The test images, with {metrics['model']}:" in result.stdout
+    # The figures agree with the shipped file's own predictions.
+    model = keras.saving.load_model(out / metrics["model"], compile=False)
+    test_ds = runtime.load_test_folder(
+        test, image_size=32, batch_size=8, class_names=[str(d) for d in range(10)]
+    )
+    labels, probabilities = runtime.predict_dataset(model, test_ds)
+    expected = runtime.classification_metrics(
+        labels, probabilities, [str(d) for d in range(10)]
+    )
+    for key in ("accuracy", "top5_accuracy", "macro_f1", "examples"):
+        assert metrics["test"][key] == pytest.approx(expected[key], abs=1e-6), key
+    assert metrics["test"]["confusion_matrix"] == expected["confusion_matrix"]
+    assert sum(row["support"] for row in metrics["test"]["per_class"]) == 20
+    validation = card["data"]["validation"]["images"]
+    assert np.array(metrics["validation"]["confusion_matrix"]).sum() == validation
+    # The run card: data, phases, versions.
+    assert card["data"]["test"]["images_per_class"] == {str(d): 2 for d in range(10)}
+    assert card["data"]["training"]["images"] + validation == 120
+    assert set(card["phase_seconds"]) == {"head"}
+    assert card["settings"]["class_weight"] == "auto"
+    assert card["versions"]["keras"] == keras.__version__
+    # Pictures a person can look at.
+    with Image.open(out / "confusion_matrix.png") as picture:
+        assert picture.size[0] >= 600 and picture.size[1] >= 500
+    with Image.open(out / "training_curves.png") as picture:
+        assert picture.size == (1000, 400)

@@ -89,3 +89,14 @@ def test_13_augmentation_stays_out_of_the_model(training_scripts) -> None:
         build = text.split("def build_model", 1)[1].split("\ndef ", 1)[0]
         assert "Random" not in build
         assert "augmentation=augmentation()" in text
+
+
+def test_14_the_test_folder_is_read_only_after_the_model_is_chosen(
+    training_scripts,
+) -> None:
+    for text in training_scripts.values():
+        main = text.split("def main", 1)[1]
+        assert main.index("shipped = run.finish(val_ds)") < main.index(
+            "runtime.load_test_folder("
+        )
+        assert "class_weight=class_weight" in text  # --class-weight auto reaches fit()

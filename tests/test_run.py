@@ -83,11 +83,15 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     assert head_best["phase"] == "head"
     fit(run, WILD)
     assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
-    figures = run.finish(batches(*VALIDATION))
+    shipped = run.finish(batches(*VALIDATION))
     assert val_loss_of(tmp_path / "best.keras") == pytest.approx(
         head_best["value"], rel=1e-4
     )
-    assert figures["best.keras"]["loss"] < figures["model.keras"]["loss"]
+    assert run.figures["best.keras"]["loss"] < run.figures["model.keras"]["loss"]
+    assert shipped == "best.keras"  # and the model now holds its weights
+    assert run.model.evaluate(*VALIDATION, verbose=0, return_dict=True)[
+        "loss"
+    ] == pytest.approx(run.figures["best.keras"]["loss"], rel=1e-5)
     out = capsys.readouterr().out
     assert "Better on the validation data: best.keras (val_loss " in out
     assert not list(

@@ -9,7 +9,10 @@ from kerastl.runtime.data import (
     FolderScan,
     check_num_classes,
     check_pixel_range,
+    class_weights,
+    imbalance_warning,
     load_image_folders,
+    load_test_folder,
     save_labels,
     scan_image_folder,
 )
@@ -32,13 +35,12 @@ from kerastl.runtime.models import (
 from kerastl.runtime.options import int_range, positive_float, weights_option
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.report import (
-    class_weights,
     classification_metrics,
-    imbalance_warning,
     plot_confusion_matrix,
     plot_training_curves,
     predict_dataset,
     summary_lines,
+    write_report,
 )
 from kerastl.runtime.run import Phase, Run
 from kerastl.runtime.schedules import warmup_cosine
@@ -84,6 +86,7 @@ __all__ = [
     "imbalance_warning",
     "int_range",
     "load_image_folders",
+    "load_test_folder",
     "loading_weights",
     "plot_confusion_matrix",
     "plot_training_curves",
@@ -105,4 +108,5 @@ __all__ = [
     "warmup_cosine",
     "weights_option",
     "write_predictions",
+    "write_report",
 ]

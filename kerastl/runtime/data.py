@@ -10,6 +10,7 @@ set does not decide whether training fits in memory.
 """
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -27,6 +28,8 @@ from kerastl.runtime.cache import (
 )
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.images import IMAGE_EXTENSIONS, check_images, list_images
+
+IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ def load_image_folders(
             f"cache must be one of {', '.join(CACHE_CHOICES)}, not {cache!r}"
         )
     scan = scan_image_folder(data_dir)
+    warning = imbalance_warning(scan.counts)
+    if warning:
+        print(warning)
     options = {
         "image_size": (image_size, image_size),
         "batch_size": None,
@@ -203,7 +209,61 @@ def load_image_folders(
         shuffle_seed=seed,
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
-    return train, val, class_names
+    roots = {"training": data_dir, "validation": val_dir or data_dir}
+    return (
+        _with_contents(train, subsets["training"].file_paths, roots["training"]),
+        _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
+        class_names,
+    )
+
+
+def load_test_folder(
+    test_dir: str | os.PathLike,
+    *,
+    image_size: int,
+    batch_size: int,
+    class_names: list[str],
+) -> tf.data.Dataset:
+    """A test folder's images, in order and uncached: for one evaluation at the end.
+
+    Raises:
+        DataError: If the folder cannot be used or its classes differ.
+    """
+    scan = scan_image_folder(test_dir, "test folder")
+    if scan.class_names != class_names:
+        raise DataError(
+            f"test classes differ from training classes: {', '.join(scan.class_names)}"
+        )
+    with contextlib.redirect_stdout(io.StringIO()):
+        dataset = keras.utils.image_dataset_from_directory(
+            test_dir,
+            class_names=class_names,
+            image_size=(image_size, image_size),
+            batch_size=batch_size,
+            shuffle=False,
+            verbose=False,
+        )
+    file_paths = dataset.file_paths
+    return _with_contents(dataset.map(_to_float), file_paths, test_dir)
+
+
+def _with_contents(
+    dataset: tf.data.Dataset, file_paths: list[str], root: str | os.PathLike
+) -> tf.data.Dataset:
+    """Records on `dataset` its files, images per class and a hash of the file
+    list with sizes, as Keras records `file_paths` on the datasets it makes."""
+    counts: dict[str, int] = {}
+    files = []
+    for path in file_paths:
+        relative = Path(os.path.relpath(path, root))
+        counts[relative.parts[0]] = counts.get(relative.parts[0], 0) + 1
+        files.append((relative.as_posix(), os.path.getsize(path)))
+    dataset.file_paths = list(file_paths)
+    dataset.class_counts = dict(sorted(counts.items()))
+    dataset.files_sha256 = hashlib.sha256(
+        json.dumps(sorted(files)).encode()
+    ).hexdigest()
+    return dataset
 
 
 def _pipeline(
@@ -335,3 +395,42 @@ def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(class_names, indent=2) + "\n")
     return path
+
+
+def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """Inverse-frequency weights, as `fit(class_weight=...)` takes them.
+
+    A class's weight is `total / (number of classes * its count)`, so the
+    weights average 1 over the images and each class weighs the same in all.
+
+    Raises:
+        DataError: If a class has no count or no images.
+    """
+    missing = [name for name in class_names if counts.get(name, 0) <= 0]
+    if missing:
+        raise DataError(f"cannot weight classes without images: {', '.join(missing)}")
+    total = sum(counts[name] for name in class_names)
+    return {
+        index: total / (len(class_names) * counts[name])
+        for index, name in enumerate(class_names)
+    }
+
+
+def imbalance_warning(counts: dict[str, int]) -> str | None:
+    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest."""
+    if len(counts) < 2:
+        return None
+    largest = max(counts, key=lambda name: counts[name])
+    smallest = min(counts, key=lambda name: counts[name])
+    if counts[largest] <= IMBALANCE_RATIO * counts[smallest]:
+        return None
+    ratio = (
+        f"{counts[largest] / counts[smallest]:.1f} times"
+        if counts[smallest] > 0
+        else "infinitely"
+    )
+    return (
+        f"The classes are imbalanced: {largest!r} has {counts[largest]} images, "
+        f"{ratio} as many as {smallest!r} ({counts[smallest]}); "
+        "consider --class-weight auto."
+    )

@@ -1,4 +1,4 @@
-"""The evaluation report of a trained model: metrics, confusion matrix, curves.
+"""The evaluation report of a trained model: metrics, pictures, the run card.
 
 The metrics are plain numpy and JSON-ready (Python ints and floats, never NaN).
 The pictures need matplotlib, imported only when one is drawn: without it, a
@@ -7,15 +7,21 @@ script prints one line and goes on. They are drawn with the Agg canvas on a
 matplotlib state stays as it was.
 """
 
+import importlib.metadata
+import json
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from kerastl.runtime.errors import DataError
+from kerastl.runtime.history import read_history
+from kerastl.runtime.jsonfile import write_json
+from kerastl.runtime.run import Run
 
-IMBALANCE_RATIO = 5
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
 
@@ -263,45 +269,6 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
     return lines
 
 
-def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
-    """Inverse-frequency weights, as `fit(class_weight=...)` takes them.
-
-    A class's weight is `total / (number of classes * its count)`, so the
-    weights average 1 over the images and each class weighs the same in all.
-
-    Raises:
-        DataError: If a class has no count or no images.
-    """
-    missing = [name for name in class_names if counts.get(name, 0) <= 0]
-    if missing:
-        raise DataError(f"cannot weight classes without images: {', '.join(missing)}")
-    total = sum(counts[name] for name in class_names)
-    return {
-        index: total / (len(class_names) * counts[name])
-        for index, name in enumerate(class_names)
-    }
-
-
-def imbalance_warning(counts: dict[str, int]) -> str | None:
-    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest."""
-    if len(counts) < 2:
-        return None
-    largest = max(counts, key=lambda name: counts[name])
-    smallest = min(counts, key=lambda name: counts[name])
-    if counts[largest] <= IMBALANCE_RATIO * counts[smallest]:
-        return None
-    ratio = (
-        f"{counts[largest] / counts[smallest]:.1f} times"
-        if counts[smallest] > 0
-        else "infinitely"
-    )
-    return (
-        f"The classes are imbalanced: {largest!r} has "
-        f"{_plural(counts[largest], 'image', 'images')}, {ratio} as many as "
-        f"{smallest!r} ({counts[smallest]}); consider --class-weight auto."
-    )
-
-
 def _class_indices(labels) -> np.ndarray:
     """Class indices from indices or one-hot rows."""
     labels = np.asarray(labels)
@@ -375,3 +342,109 @@ def _save_png(figure: Any, path: Path, title: str) -> Path:
     figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
     os.replace(partial, path)
     return path
+
+
+def write_report(
+    run: Run,
+    shipped: str,
+    class_names: list[str],
+    datasets: dict[str, tf.data.Dataset | None],
+    *,
+    settings: dict,
+) -> dict:
+    """Evaluates the shipped model and writes the report into the run's folder.
+
+    Call it after `run.finish()`, which leaves the model holding the weights of
+    the file it ships. Writes `metrics.json` (for the validation data, and the
+    test data when given: loss, accuracy, top-5 accuracy over 5 classes,
+    macro-F1, per-class figures, the confusion matrix), `confusion_matrix.png`,
+    `training_curves.png` and `run.json` (settings, versions, devices, the
+    data, each phase's wall time, the shipped file), then prints a summary.
+
+    Args:
+        run: The finished run.
+        shipped: The file `run.finish()` chose to ship.
+        class_names: The class names, in the order of the model's outputs.
+        datasets: `"training"`, `"validation"` and optionally `"test"`
+            datasets as the runtime loads them (a `"test"` of None is skipped);
+            only validation and test are evaluated.
+        settings: The script's resolved settings (e.g. `vars(args)`).
+
+    Returns:
+        The contents of `metrics.json`.
+    """
+    folder = run.output_dir
+    metrics: dict[str, Any] = {"model": shipped}
+    for name in ("validation", "test"):
+        dataset = datasets.get(name)
+        if dataset is not None:
+            labels, probabilities = predict_dataset(run.model, dataset)
+            metrics[name] = {
+                "loss": _cross_entropy(labels, probabilities),
+                **classification_metrics(labels, probabilities, class_names),
+            }
+    write_json(folder / "metrics.json", metrics)
+    evaluated = "test" if "test" in metrics else "validation"
+    written = [folder / "metrics.json"]
+    picture = plot_confusion_matrix(
+        np.array(metrics[evaluated]["confusion_matrix"]),
+        class_names,
+        folder / "confusion_matrix.png",
+        f"Confusion matrix of {shipped} on the {evaluated} images",
+    )
+    _, history = read_history(folder / "history.csv")
+    curves = plot_training_curves(
+        history, folder / "training_curves.png", f"Training of {run.model.name}"
+    )
+    written += [path for path in (picture, curves) if path is not None]
+    card = _run_card(run, shipped, class_names, datasets, settings)
+    write_json(folder / "run.json", card)
+    written.append(folder / "run.json")
+    print(f"\nThe {evaluated} images, with {shipped}:")
+    print("\n".join(summary_lines(metrics[evaluated])))
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return metrics
+
+
+def _cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The mean sparse categorical cross-entropy, clipped as Keras clips it."""
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
+
+
+def _run_card(
+    run: Run,
+    shipped: str,
+    class_names: list[str],
+    datasets: dict[str, tf.data.Dataset | None],
+    settings: dict,
+) -> dict:
+    """What the run was: settings, versions, devices, data, phases, the shipped file."""
+    try:
+        kerastl_version = importlib.metadata.version("kerastl")
+    except importlib.metadata.PackageNotFoundError:
+        kerastl_version = None  # a standalone script
+    data = {
+        name: {
+            "images": len(dataset.file_paths),
+            "images_per_class": dataset.class_counts,
+            "files_sha256": dataset.files_sha256,
+        }
+        for name, dataset in datasets.items()
+        if dataset is not None
+    }
+    return {
+        "shipped_model": shipped,
+        "best_epoch": run.state["best"],
+        "phase_seconds": run.state.get("seconds", {}),
+        "settings": json.loads(json.dumps(settings, default=str)),
+        "versions": {
+            "kerastl": kerastl_version,
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "python": platform.python_version(),
+        },
+        "devices": [device.name for device in tf.config.list_logical_devices()],
+        "classes": dict(enumerate(class_names)),
+        "data": data,
+    }

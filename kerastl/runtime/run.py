@@ -24,6 +24,7 @@ import math
 import os
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import numpy as np
 from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
 from kerastl.runtime.errors import DivergedError, ScriptError
 from kerastl.runtime.history import drop_epochs_from, record_epoch
+from kerastl.runtime.jsonfile import read_json, write_json
 from kerastl.runtime.models import (
     has_finite_weights,
     save_model_atomic,
@@ -115,7 +117,7 @@ class Run:
             "best": None,
             "wait": 0,
         }
-        saved = _read_json(self._state_path)
+        saved = read_json(self._state_path)
         self.state = (
             new
             if saved is None
@@ -124,6 +126,7 @@ class Run:
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
         self._trained = False  # whether this process trained (model.keras is stale)
+        self.figures: dict[str, dict[str, float]] = {}  # set by finish()
 
     def fit(
         self,
@@ -132,6 +135,7 @@ class Run:
         *,
         validation_data=None,
         callbacks: list[keras.callbacks.Callback] | tuple = (),
+        class_weight: dict[int, float] | None = None,
         verbose: str | int = "auto",
     ) -> keras.callbacks.History | None:
         """Trains `phase` unless it finished in an earlier run, saving every epoch.
@@ -193,17 +197,19 @@ class Run:
         self._complete(phase, progress.last_epoch or initial_epoch)
         return history
 
-    def finish(self, validation_data) -> dict[str, dict[str, float]]:
+    def finish(self, validation_data) -> str:
         """Saves the final model, compares it with `best.keras`, ends the run.
 
         The final model is saved as `model.keras` once its reloaded copy
         predicts the same on a batch of `validation_data` (unless this process
         trained nothing and `model.keras` holds it already). Both models are
-        evaluated on `validation_data`, and a line says which is better. The
-        resume checkpoint is then dropped: `model.keras` replaces it.
+        evaluated on `validation_data` (`self.figures`), and a line says which
+        is better: that one is the model to ship, and the model holds its
+        weights afterwards. The resume checkpoint is then dropped:
+        `model.keras` replaces it.
 
         Returns:
-            The validation figures of `"model.keras"` and `"best.keras"`.
+            The file to ship: `"best.keras"` or `"model.keras"`.
         """
         model_path = self.output_dir / "model.keras"
         if self._trained or not model_path.exists():
@@ -218,7 +224,10 @@ class Run:
             ):
                 self._load_best()
                 figures["best.keras"] = self._evaluate(validation_data)
-                self.model.set_weights(final_weights)
+        self.figures = figures
+        shipped = self._shipped()
+        if shipped == "model.keras":
+            self.model.set_weights(final_weights)
         print(self._verdict(figures))
         self.state["checkpoint"] = {
             "phase": self.phases[-1].name,
@@ -228,7 +237,25 @@ class Run:
         self._write_state()
         for old in (self.output_dir / "resume").glob("*.weights.h5"):
             old.unlink()
-        return figures
+        return shipped
+
+    def _shipped(self) -> str:
+        """The better of the two files by the monitored metric; a tie ships the final."""
+        return self._better() or "model.keras"
+
+    def _better(self) -> str | None:
+        """`"best.keras"` or `"model.keras"`, or None when the figures shown tie."""
+        key = self.monitor.removeprefix("val_")
+        final, best = self.figures["model.keras"], self.figures.get("best.keras")
+        if best is None or key not in best or key not in final:
+            return None
+        if f"{final[key]:.6g}" == f"{best[key]:.6g}":
+            return None
+        return (
+            "best.keras"
+            if _improves(self.monitor, best[key], final[key])
+            else "model.keras"
+        )
 
     def _evaluate(self, validation_data) -> dict[str, float]:
         return self.model.evaluate(validation_data, verbose=0, return_dict=True)
@@ -237,14 +264,25 @@ class Run:
         key = self.monitor.removeprefix("val_")
         final = figures["model.keras"]
         lines = [f"model.keras (the final model): {_figures(final)}"]
-        if "best.keras" in figures:
-            best, record = figures["best.keras"], self.state["best"]
+        if "best.keras" not in figures or key not in final:
+            return lines[0]
+        best, record = figures["best.keras"], self.state["best"]
+        lines.append(
+            f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
+            f"{_figures(best)}"
+        )
+        better = self._better()
+        if better is None:
             lines.append(
-                f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
-                f"{_figures(best)}"
+                f"Both are as good on the validation data ({self.monitor} "
+                f"{final[key]:.6g})."
             )
-            if key in best and key in final:
-                lines.append(_better(self.monitor, final[key], best[key]))
+        else:
+            value, other = (best, final) if better == "best.keras" else (final, best)
+            lines.append(
+                f"Better on the validation data: {better} ({self.monitor} "
+                f"{value[key]:.6g} against {other[key]:.6g})."
+            )
         return "\n".join(lines)
 
     def _diverged_message(self, phase: Phase, epoch: int) -> str:
@@ -354,7 +392,7 @@ class Run:
                 old.unlink(missing_ok=True)
 
     def _write_state(self) -> None:
-        _write_json(self._state_path, self.state)
+        write_json(self._state_path, self.state)
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -367,6 +405,10 @@ class _EpochEnd(keras.callbacks.Callback):
         self.diverged: int | None = None
         self.stopped_early = False
         self.last_epoch: int | None = None
+        self._started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -376,6 +418,10 @@ class _EpochEnd(keras.callbacks.Callback):
             self.diverged = epoch
             self.model.stop_training = True
             return
+        seconds = self.run.state.setdefault("seconds", {})
+        seconds[self.phase.name] = round(
+            seconds.get(self.phase.name, 0) + time.monotonic() - self._started, 3
+        )
         self.run.end_of_epoch(self.phase, epoch, logs)
         self.last_epoch = epoch + 1
         if self.run.state["wait"] >= self.run.patience:
@@ -391,21 +437,6 @@ def _improves(monitor: str, value: float, best: float) -> bool:
     """Whether `value` beats `best`: lower for losses and errors, else higher."""
     lower_is_better = "loss" in monitor or "error" in monitor
     return value < best if lower_is_better else value > best
-
-
-def _better(monitor: str, final: float, best: float) -> str:
-    """Which file to ship, by the monitored metric on the validation data."""
-    if f"{final:.6g}" == f"{best:.6g}":  # as far as the figures shown tell
-        return f"Both are as good on the validation data ({monitor} {final:.6g})."
-    name, value, other = (
-        ("best.keras", best, final)
-        if _improves(monitor, best, final)
-        else ("model.keras", final, best)
-    )
-    return (
-        f"Better on the validation data: {name} "
-        f"({monitor} {value:.6g} against {other:.6g})."
-    )
 
 
 def _without_retracing_warnings() -> contextlib.AbstractContextManager:
@@ -463,14 +494,3 @@ def _delete(path: Path) -> bool:
         path.unlink()
         return True
     return False
-
-
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)

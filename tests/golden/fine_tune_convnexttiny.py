@@ -8,7 +8,8 @@ Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of UNFREEZE and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
-epoch of the whole run), history.csv and labels.json. Running the same command
+epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
+confusion_matrix.png, training_curves.png and run.json. Running the same command
 again resumes an interrupted run; --restart starts the folder over.
 """
 
@@ -54,6 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-dir",
         help="validation folder with the same sub-folders (default: split --data-dir)",
     )
+    parser.add_argument(
+        "--test-dir",
+        help="test folder with the same sub-folders, evaluated once at the end",
+    )
     epochs = runtime.int_range(0)
     parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
     parser.add_argument(
@@ -90,10 +95,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
+    parser.add_argument(
+        "--class-weight",
+        choices=["none", "auto"],
+        default="none",
+        help="auto: weigh each class by the inverse of its share of the images",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    if args.val_dir and Path(args.val_dir).resolve() == Path(args.data_dir).resolve():
-        parser.error("--val-dir must differ from --data-dir")
+    folders = [Path(args.data_dir).resolve()]
+    for option, folder in (("--val-dir", args.val_dir), ("--test-dir", args.test_dir)):
+        if folder and Path(folder).resolve() in folders:
+            parser.error(f"{option} must differ from --data-dir and --val-dir")
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{option} {folder} is not a folder")
+        if folder:
+            folders.append(Path(folder).resolve())
     return args
 
 
@@ -176,7 +193,9 @@ def lr_callbacks(phase: runtime.Phase) -> list[keras.callbacks.Callback]:
     return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
 
 
-def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
+def train(
+    run: runtime.Run, base_model: keras.Model, train_ds, val_ds, class_weight
+) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
     runtime.check_unfreeze_stages(base_model, UNFREEZE)
@@ -192,11 +211,17 @@ def train(run: runtime.Run, base_model: keras.Model, train_ds, val_ds) -> None:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        run.fit(phase, train_ds, validation_data=val_ds, callbacks=lr_callbacks(phase))
+        run.fit(
+            phase,
+            train_ds,
+            validation_data=val_ds,
+            class_weight=class_weight,
+            callbacks=lr_callbacks(phase),
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes model.keras, best.keras, history.csv and labels.json."""
+    """Trains, then writes the models, their history and the report."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     keras.utils.set_random_seed(args.seed)
@@ -213,6 +238,11 @@ def main(argv: list[str] | None = None) -> None:
         cache_dir=output_dir / "cache",
     )
     num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
+    class_weight = (
+        runtime.class_weights(train_ds.class_counts, class_names)
+        if args.class_weight == "auto"
+        else None
+    )
     model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = runtime.Run(
@@ -230,9 +260,22 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     runtime.save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds)
-    # Save model.keras (checked after reloading) and say if best.keras is better.
-    run.finish(val_ds)
+    train(run, base_model, train_ds, val_ds, class_weight)
+    # Save model.keras (checked after reloading) and choose the file to ship.
+    shipped = run.finish(val_ds)
+    # The test images are read only now, once: they never choose a model.
+    test_ds = (
+        runtime.load_test_folder(
+            args.test_dir,
+            image_size=IMAGE_SIZE,
+            batch_size=args.batch_size,
+            class_names=class_names,
+        )
+        if args.test_dir
+        else None
+    )
+    datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
+    runtime.write_report(run, shipped, class_names, datasets, settings=vars(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,18 @@
+"""JSON files written atomically: a temporary name, then a rename."""
+
+import json
+import os
+from pathlib import Path
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`, or None if there is no such file."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes `data` to `path` through a temporary file, so a kill never leaves half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
