@@ -339,7 +339,7 @@ def test_the_report_describes_the_shipped_model(
     test = write_digits(tmp_path / "test", per_class=2)
     options = (
         f"--test-dir {test} --class-weight auto --weights none --epochs 2 "
-        "--output-dir out"
+        "--output-dir out --export saved-model tflite"
     )
     result = run_script(script, *on_data(digits_dir, options))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -369,6 +369,14 @@ def test_the_report_describes_the_shipped_model(
     assert set(card["phase_seconds"]) == {"head"}
     assert card["settings"]["class_weight"] == "auto"
     assert card["versions"]["keras"] == keras.__version__
+    # Each export, checked with its own runtime, agrees with the Keras model.
+    exports = metrics["exports"]
+    assert sorted(Path(path).name for path in exports) == [
+        "model.tflite",
+        "saved_model",
+    ]
+    assert all(figures["agreement"] >= 0.99 for figures in exports.values())
+    assert "Exported out/export/model.tflite: accuracy" in result.stdout
     # Pictures a person can look at.
     with Image.open(out / "confusion_matrix.png") as picture:
         assert picture.size[0] >= 600 and picture.size[1] >= 500

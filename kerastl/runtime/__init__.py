@@ -25,6 +25,7 @@ from kerastl.runtime.errors import (
     UnfreezeError,
     WeightsError,
 )
+from kerastl.runtime.export import ExportError, export_format, export_model
 from kerastl.runtime.history import read_history
 from kerastl.runtime.models import (
     has_finite_weights,
@@ -63,6 +64,7 @@ __all__ = [
     "BlockRule",
     "DataError",
     "DivergedError",
+    "ExportError",
     "FolderScan",
     "Phase",
     "Run",
@@ -78,6 +80,8 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "compile_checked",
+    "export_format",
+    "export_model",
     "find_blocks",
     "find_images",
     "freeze",

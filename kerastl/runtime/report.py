@@ -7,10 +7,10 @@ script prints one line and goes on. They are drawn with the Agg canvas on a
 matplotlib state stays as it was.
 """
 
-import importlib.metadata
 import json
 import os
 import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -421,8 +421,8 @@ def _run_card(
 ) -> dict:
     """What the run was: settings, versions, devices, data, phases, the shipped file."""
     try:
-        kerastl_version = importlib.metadata.version("kerastl")
-    except importlib.metadata.PackageNotFoundError:
+        kerastl_version = metadata.version("kerastl")
+    except metadata.PackageNotFoundError:
         kerastl_version = None  # a standalone script
     data = {
         name: {

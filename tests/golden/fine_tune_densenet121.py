@@ -101,6 +101,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="none",
         help="auto: weigh each class by the inverse of its share of the images",
     )
+    parser.add_argument(
+        "--export",
+        nargs="+",
+        default=[],
+        type=runtime.export_format,
+        help="also export the shipped model: saved-model, tflite, onnx",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=["none", "float16", "dynamic", "int8"],
+        default="none",
+        help="the weights of the tflite export (int8 calibrates on training images)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     folders = [Path(args.data_dir).resolve()]
@@ -276,6 +289,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
     runtime.write_report(run, shipped, class_names, datasets, settings=vars(args))
+    # Each export is checked against the Keras model with its own runtime.
+    if args.export:
+        runtime.export_model(
+            model,
+            output_dir,
+            args.export,
+            val_ds,
+            quantize=args.quantize,
+            calibration_data=train_ds,
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""Exports of a small real model, each checked with its own runtime."""
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerastl.runtime import ExportError, export_format, export_model
+from kerastl.runtime import export as export_module
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.uniform(0, 255, (24, 8, 8, 3)).astype("float32")
+LABELS = RNG.integers(0, 3, 24)
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)  # takes raw pixels, as the scripts do
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="small")
+
+
+def batches() -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((IMAGES, LABELS)).batch(8)
+
+
+def test_float_exports_agree_and_are_recorded(model, tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": "best.keras"}))
+    results = export_model(
+        model, tmp_path, ["saved-model", "tflite", "onnx"], batches()
+    )
+    assert sorted(Path(path).name for path in results) == [
+        "model.onnx",
+        "model.tflite",
+        "saved_model",
+    ]
+    expected = model.predict(IMAGES, verbose=0).argmax(axis=1)
+    for figures in results.values():
+        assert figures["agreement"] == 1.0 and figures["examples"] == 24
+        assert figures["max_probability_difference"] < 1e-4
+        assert figures["accuracy"] == pytest.approx(np.mean(expected == LABELS))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"] == "best.keras" and metrics["exports"] == results
+
+
+def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
+    model, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(export_module.MIN_AGREEMENT, "int8", 1.01)  # unreachable
+    with pytest.raises(ExportError, match="agrees on .* \\(needs 101%\\)"):
+        export_model(
+            model,
+            tmp_path,
+            ["tflite"],
+            batches(),
+            quantize="int8",
+            calibration_data=batches(),
+        )
+    assert (tmp_path / "export" / "model-int8.tflite").is_file()
+    exports = json.loads((tmp_path / "metrics.json").read_text())["exports"]
+    (figures,) = exports.values()
+    assert figures["weights"] == "int8" and 0 <= figures["agreement"] <= 1
+
+
+def test_export_formats_are_checked_before_training(monkeypatch) -> None:
+    assert export_format("tflite") == "tflite"
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown format 'tf'"):
+        export_format("tf")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "tf2onnx" else real(name, *args),
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="kerastl\\[onnx\\]"):
+        export_format("onnx")
