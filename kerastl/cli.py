@@ -162,7 +162,12 @@ def info(ctx: click.Context, backbone: str) -> None:
 )
 @click.pass_context
 def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> None:
-    """Compare training runs: the settings that differ, final metrics, curves."""
+    """Compare training runs side by side.
+
+    Prints the settings that differ between the RUN_DIRs, then each shipped
+    model's validation (and test) figures, best epoch and training time, and
+    draws their validation loss and accuracy over epochs into one PNG.
+    """
     from kerastl import compare as comparing  # matplotlib loads only to draw
 
     folders, output_param = ctx.command.params[0], ctx.command.params[1]

@@ -169,6 +169,7 @@ def plot_runs(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     figure = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
@@ -215,7 +216,7 @@ def plot_runs(
             axes.text(
                 0.5, 0.5, f"no {label} recorded", transform=axes.transAxes, ha="center"
             )
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(label)
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
