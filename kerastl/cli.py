@@ -1,4 +1,4 @@
-"""The command line: `kerastl new`, `kerastl list`, `kerastl info`."""
+"""The command line: `kerastl new`, `list`, `info` and `compare`."""
 
 from __future__ import annotations
 
@@ -142,6 +142,56 @@ def info(ctx: click.Context, backbone: str) -> None:
     width = max(map(len, facts))
     for key, value in facts.items():
         click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
+
+
+@cli.command()
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    metavar="RUN_DIR...",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "-o",
+    "--output",
+    default="compare.png",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The figure to write: validation loss and accuracy of every run.",
+)
+@click.pass_context
+def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> None:
+    """Compare training runs side by side.
+
+    Prints the settings that differ between the RUN_DIRs, then each shipped
+    model's validation (and test) figures, best epoch and training time, and
+    draws their validation loss and accuracy over epochs into one PNG.
+    """
+    from kerastl import compare as comparing  # matplotlib loads only to draw
+
+    folders, output_param = ctx.command.params[0], ctx.command.params[1]
+    if len(run_dirs) < 2:
+        raise click.BadParameter(
+            f"only one run folder ({run_dirs[0]}); give two or more to compare",
+            ctx=ctx,
+            param=folders,
+        )
+    if not output.parent.is_dir():
+        raise click.BadParameter(
+            f"folder {output.parent} does not exist", ctx=ctx, param=output_param
+        )
+    try:
+        names = comparing.column_names(run_dirs)
+        runs = [comparing.read_run(folder) for folder in run_dirs]
+    except comparing.RunFolderError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=folders) from None
+    for line in comparing.table_lines(runs, names):
+        click.echo(line)
+    if comparing.plot_runs(runs, names, output) is None:
+        click.echo(f"matplotlib is not installed: skipping {output}")
+    else:
+        click.echo(f"wrote {output}")
 
 
 def _facts(entry: backbones.Backbone) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def test_version_and_help(tmp_path: Path) -> None:
         kerastl("--version", cwd=tmp_path).stdout.strip()
         == f"kerastl, version {__version__}"
     )
-    for command in ([], ["new"], ["list"], ["info"]):
+    for command in ([], ["new"], ["list"], ["info"], ["compare"]):
         result = kerastl(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "Usage: kerastl" in result.stdout
 
@@ -206,7 +206,7 @@ def test_bare_kerastl_prints_the_help(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("Usage: kerastl [OPTIONS] COMMAND")
     assert "kerastl: error" not in result.stderr
-    assert "new   Write a training" in result.stderr
+    assert "new Write a training" in " ".join(result.stderr.split())
 
 
 @pytest.mark.parametrize(
