@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
     write_report(run, shipped, class_names, datasets, settings=vars(args))
-    # Each export is checked against the Keras model with its own runtime.
+    # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         export_model(
             model,
@@ -1386,8 +1386,8 @@ def _compare(
 def _saved_model(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
     path = folder / "saved_model"
     model.export(str(path), format="tf_saved_model", verbose=False)
-    serve = tf.saved_model.load(str(path)).serve
-    return path, lambda images: np.asarray(serve(images))
+    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
+    return path, lambda images: np.asarray(loaded.serve(images))
 
 
 def _tflite(model, folder: Path, weights: str, calibration) -> tuple[Path, Predict]:

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
     runtime.write_report(run, shipped, class_names, datasets, settings=vars(args))
-    # Each export is checked against the Keras model with its own runtime.
+    # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         runtime.export_model(
             model,
