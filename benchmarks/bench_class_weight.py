@@ -1,12 +1,13 @@
 """Macro-F1 with and without `--class-weight auto` on an imbalanced digits folder.
 
-Run: .venv/bin/python benchmarks/bench_class_weight.py [--epochs 15]
+Run: .venv/bin/python benchmarks/bench_class_weight.py [--epochs 30]
 
 It writes a training folder where digits 0-4 have 60 images each and 5-9 only
-6, and a balanced test folder of other images (10 of each digit), generates a
-VGG16 feature-extraction script at 32 px, trains it twice with random weights
-(ImageNet weights cannot be assumed here), with `--class-weight none` and with
-`auto`, and prints the test macro-F1 of each from its `metrics.json`.
+6, and balanced validation and test folders of other images (10 of each digit),
+generates a VGG16 feature-extraction script at 32 px, trains it twice with
+random weights (ImageNet weights cannot be assumed here), with
+`--class-weight none` and with `auto`, and prints the test macro-F1 of each
+from its `metrics.json`.
 """
 
 import argparse
@@ -37,11 +38,12 @@ def write_folder(folder: Path, per_class: dict[int, range]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         write_folder(root / "train", {d: range(60 if d < 5 else 6) for d in range(10)})
+        write_folder(root / "val", {d: range(80, 90) for d in range(10)})
         write_folder(root / "test", {d: range(100, 110) for d in range(10)})
         script = root / "train.py"
         subprocess.run(
@@ -55,7 +57,8 @@ def main() -> None:
             out = root / f"out-{choice}"
             subprocess.run(
                 [sys.executable, str(script), "--data-dir", str(root / "train"),
-                 "--test-dir", str(root / "test"), "--class-weight", choice,
+                 "--val-dir", str(root / "val"), "--test-dir", str(root / "test"),
+                 "--class-weight", choice,
                  "--epochs", str(args.epochs), "--learning-rate", "0.01",
                  "--output-dir", str(out)],
                 check=True, capture_output=True,
