@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_class_weight.py [--epochs 30]
 
 It writes a training folder where digits 0-4 have 60 images each and 5-9 only
-6, and balanced validation and test folders of other images (10 of each digit),
+6 (`--majority`, `--minority`), and balanced validation and test folders of other images (10 of each digit),
 generates a VGG16 feature-extraction script at 32 px, trains it twice with
 random weights (ImageNet weights cannot be assumed here), with
 `--class-weight none` and with `auto`, and prints the test macro-F1 of each
@@ -39,12 +39,15 @@ def write_folder(folder: Path, per_class: dict[int, range]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--majority", type=int, default=60, help="images of 0-4")
+    parser.add_argument("--minority", type=int, default=6, help="images of 5-9")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        write_folder(root / "train", {d: range(60 if d < 5 else 6) for d in range(10)})
-        write_folder(root / "val", {d: range(80, 90) for d in range(10)})
-        write_folder(root / "test", {d: range(100, 110) for d in range(10)})
+        counts = {d: args.majority if d < 5 else args.minority for d in range(10)}
+        write_folder(root / "train", {d: range(n) for d, n in counts.items()})
+        write_folder(root / "val", {d: range(150, 160) for d in range(10)})
+        write_folder(root / "test", {d: range(160, 170) for d in range(10)})
         script = root / "train.py"
         subprocess.run(
             [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction",

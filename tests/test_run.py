@@ -221,3 +221,22 @@ def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     _, rows = read_history(tmp_path / "history.csv")
     assert [int(row["epoch"]) for row in rows] == list(range(1, 9))
     assert state(tmp_path)["completed"] == [{"phase": "head", "end_epoch": 8}]
+
+
+def test_class_weights_reach_fit(tmp_path: Path) -> None:
+    """A heavy weight on class 1 makes the trained model predict it far more."""
+    predicted_ones = []
+    for weights in (None, {0: 0.05, 1: 20.0}):
+        run = Run(tmp_path / str(weights is None), tiny_model(), [HEAD])
+        run.model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            loss="sparse_categorical_crossentropy",
+        )
+        run.fit(
+            HEAD,
+            batches(*TRAINING),
+            validation_data=batches(*VALIDATION),
+            class_weight=weights,
+        )
+        predicted_ones.append(int(run.model.predict(X, verbose=0).argmax(1).sum()))
+    assert predicted_ones[1] > predicted_ones[0]

@@ -188,6 +188,7 @@ class Run:
                     *callbacks,
                     progress,
                 ],
+                class_weight=class_weight,
                 verbose=verbose,
             )
         if progress.diverged is not None:
