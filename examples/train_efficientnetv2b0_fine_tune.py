@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         else None
     )
     datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
-    runtime.write_report(run, shipped, class_names, datasets, settings=vars(args))
+    settings = {"model": model.name, "image_size": IMAGE_SIZE, **vars(args)}
+    runtime.write_report(run, shipped, class_names, datasets, settings=settings)
     # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         runtime.export_model(

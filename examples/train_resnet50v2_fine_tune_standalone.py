@@ -310,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         else None
     )
     datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
-    write_report(run, shipped, class_names, datasets, settings=vars(args))
+    settings = {"model": model.name, "image_size": IMAGE_SIZE, **vars(args)}
+    write_report(run, shipped, class_names, datasets, settings=settings)
     # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         export_model(

@@ -368,6 +368,8 @@ def test_the_report_describes_the_shipped_model(
     assert card["data"]["training"]["images"] + validation == 120
     assert set(card["phase_seconds"]) == {"head"}
     assert card["settings"]["class_weight"] == "auto"
+    assert card["settings"]["model"] == "mobilenetv3small_feature_extraction"
+    assert card["settings"]["image_size"] == 32
     assert card["versions"]["keras"] == keras.__version__
     # Each export, checked with its own runtime, agrees with the Keras model.
     exports = metrics["exports"]
