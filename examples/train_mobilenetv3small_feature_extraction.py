@@ -76,6 +76,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
     parser.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="train on the images as they are, without random flips, turns and zooms",
+    )
+    parser.add_argument(
+        "--no-feature-cache",
+        dest="feature_cache",
+        action="store_false",
+        help="with --no-augment, still run the base every epoch",
+    )
+    parser.add_argument(
         "--class-weight",
         choices=["none", "auto"],
         default="none",
@@ -93,6 +105,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["none", "float16", "dynamic", "int8"],
         default="none",
         help="the weights of the tflite export (int8 calibrates on training images)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "off", "float16", "bfloat16"],
+        default="auto",
+        help="compute in 16 bits (auto: float16 on a GPU with Tensor Cores, "
+        "bfloat16 on a TPU, off on a CPU)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the training steps with XLA (measure: it often helps on a GPU)",
     )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -158,25 +182,36 @@ def phases(args: argparse.Namespace) -> list[runtime.Phase]:
 
 
 def train(
-    run: runtime.Run, base_model: keras.Model, train_ds, val_ds, class_weight
+    run: runtime.Run,
+    base_model: keras.Model,
+    train_ds,
+    val_ds,
+    class_weight,
+    jit_compile: bool = False,
 ) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     for phase in run.phases:
         # The base stays frozen: only the head trains.
         trainable = runtime.freeze(base_model)
         runtime.compile_checked(
-            run.model,
+            run.trained_model,
             base_model,
             trainable,
             optimizer=keras.optimizers.Adam(learning_rate=phase.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            # XLA is opt-in (Keras turns it on for any GPU): every phase
+            # compiles anew, slowly for a large base and again for the last,
+            # smaller batch, which a short run may never win back.
+            jit_compile=jit_compile,
         )
         run.fit(
             phase,
             train_ds,
             validation_data=val_ds,
             class_weight=class_weight,
+            # Once, after the first epoch: the time --no-augment would save.
+            callbacks=runtime.feature_cache_hint(train_ds),
         )
 
 
@@ -193,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         val_dir=args.val_dir,
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
-        augmentation=augmentation(),
+        augmentation=augmentation() if args.augment else None,
         cache=args.cache,
         cache_dir=output_dir / "cache",
     )
@@ -203,12 +238,28 @@ def main(argv: list[str] | None = None) -> None:
         if args.class_weight == "auto"
         else None
     )
+    # Set before the model is built: each layer takes the policy then.
+    runtime.set_mixed_precision(args.mixed_precision)
     model, base_model = build_model(num_classes, args.weights)
+    trained_model, train_data, val_data = model, train_ds, val_ds
+    if not args.augment and args.feature_cache:
+        # The frozen base sees each image unchanged every epoch: run it once,
+        # then train the head alone on the pooled features.
+        trained_model, train_data, val_data = runtime.cache_features(
+            model,
+            "avg_pool",
+            train_ds,
+            val_ds,
+            output_dir / "features",
+            batch_size=args.batch_size,
+            seed=args.seed,
+        )
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = runtime.Run(
         output_dir,
         model,
         phases(args),
+        trained_model=trained_model,
         settings={
             "image_size": IMAGE_SIZE,
             "batch_size": args.batch_size,
@@ -220,7 +271,14 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     runtime.save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds, class_weight)
+    train(
+        run,
+        base_model,
+        train_data,
+        val_data,
+        class_weight,
+        jit_compile=args.jit_compile,
+    )
     # Save model.keras (checked after reloading) and choose the file to ship.
     shipped = run.finish(val_ds)
     # The test images are read only now, once: they never choose a model.

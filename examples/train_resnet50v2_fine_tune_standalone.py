@@ -122,6 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
     parser.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="train on the images as they are, without random flips, turns and zooms",
+    )
+    parser.add_argument(
         "--class-weight",
         choices=["none", "auto"],
         default="none",
@@ -139,6 +145,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["none", "float16", "dynamic", "int8"],
         default="none",
         help="the weights of the tflite export (int8 calibrates on training images)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "off", "float16", "bfloat16"],
+        default="auto",
+        help="compute in 16 bits (auto: float16 on a GPU with Tensor Cores, "
+        "bfloat16 on a TPU, off on a CPU)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the training steps with XLA (measure: it often helps on a GPU)",
     )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -230,7 +248,14 @@ def lr_callbacks(phase: Phase) -> list[keras.callbacks.Callback]:
     return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
 
 
-def train(run: Run, base_model: keras.Model, train_ds, val_ds, class_weight) -> None:
+def train(
+    run: Run,
+    base_model: keras.Model,
+    train_ds,
+    val_ds,
+    class_weight,
+    jit_compile: bool = False,
+) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
     check_unfreeze_stages(base_model, UNFREEZE)
@@ -239,12 +264,16 @@ def train(run: Run, base_model: keras.Model, train_ds, val_ds, class_weight) -> 
         # of trainable only takes effect when the model is compiled again.
         trainable = unfreeze(base_model, phase.unfreeze)
         compile_checked(
-            run.model,
+            run.trained_model,
             base_model,
             trainable,
             optimizer=make_optimizer(phase, steps_per_epoch=len(train_ds)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            # XLA is opt-in (Keras turns it on for any GPU): every phase
+            # compiles anew, slowly for a large base and again for the last,
+            # smaller batch, which a short run may never win back.
+            jit_compile=jit_compile,
         )
         run.fit(
             phase,
@@ -268,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         val_dir=args.val_dir,
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
-        augmentation=augmentation(),
+        augmentation=augmentation() if args.augment else None,
         cache=args.cache,
         cache_dir=output_dir / "cache",
     )
@@ -278,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.class_weight == "auto"
         else None
     )
+    # Set before the model is built: each layer takes the policy then.
+    set_mixed_precision(args.mixed_precision)
     model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = Run(
@@ -295,7 +326,14 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds, class_weight)
+    train(
+        run,
+        base_model,
+        train_ds,
+        val_ds,
+        class_weight,
+        jit_compile=args.jit_compile,
+    )
     # Save model.keras (checked after reloading) and choose the file to ship.
     shipped = run.finish(val_ds)
     # The test images are read only now, once: they never choose a model.
@@ -933,7 +971,10 @@ def load_image_folders(
             the available memory (`available_memory`).
 
     Returns:
-        `(train_dataset, validation_dataset, class_names)`.
+        `(train_dataset, validation_dataset, class_names)`. Both datasets record
+        their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
+        the same images in file order, neither shuffled nor augmented; the
+        training one also whether it is `augmented` and its `shuffle_seed`.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -1017,6 +1058,8 @@ def load_image_folders(
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     roots = {"training": data_dir, "validation": val_dir or data_dir}
+    train.augmented = augmentation is not None
+    train.shuffle_seed = seed
     return (
         _with_contents(train, subsets["training"].file_paths, roots["training"]),
         _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
@@ -1073,6 +1116,10 @@ def _with_contents(
     return dataset
 
 
+# Images shuffled at once, at most: the order of a larger set is only approximate.
+SHUFFLE_BUFFER = 2048
+
+
 def _pipeline(
     dataset: tf.data.Dataset,
     batch_size: int,
@@ -1092,12 +1139,15 @@ def _pipeline(
     if cache != "none":
         dataset = dataset.cache(prefix or "")
         _fill_cache(dataset, size, prefix, file_paths)
+    ordered = dataset.batch(batch_size).map(_to_float).prefetch(tf.data.AUTOTUNE)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
-            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
+            min(size, SHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True
         )
     dataset = dataset.batch(batch_size).map(_to_float)
-    return _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    dataset = _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    dataset.ordered = ordered
+    return dataset
 
 
 def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -1697,6 +1747,65 @@ def weights_option(value: str) -> str | None:
     return value
 
 
+# --- kerastl.runtime.precision: Mixed precision: 16-bit computation where the hardware gains from it ---
+
+
+PRECISION_CHOICES = ("auto", "off", "float16", "bfloat16")
+
+
+_POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+# Tensor Cores, which make float16 fast, came with compute capability 7.0 (Volta).
+_TENSOR_CORES = (7, 0)
+
+
+def set_mixed_precision(choice: str) -> str:
+    """Sets Keras's global dtype policy for `choice` and prints it, with why.
+
+    Args:
+        choice: "auto" (float16 on GPUs with Tensor Cores, bfloat16 on a TPU,
+            off otherwise), "off", "float16" or "bfloat16".
+
+    Returns:
+        The policy's name: "float32", "mixed_float16" or "mixed_bfloat16".
+
+    Raises:
+        ScriptError: If `choice` is not one of `PRECISION_CHOICES`.
+    """
+    if choice not in PRECISION_CHOICES:
+        raise ScriptError(
+            f"mixed precision must be one of {', '.join(PRECISION_CHOICES)}, "
+            f"not {choice!r}"
+        )
+    reason = "as asked"
+    if choice == "auto":
+        choice, reason = auto_precision()
+    policy = _POLICIES[choice]
+    keras.config.set_dtype_policy(policy)
+    print(f"Precision: {policy} ({reason})")
+    return policy
+
+
+def auto_precision() -> tuple[str, str]:
+    """What "auto" chooses on this machine: `(choice, reason)`."""
+    if tf.config.list_logical_devices("TPU"):
+        return "bfloat16", "auto: a TPU computes fastest in bfloat16"
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "off", "auto: no GPU or TPU, and most CPUs are slower in 16 bits"
+    capabilities = [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        for gpu in gpus
+    ]
+    if all(capability and capability >= _TENSOR_CORES for capability in capabilities):
+        return "float16", (
+            f"auto: GPU compute capability {min(capabilities)[0]}.{min(capabilities)[1]}"
+            " has Tensor Cores"
+        )
+    return "off", "auto: a GPU without Tensor Cores gains little from float16"
+
+
 # --- kerastl.runtime.unfreeze: Freeze and unfreeze a base model a whole block at a time, and compile safely ---
 
 
@@ -2041,8 +2150,12 @@ class Run:
 
     Args:
         output_dir: The run's output folder.
-        model: The model the run trains (its layers are fingerprinted).
+        model: The model the run saves and evaluates (its layers are
+            fingerprinted).
         phases: All phases of the run, in order.
+        trained_model: The model `fit()` trains and checkpoints, when it is not
+            `model` itself but shares the layers that train with it: the head
+            alone, trained on cached features of the frozen base.
         settings: Other values resuming depends on (image size, batch size,
             class names...), compared with the saved run's.
         monitor: The metric that picks the best epoch and stops a phase early.
@@ -2061,6 +2174,7 @@ class Run:
         model: keras.Model,
         phases: list[Phase],
         *,
+        trained_model: keras.Model | None = None,
         settings: dict | None = None,
         monitor: str = "val_loss",
         patience: int = 5,
@@ -2071,6 +2185,7 @@ class Run:
             raise ScriptError(f"phase names must be unique: {names}")
         self.output_dir = Path(output_dir)
         self.model = model
+        self.trained_model = model if trained_model is None else trained_model
         self.phases = phases
         self.monitor = monitor
         self.patience = patience
@@ -2079,10 +2194,13 @@ class Run:
             deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
+        settings = dict(settings or {})
+        if self.trained_model is not model:  # its checkpoints hold other weights
+            settings["trained_model"] = self.trained_model.name
         new = {
             "format": STATE_FORMAT,
             "model": fingerprint(model),
-            "settings": json.loads(json.dumps(settings or {})),
+            "settings": json.loads(json.dumps(settings)),
             "phases": [asdict(phase) for phase in phases],
             "completed": [],
             "checkpoint": None,
@@ -2125,7 +2243,11 @@ class Run:
             DivergedError: If the loss or the weights stop being finite; that
                 epoch is not saved, and the files of the run stay as they were.
         """
+        if self.trained_model is not self.model:
+            # Saved and evaluated like the model trained whole: compiled alike.
+            self.model.compile_from_config(self.trained_model.get_compile_config())
         self._restore(phase)
+        self._save_best()  # a kill may have left best.keras behind
         if self._is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
             return None
@@ -2146,7 +2268,7 @@ class Run:
         drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
         with _without_retracing_warnings():
-            history = self.model.fit(
+            history = self.trained_model.fit(
                 train_data,
                 validation_data=validation_data,
                 initial_epoch=initial_epoch,
@@ -2163,6 +2285,9 @@ class Run:
                 class_weight=class_weight,
                 verbose=verbose,
             )
+        if progress.diverged is not None:
+            self._loaded = None  # the model holds the diverged weights
+        self._save_best()
         if progress.diverged is not None:
             raise DivergedError(self._diverged_message(phase, progress.diverged))
         if progress.stopped_early:
@@ -2189,6 +2314,7 @@ class Run:
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
         final_weights = self.model.get_weights()
+        self._save_best()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
             if (
@@ -2308,15 +2434,41 @@ class Run:
         if name.endswith(".keras"):  # a finished run: the final model
             self.model.set_weights(_load_weights_of(path))
         elif with_optimizer:
-            self.model.optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(path)
+            trained = self.trained_model
+            trained.optimizer.build(trained.trainable_variables)
+            trained.load_weights(path)
         else:
-            self.model.load_weights(path, objects_to_skip=[self.model.optimizer])
+            self.trained_model.load_weights(
+                path, objects_to_skip=[self.trained_model.optimizer]
+            )
         self._loaded = (name, with_optimizer)
 
     def _load_best(self) -> None:
+        self._save_best()
         self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
         self._loaded = None
+
+    def _save_best(self) -> None:
+        """Writes `best.keras` from the best epoch's checkpoint, unless it holds it."""
+        best = self.state["best"]
+        if best is None or best.get("weights", "best.keras") == "best.keras":
+            return
+        holds_best = self._loaded is not None and self._loaded[0] == best["weights"]
+        current = None if holds_best else self.trained_model.get_weights()
+        if not holds_best:
+            self.trained_model.load_weights(
+                self.output_dir / best["weights"],
+                objects_to_skip=[self.trained_model.optimizer],
+            )
+        save_model_atomic(self.model, self.output_dir / "best.keras")
+        if current is not None:
+            self.trained_model.set_weights(current)
+        kept = best["weights"]
+        best["weights"] = "best.keras"
+        self._write_state()
+        checkpoint = self.state["checkpoint"]
+        if checkpoint is None or checkpoint["weights"] != kept:
+            (self.output_dir / kept).unlink(missing_ok=True)
 
     def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
         """Records a finished, finite epoch: history, best model, checkpoint."""
@@ -2328,30 +2480,40 @@ class Run:
                 f"(it reported {', '.join(logs)})"
             )
         best = self.state["best"]
-        if best is None or _improves(self.monitor, value, best["value"]):
-            save_model_atomic(self.model, self.output_dir / "best.keras")
-            self.state["best"] = {
-                "value": float(value),
-                "epoch": epoch + 1,
-                "phase": phase.name,
-            }
+        improved = best is None or _improves(self.monitor, value, best["value"])
+        if improved:
             self.state["wait"] = 0
         else:
             self.state["wait"] += 1
-        self._save_checkpoint(phase, epoch + 1)
+        self._save_checkpoint(
+            phase,
+            epoch + 1,
+            best=(
+                {"value": float(value), "epoch": epoch + 1, "phase": phase.name}
+                if improved
+                else None
+            ),
+        )
 
     def _complete(self, phase: Phase, end_epoch: int) -> None:
         self.state["completed"].append({"phase": phase.name, "end_epoch": end_epoch})
         self.state["wait"] = 0
         self._save_checkpoint(phase, end_epoch)
 
-    def _save_checkpoint(self, phase: Phase, epoch: int) -> None:
+    def _save_checkpoint(
+        self, phase: Phase, epoch: int, *, best: dict | None = None
+    ) -> None:
+        """Saves the trained model's weights and optimizer state, then the state.
+
+        With `best`, this epoch is the best of the run: its checkpoint stays
+        until `_save_best` has written `best.keras` from it.
+        """
         folder = self.output_dir / "resume"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
         partial = folder / ("partial-" + name)
-        self.model.save_weights(partial)
+        self.trained_model.save_weights(partial)
         os.replace(partial, folder / name)
         self.state["checkpoint"] = {
             "phase": phase.name,
@@ -2359,9 +2521,16 @@ class Run:
             "weights": f"resume/{name}",
         }
         self._loaded = (self.state["checkpoint"]["weights"], True)
+        if best is not None:
+            self.state["best"] = {**best, "weights": f"resume/{name}"}
         self._write_state()
+        kept = (
+            {name, Path(self.state["best"]["weights"]).name}
+            if self.state["best"]
+            else {name}
+        )
         for old in folder.glob("*.weights.h5"):
-            if old.name != name:
+            if old.name not in kept:
                 old.unlink(missing_ok=True)
 
     def _write_state(self) -> None:
@@ -2503,8 +2672,7 @@ def classification_metrics(
     count = len(class_names)
     if probabilities.ndim != 2 or probabilities.shape[1] != count:
         raise ValueError(
-            f"probabilities of shape {probabilities.shape} do not match "
-            f"{count} classes"
+            f"probabilities of shape {probabilities.shape} do not match {count} classes"
         )
     if len(labels) != len(probabilities):
         raise ValueError(

@@ -348,6 +348,8 @@ def test_the_report_describes_the_shipped_model(
     card = json.loads((out / "run.json").read_text())
     assert metrics["model"] == card["shipped_model"] in ("best.keras", "model.keras")
     assert f"The test images, with {metrics['model']}:" in result.stdout
+    # With augmentation, epoch 1 tells what --no-augment would save.
+    assert "With --no-augment the base would run once" in result.stdout
     # The figures agree with the shipped file's own predictions.
     model = keras.saving.load_model(out / metrics["model"], compile=False)
     test_ds = runtime.load_test_folder(

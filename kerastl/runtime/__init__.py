@@ -26,6 +26,12 @@ from kerastl.runtime.errors import (
     WeightsError,
 )
 from kerastl.runtime.export import ExportError, export_format, export_model
+from kerastl.runtime.features import (
+    FeatureCacheHint,
+    cache_features,
+    feature_cache_hint,
+    split_at,
+)
 from kerastl.runtime.history import read_history
 from kerastl.runtime.models import (
     has_finite_weights,
@@ -34,6 +40,7 @@ from kerastl.runtime.models import (
     save_model_checked,
 )
 from kerastl.runtime.options import int_range, positive_float, weights_option
+from kerastl.runtime.precision import set_mixed_precision
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.report import (
     classification_metrics,
@@ -65,6 +72,7 @@ __all__ = [
     "DataError",
     "DivergedError",
     "ExportError",
+    "FeatureCacheHint",
     "FolderScan",
     "Phase",
     "Run",
@@ -74,6 +82,7 @@ __all__ = [
     "UnfreezeError",
     "WeightsError",
     "block_rule_of",
+    "cache_features",
     "check_num_classes",
     "check_pixel_range",
     "check_unfreeze_stages",
@@ -82,6 +91,7 @@ __all__ = [
     "compile_checked",
     "export_format",
     "export_model",
+    "feature_cache_hint",
     "find_blocks",
     "find_images",
     "freeze",
@@ -101,6 +111,8 @@ __all__ = [
     "save_model_atomic",
     "save_model_checked",
     "scan_image_folder",
+    "set_mixed_precision",
+    "split_at",
     "summary_lines",
     "top_k",
     "trainable_summary",

@@ -126,7 +126,10 @@ def load_image_folders(
             the available memory (`available_memory`).
 
     Returns:
-        `(train_dataset, validation_dataset, class_names)`.
+        `(train_dataset, validation_dataset, class_names)`. Both datasets record
+        their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
+        the same images in file order, neither shuffled nor augmented; the
+        training one also whether it is `augmented` and its `shuffle_seed`.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -210,6 +213,8 @@ def load_image_folders(
     )
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     roots = {"training": data_dir, "validation": val_dir or data_dir}
+    train.augmented = augmentation is not None
+    train.shuffle_seed = seed
     return (
         _with_contents(train, subsets["training"].file_paths, roots["training"]),
         _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
@@ -266,6 +271,10 @@ def _with_contents(
     return dataset
 
 
+# Images shuffled at once, at most: the order of a larger set is only approximate.
+SHUFFLE_BUFFER = 2048
+
+
 def _pipeline(
     dataset: tf.data.Dataset,
     batch_size: int,
@@ -285,12 +294,15 @@ def _pipeline(
     if cache != "none":
         dataset = dataset.cache(prefix or "")
         _fill_cache(dataset, size, prefix, file_paths)
+    ordered = dataset.batch(batch_size).map(_to_float).prefetch(tf.data.AUTOTUNE)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(
-            min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
+            min(size, SHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True
         )
     dataset = dataset.batch(batch_size).map(_to_float)
-    return _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    dataset = _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    dataset.ordered = ordered
+    return dataset
 
 
 def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

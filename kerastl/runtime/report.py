@@ -51,8 +51,7 @@ def classification_metrics(
     count = len(class_names)
     if probabilities.ndim != 2 or probabilities.shape[1] != count:
         raise ValueError(
-            f"probabilities of shape {probabilities.shape} do not match "
-            f"{count} classes"
+            f"probabilities of shape {probabilities.shape} do not match {count} classes"
         )
     if len(labels) != len(probabilities):
         raise ValueError(

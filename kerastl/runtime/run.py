@@ -3,8 +3,11 @@
 A run is a list of phases (the head on the frozen base, then each fine-tuning
 stage), each one `fit()` continuing the epoch count of the last. After every
 epoch the run writes, each file under a temporary name then renamed: the row of
-`history.csv`, `best.keras` when the monitored metric beat the best of the
-whole run, and a checkpoint (weights and optimizer state) with `state.json`.
+`history.csv`, and a checkpoint (weights and optimizer state) with
+`state.json`. The checkpoint of the best epoch of the whole run is kept until
+`best.keras` holds it: `best.keras` is written when a phase ends (and before
+a failed run stops), not after every epoch, which would cost a whole model's
+serialization per improving epoch; the best weights are on disk all the same.
 A kill at any point loses at most the epoch in progress: the same command
 skips the finished phases, re-applies the current phase's trainability,
 recompiles, restores the checkpoint and continues after the last saved epoch.
@@ -69,8 +72,12 @@ class Run:
 
     Args:
         output_dir: The run's output folder.
-        model: The model the run trains (its layers are fingerprinted).
+        model: The model the run saves and evaluates (its layers are
+            fingerprinted).
         phases: All phases of the run, in order.
+        trained_model: The model `fit()` trains and checkpoints, when it is not
+            `model` itself but shares the layers that train with it: the head
+            alone, trained on cached features of the frozen base.
         settings: Other values resuming depends on (image size, batch size,
             class names...), compared with the saved run's.
         monitor: The metric that picks the best epoch and stops a phase early.
@@ -89,6 +96,7 @@ class Run:
         model: keras.Model,
         phases: list[Phase],
         *,
+        trained_model: keras.Model | None = None,
         settings: dict | None = None,
         monitor: str = "val_loss",
         patience: int = 5,
@@ -99,6 +107,7 @@ class Run:
             raise ScriptError(f"phase names must be unique: {names}")
         self.output_dir = Path(output_dir)
         self.model = model
+        self.trained_model = model if trained_model is None else trained_model
         self.phases = phases
         self.monitor = monitor
         self.patience = patience
@@ -107,10 +116,13 @@ class Run:
             deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
+        settings = dict(settings or {})
+        if self.trained_model is not model:  # its checkpoints hold other weights
+            settings["trained_model"] = self.trained_model.name
         new = {
             "format": STATE_FORMAT,
             "model": fingerprint(model),
-            "settings": json.loads(json.dumps(settings or {})),
+            "settings": json.loads(json.dumps(settings)),
             "phases": [asdict(phase) for phase in phases],
             "completed": [],
             "checkpoint": None,
@@ -153,7 +165,11 @@ class Run:
             DivergedError: If the loss or the weights stop being finite; that
                 epoch is not saved, and the files of the run stay as they were.
         """
+        if self.trained_model is not self.model:
+            # Saved and evaluated like the model trained whole: compiled alike.
+            self.model.compile_from_config(self.trained_model.get_compile_config())
         self._restore(phase)
+        self._save_best()  # a kill may have left best.keras behind
         if self._is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
             return None
@@ -174,7 +190,7 @@ class Run:
         drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
         with _without_retracing_warnings():
-            history = self.model.fit(
+            history = self.trained_model.fit(
                 train_data,
                 validation_data=validation_data,
                 initial_epoch=initial_epoch,
@@ -191,6 +207,9 @@ class Run:
                 class_weight=class_weight,
                 verbose=verbose,
             )
+        if progress.diverged is not None:
+            self._loaded = None  # the model holds the diverged weights
+        self._save_best()
         if progress.diverged is not None:
             raise DivergedError(self._diverged_message(phase, progress.diverged))
         if progress.stopped_early:
@@ -217,6 +236,7 @@ class Run:
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
         final_weights = self.model.get_weights()
+        self._save_best()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
             if (
@@ -336,15 +356,41 @@ class Run:
         if name.endswith(".keras"):  # a finished run: the final model
             self.model.set_weights(_load_weights_of(path))
         elif with_optimizer:
-            self.model.optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(path)
+            trained = self.trained_model
+            trained.optimizer.build(trained.trainable_variables)
+            trained.load_weights(path)
         else:
-            self.model.load_weights(path, objects_to_skip=[self.model.optimizer])
+            self.trained_model.load_weights(
+                path, objects_to_skip=[self.trained_model.optimizer]
+            )
         self._loaded = (name, with_optimizer)
 
     def _load_best(self) -> None:
+        self._save_best()
         self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
         self._loaded = None
+
+    def _save_best(self) -> None:
+        """Writes `best.keras` from the best epoch's checkpoint, unless it holds it."""
+        best = self.state["best"]
+        if best is None or best.get("weights", "best.keras") == "best.keras":
+            return
+        holds_best = self._loaded is not None and self._loaded[0] == best["weights"]
+        current = None if holds_best else self.trained_model.get_weights()
+        if not holds_best:
+            self.trained_model.load_weights(
+                self.output_dir / best["weights"],
+                objects_to_skip=[self.trained_model.optimizer],
+            )
+        save_model_atomic(self.model, self.output_dir / "best.keras")
+        if current is not None:
+            self.trained_model.set_weights(current)
+        kept = best["weights"]
+        best["weights"] = "best.keras"
+        self._write_state()
+        checkpoint = self.state["checkpoint"]
+        if checkpoint is None or checkpoint["weights"] != kept:
+            (self.output_dir / kept).unlink(missing_ok=True)
 
     def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
         """Records a finished, finite epoch: history, best model, checkpoint."""
@@ -356,30 +402,38 @@ class Run:
                 f"(it reported {', '.join(logs)})"
             )
         best = self.state["best"]
-        if best is None or _improves(self.monitor, value, best["value"]):
-            save_model_atomic(self.model, self.output_dir / "best.keras")
-            self.state["best"] = {
-                "value": float(value),
-                "epoch": epoch + 1,
-                "phase": phase.name,
-            }
+        improved = best is None or _improves(self.monitor, value, best["value"])
+        if improved:
             self.state["wait"] = 0
         else:
             self.state["wait"] += 1
-        self._save_checkpoint(phase, epoch + 1)
+        self._save_checkpoint(
+            phase,
+            epoch + 1,
+            best={"value": float(value), "epoch": epoch + 1, "phase": phase.name}
+            if improved
+            else None,
+        )
 
     def _complete(self, phase: Phase, end_epoch: int) -> None:
         self.state["completed"].append({"phase": phase.name, "end_epoch": end_epoch})
         self.state["wait"] = 0
         self._save_checkpoint(phase, end_epoch)
 
-    def _save_checkpoint(self, phase: Phase, epoch: int) -> None:
+    def _save_checkpoint(
+        self, phase: Phase, epoch: int, *, best: dict | None = None
+    ) -> None:
+        """Saves the trained model's weights and optimizer state, then the state.
+
+        With `best`, this epoch is the best of the run: its checkpoint stays
+        until `_save_best` has written `best.keras` from it.
+        """
         folder = self.output_dir / "resume"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
         partial = folder / ("partial-" + name)
-        self.model.save_weights(partial)
+        self.trained_model.save_weights(partial)
         os.replace(partial, folder / name)
         self.state["checkpoint"] = {
             "phase": phase.name,
@@ -387,9 +441,16 @@ class Run:
             "weights": f"resume/{name}",
         }
         self._loaded = (self.state["checkpoint"]["weights"], True)
+        if best is not None:
+            self.state["best"] = {**best, "weights": f"resume/{name}"}
         self._write_state()
+        kept = (
+            {name, Path(self.state["best"]["weights"]).name}
+            if self.state["best"]
+            else {name}
+        )
         for old in folder.glob("*.weights.h5"):
-            if old.name != name:
+            if old.name not in kept:
                 old.unlink(missing_ok=True)
 
     def _write_state(self) -> None:

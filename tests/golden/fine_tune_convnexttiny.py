@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where decoded images are kept (auto: memory if they fit, else disk)",
     )
     parser.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="train on the images as they are, without random flips, turns and zooms",
+    )
+    parser.add_argument(
         "--class-weight",
         choices=["none", "auto"],
         default="none",
@@ -113,6 +119,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["none", "float16", "dynamic", "int8"],
         default="none",
         help="the weights of the tflite export (int8 calibrates on training images)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "off", "float16", "bfloat16"],
+        default="auto",
+        help="compute in 16 bits (auto: float16 on a GPU with Tensor Cores, "
+        "bfloat16 on a TPU, off on a CPU)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the training steps with XLA (measure: it often helps on a GPU)",
     )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -207,7 +225,12 @@ def lr_callbacks(phase: runtime.Phase) -> list[keras.callbacks.Callback]:
 
 
 def train(
-    run: runtime.Run, base_model: keras.Model, train_ds, val_ds, class_weight
+    run: runtime.Run,
+    base_model: keras.Model,
+    train_ds,
+    val_ds,
+    class_weight,
+    jit_compile: bool = False,
 ) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
@@ -217,12 +240,16 @@ def train(
         # of trainable only takes effect when the model is compiled again.
         trainable = runtime.unfreeze(base_model, phase.unfreeze)
         runtime.compile_checked(
-            run.model,
+            run.trained_model,
             base_model,
             trainable,
             optimizer=make_optimizer(phase, steps_per_epoch=len(train_ds)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            # XLA is opt-in (Keras turns it on for any GPU): every phase
+            # compiles anew, slowly for a large base and again for the last,
+            # smaller batch, which a short run may never win back.
+            jit_compile=jit_compile,
         )
         run.fit(
             phase,
@@ -246,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         val_dir=args.val_dir,
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
-        augmentation=augmentation(),
+        augmentation=augmentation() if args.augment else None,
         cache=args.cache,
         cache_dir=output_dir / "cache",
     )
@@ -256,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.class_weight == "auto"
         else None
     )
+    # Set before the model is built: each layer takes the policy then.
+    runtime.set_mixed_precision(args.mixed_precision)
     model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = runtime.Run(
@@ -273,7 +302,14 @@ def main(argv: list[str] | None = None) -> None:
         restart=args.restart,
     )
     runtime.save_labels(output_dir, class_names)
-    train(run, base_model, train_ds, val_ds, class_weight)
+    train(
+        run,
+        base_model,
+        train_ds,
+        val_ds,
+        class_weight,
+        jit_compile=args.jit_compile,
+    )
     # Save model.keras (checked after reloading) and choose the file to ship.
     shipped = run.finish(val_ds)
     # The test images are read only now, once: they never choose a model.

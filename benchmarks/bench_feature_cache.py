@@ -1,0 +1,162 @@
+"""Feature extraction with and without the feature cache, and against its floor.
+
+Run: .venv/bin/python benchmarks/bench_feature_cache.py [--backbone EfficientNetV2B0]
+     [--size 64] [--epochs 10] [--repeats 3]
+
+It writes the 1,797 scikit-learn digits as PNGs, generates the
+feature-extraction script with `kerastl new` and imports it, then times, side
+by side in one process (the median of `--repeats` runs each, a fresh output
+folder every time):
+
+- plain: the script's `train()` of `--epochs` head epochs on the frozen base,
+  from image batches (`--no-augment --no-feature-cache`);
+- cache: `runtime.cache_features` (one pass of the base over the training and
+  validation images) then the same `train()` on the features (`--no-augment`);
+- floor: the least that work can cost in Keras: `predict()` of the base and
+  pooling over both sets, then `fit()` of a bare copy of the head on the
+  features, without the run's bookkeeping (history, best.keras, checkpoints).
+
+Goals: plain / cache >= 5, cache / floor <= 1.3. Weights are random
+(`--weights none`): the time per image does not depend on their values.
+"""
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="EfficientNetV2B0")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from tests.digits import write_digits
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        data = write_digits(root / "digits", per_class=200, size=args.size)
+        script = root / "train.py"
+        subprocess.run(
+            [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction"]
+            + ["--backbone", args.backbone, "--image-size", str(args.size)]
+            + ["--weights", "none", "--data-dir", str(data), "-o", str(script)],
+            check=True,
+            capture_output=True,
+        )
+        generated = load_module(script)
+        times: dict[str, list[float]] = {"plain": [], "cache": [], "floor": []}
+        for repeat in range(args.repeats):
+            for path, seconds_of_path in times.items():
+                output = root / f"run-{path}-{repeat}"
+                seconds = time_path(generated, path, data, output, args.epochs)
+                seconds_of_path.append(seconds)
+                print(f"run {repeat + 1}, {path}: {seconds:.2f} s", flush=True)
+    plain, cache, floor = (statistics.median(seconds) for seconds in times.values())
+    print(
+        f"{args.backbone} at {args.size} px, 1,797 images, {args.epochs} head epochs "
+        f"(median of {args.repeats}): plain {plain:.2f} s, cache {cache:.2f} s, "
+        f"floor {floor:.2f} s"
+    )
+    print(f"plain / cache = {plain / cache:.2f}  (goal >= 5)")
+    print(f"cache / floor = {cache / floor:.2f}  (goal <= 1.3)")
+
+
+def load_module(path: Path):
+    """Imports the generated script as a module (its main() is not run)."""
+    spec = importlib.util.spec_from_file_location("generated", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def time_path(generated, path: str, data: Path, output: Path, epochs: int) -> float:
+    """Seconds of one path's training, from loaded image batches to the last epoch."""
+    import io
+    from contextlib import redirect_stdout
+
+    import keras
+
+    runtime = generated.runtime
+    args = generated.parse_args(
+        ["--data-dir", str(data), "--no-augment", "--weights", "none"]
+        + ["--epochs", str(epochs), "--output-dir", str(output)]
+    )
+    keras.utils.set_random_seed(args.seed)
+    with redirect_stdout(io.StringIO()):
+        train_ds, val_ds, class_names = runtime.load_image_folders(
+            data,
+            image_size=generated.IMAGE_SIZE,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            cache="memory",
+        )
+    model, base_model = generated.build_model(len(class_names), None)
+    with redirect_stdout(io.StringIO()):
+        started = time.perf_counter()
+        if path == "floor":
+            floor(model, train_ds, val_ds, epochs, args.learning_rate)
+        else:
+            trained_model, train_data, val_data = model, train_ds, val_ds
+            if path == "cache":
+                trained_model, train_data, val_data = runtime.cache_features(
+                    model,
+                    "avg_pool",
+                    train_ds,
+                    val_ds,
+                    output / "features",
+                    batch_size=args.batch_size,
+                    seed=args.seed,
+                )
+            run = runtime.Run(
+                output,
+                model,
+                generated.phases(args),
+                trained_model=trained_model,
+                patience=epochs,
+            )
+            generated.train(run, base_model, train_data, val_data, None)
+        return time.perf_counter() - started
+
+
+def floor(model, train_ds, val_ds, epochs: int, learning_rate: float) -> None:
+    """The bare minimum: the base's features once, then the head fit on them."""
+    import keras
+    import numpy as np
+
+    from kerastl.runtime import split_at
+
+    features, head = split_at(model, "avg_pool")
+    pooled = {}
+    for name, dataset in (("train", train_ds), ("val", val_ds)):
+        images, labels = zip(*((x.numpy(), y.numpy()) for x, y in dataset))
+        pooled[name] = (
+            features.predict(np.concatenate(images), batch_size=32, verbose=0),
+            np.concatenate(labels),
+        )
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    head.fit(
+        *pooled["train"],
+        validation_data=pooled["val"],
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+    )
+
+
+if __name__ == "__main__":
+    main()
