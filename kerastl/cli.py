@@ -1,4 +1,4 @@
-"""The command line: `kerastl new`, `list`, `info` and `compare`."""
+"""The command line: `kerastl new`, `update`, `list`, `info` and `compare`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
 from kerastl import __version__, backbones
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
 from kerastl.spec import OPTIONS, Option, SpecError, default_unfreeze, make_spec
+from kerastl.update import write_base
 
 #: The columns of `kerastl list`: heading, fact, and how the fact is shown.
 LIST_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
@@ -97,7 +99,92 @@ def new(ctx: click.Context, force: bool, stdout: bool, **options: Any) -> None:
         click.echo(text, nl=False)
         return
     status = write_atomic(Path(spec.output), text, force=force)
+    write_base(Path(spec.output), text)
     click.echo(f"{status} {spec.output}; run it: {spec.run_command()}")
+
+
+def update_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the options of `kerastl new` but the output, none with a default.
+
+    A switch also gets its negation (`--standalone/--no-standalone`).
+    """
+    for name, option in reversed(OPTIONS.items()):
+        if name == "output":
+            continue
+        flags = option.flags
+        if option.is_flag:
+            long = flags[-1].removeprefix("--")
+            negation = (
+                long.removeprefix("no-") if long.startswith("no-") else f"no-{long}"
+            )
+            flags = (*flags[:-1], f"{flags[-1]}/--{negation}")
+        command = click.option(
+            *flags,
+            name,
+            metavar=option.metavar,
+            is_flag=option.is_flag or None,
+            multiple=option.multiple,
+            default=None,
+            help=option.help.split("  [default:")[0],
+            shell_complete=_completer(option.choices) if option.choices else None,
+        )(command)
+    return command
+
+
+@cli.command()
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@update_options
+@click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
+@click.pass_context
+def update(ctx: click.Context, script: Path, dry_run: bool, **options: Any) -> None:
+    """Re-render SCRIPT with today's templates and merge your edits in.
+
+    The script's header gives the options, which the options given here
+    change; `.kerastl/SCRIPT.base` beside it, kept by `kerastl new`, holds the
+    render it started from. Edits that conflict with the new render are
+    written between conflict markers, and the command exits 1.
+    """
+    from kerastl import update as updating  # Jinja and black load only here
+
+    overrides = {
+        name: value
+        for name, value in options.items()
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
+    try:
+        plan = updating.plan(script, overrides)
+    except SpecError as error:
+        param = next(
+            param for param in ctx.command.params if param.name == error.option
+        )
+        detail = error.detail
+        if error.option not in overrides:
+            detail += f" (recorded in {script}; give {param.opts[0]} to change it)"
+        raise click.BadParameter(detail, ctx=ctx, param=param) from None
+    conflicts = plan.merged.conflicts
+    if dry_run:
+        click.echo(plan.diff() or f"{script} is up to date\n", nl=False)
+        if conflicts:
+            click.echo(
+                f"kerastl: {script} would have {_conflicts(len(conflicts))} "
+                f"({plan.conflict_lines()}); nothing written",
+                err=True,
+            )
+            ctx.exit(1)
+        return
+    status = updating.apply(plan)
+    if conflicts:
+        click.echo(
+            f"kerastl: conflict: {script} has {_conflicts(len(conflicts))} "
+            f"({plan.conflict_lines()}) between your edits and the new render: "
+            "resolve the <<<<<<< ... >>>>>>> blocks",
+            err=True,
+        )
+        ctx.exit(1)
+    if status == "unchanged":
+        click.echo(f"{script} is up to date")
+    else:
+        click.echo(f"updated {script}; run it: {plan.spec.run_command()}")
 
 
 @cli.command("list")
@@ -192,6 +279,10 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
         click.echo(f"matplotlib is not installed: skipping {output}")
     else:
         click.echo(f"wrote {output}")
+
+
+def _conflicts(count: int) -> str:
+    return f"{count} conflict" + ("s" if count > 1 else "")
 
 
 def _facts(entry: backbones.Backbone) -> dict[str, Any]:

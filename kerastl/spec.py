@@ -137,6 +137,7 @@ class Spec:
             flags=("--num-classes",),
             metavar="N",
             help="Number of classes.  [default: counted in the data]",
+            modes=TRAINING_MODES,
         )
     )
     weights: str = field(
