@@ -16,6 +16,12 @@ from kerastl.runtime.data import (
     save_labels,
     scan_image_folder,
 )
+from kerastl.runtime.distribute import (
+    DistributionError,
+    distribution_strategy,
+    is_chief,
+    worker_folder,
+)
 from kerastl.runtime.errors import (
     DataError,
     DivergedError,
@@ -63,6 +69,7 @@ from kerastl.runtime.unfreeze import (
 __all__ = [
     "BlockRule",
     "DataError",
+    "DistributionError",
     "DivergedError",
     "ExportError",
     "FolderScan",
@@ -80,6 +87,7 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "compile_checked",
+    "distribution_strategy",
     "export_format",
     "export_model",
     "find_blocks",
@@ -89,6 +97,7 @@ __all__ = [
     "image_batches",
     "imbalance_warning",
     "int_range",
+    "is_chief",
     "load_image_folders",
     "load_test_folder",
     "loading_weights",
@@ -111,6 +120,7 @@ __all__ = [
     "unfreeze_top_layers",
     "warmup_cosine",
     "weights_option",
+    "worker_folder",
     "write_predictions",
     "write_report",
 ]

@@ -290,7 +290,15 @@ def _pipeline(
             min(size, 2048), seed=shuffle_seed, reshuffle_each_iteration=True
         )
     dataset = dataset.batch(batch_size).map(_to_float)
-    return _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker training shards batches, not files: the files are listed in
+    # memory, so TensorFlow's default (files first) would only warn and fall back.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return (
+        _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE).with_options(options)
+    )
 
 
 def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
