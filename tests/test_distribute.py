@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from kerastl.runtime.distribute import DistributionError, check_tf_config
+from kerastl.runtime.distribute import (
+    DistributionError,
+    check_tf_config,
+    distribution_strategy,
+    is_chief,
+    is_default,
+)
 from tests.conftest import REPO, run_script, script_env
 
 HEAD_EPOCHS = 2
@@ -119,6 +125,19 @@ def test_tf_config_is_checked() -> None:
     assert config["task"] == {"type": "worker", "index": 0}
 
 
+def test_one_device_without_several_gpus(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("auto", "none"):
+        strategy = distribution_strategy(name, batch_size=8)
+        assert is_default(strategy) and is_chief(strategy)
+        assert strategy.num_replicas_in_sync == 1
+    assert (
+        capsys.readouterr().out.splitlines()
+        == ["Distribution: none, one device; batch size 8."] * 2
+    )
+    with pytest.raises(DistributionError, match="unknown strategy 'ring'"):
+        distribution_strategy("ring", batch_size=8)
+
+
 @pytest.mark.slow
 def test_multi_worker_without_tf_config_is_one_line(
     script: Path, digits_dir: Path, tmp_path: Path
@@ -173,14 +192,22 @@ def test_mirrored_on_two_devices_trains_like_one(
         "8 in all." in two.stdout
     )
     assert epochs(single) == epochs(mirrored) == EXPECTED
+    # The same steps of the same images: losses agree (a loss or gradient
+    # summed instead of averaged over the replicas would double them).
     for row_one, row_two in zip(history(single), history(mirrored), strict=True):
         for key in ("loss", "val_loss"):
-            assert float(row_two[key]) == pytest.approx(float(row_one[key]), rel=0.1)
+            assert float(row_two[key]) == pytest.approx(float(row_one[key]), rel=0.01)
     metrics = [
         json.loads((folder / "metrics.json").read_text())
         for folder in (single, mirrored)
     ]
-    assert metrics[0].keys() == metrics[1].keys()
+    # The report predicts each validation image once (not once per replica).
+    assert metrics[0]["validation"]["examples"] == 24
+    assert metrics[1]["validation"]["examples"] == 24
+    # Validated on two replicas during training, evaluated on one at the end: the same.
+    val_losses = [float(row["val_loss"]) for row in history(mirrored)]
+    shipped = min(val_losses) if metrics[1]["model"] == "best.keras" else val_losses[-1]
+    assert metrics[1]["validation"]["loss"] == pytest.approx(shipped, rel=1e-4)
     # The mirrored model reloads outside the strategy and predicts every class.
     import keras
     import numpy as np
