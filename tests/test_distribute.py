@@ -314,6 +314,13 @@ def test_multi_worker_run_resumes_after_a_kill(
     ]
     for name in ("metrics.json", "labels.json", "run.json"):
         assert (output / name).is_file()
+    # Validated across the workers during training, evaluated by the chief alone
+    # at the end: the same figure.
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["validation"]["examples"] == 24
+    val_losses = [float(row["val_loss"]) for row in history(output)]
+    shipped = min(val_losses) if metrics["model"] == "best.keras" else val_losses[-1]
+    assert metrics["validation"]["loss"] == pytest.approx(shipped, rel=1e-4)
     # The killed worker's temporary folder stays; the restarted one's is deleted.
     left = sorted(path.name for path in temp.glob("*/kerastl-*"))
     assert left in ([], [f"kerastl-worker-1-{killed}"])
