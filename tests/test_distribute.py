@@ -230,7 +230,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def start_workers(
-    script: Path, args: list[str], temp: Path, logs: Path
+    script: Path,
+    args: list[str],
+    temp: Path,
+    logs: Path,
+    worker_args: tuple[list[str], list[str]] = ([], []),
 ) -> list[subprocess.Popen]:
     """Two workers of one cluster on 127.0.0.1; each with its own TMPDIR and log."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
@@ -242,7 +246,14 @@ def start_workers(
         with open(logs / f"worker-{index}.log", "a") as log:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, str(script), *args, "--strategy", "multi-worker"],
+                    [
+                        sys.executable,
+                        str(script),
+                        *args,
+                        *worker_args[index],
+                        "--strategy",
+                        "multi-worker",
+                    ],
                     cwd=script.parent,
                     env=env,
                     stdout=log,
@@ -252,19 +263,21 @@ def start_workers(
     return processes
 
 
-def wait_for(processes: list[subprocess.Popen], logs: Path) -> None:
+def wait_for(
+    processes: list[subprocess.Popen], logs: Path, codes: tuple[int, int] = (0, 0)
+) -> None:
     deadline = time.monotonic() + TIMEOUT
     for process in processes:
         try:
             process.wait(timeout=max(1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pytest.fail(f"the workers did not finish in {TIMEOUT} s")
-    codes = [process.returncode for process in processes]
-    if codes != [0, 0]:
+    ended = tuple(process.returncode for process in processes)
+    if ended != codes:
         text = "\n".join(
             path.read_text()[-2000:] for path in sorted(logs.glob("worker-*.log"))
         )
-        pytest.fail(f"the workers ended with {codes}:\n{text}")
+        pytest.fail(f"the workers ended with {ended}, not {codes}:\n{text}")
 
 
 def end(processes: list[subprocess.Popen]) -> None:
@@ -324,3 +337,28 @@ def test_multi_worker_run_resumes_after_a_kill(
     # The killed worker's temporary folder stays; the restarted one's is deleted.
     left = sorted(path.name for path in temp.glob("*/kerastl-*"))
     assert left in ([], [f"kerastl-worker-1-{killed}"])
+
+
+@pytest.mark.slow
+def test_workers_that_read_different_runs_stop(
+    script: Path, digits_dir: Path, tmp_path: Path
+) -> None:
+    """Workers that do not share the output folder would wait for each other forever."""
+    temp, logs = tmp_path / "tmp", tmp_path / "logs"
+    logs.mkdir()
+    state = tmp_path / "chief" / "resume" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"completed": [], "checkpoint": {"epoch": 1}}')
+    args = arguments(digits_dir, tmp_path / "unused")
+    outputs = (
+        ["--output-dir", str(tmp_path / "chief")],
+        ["--output-dir", str(tmp_path / "other")],
+    )
+    processes = start_workers(script, args, temp, logs, outputs)
+    try:
+        wait_for(processes, logs, codes=(1, 1))
+    finally:
+        end(processes)
+    for index in range(2):
+        last = (logs / f"worker-{index}.log").read_text().strip().splitlines()[-1]
+        assert last.startswith("error: the workers found different saved runs in ")
