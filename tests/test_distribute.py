@@ -170,15 +170,12 @@ def test_mirrored_on_two_devices_trains_like_one(
     assert one.returncode == 0, one.stderr[-3000:]
     assert "Distribution: none, one device; batch size 8." in one.stdout
     two = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            TWO_CPUS,
-            str(script),
-            *arguments(digits_dir, mirrored, "--strategy", "mirrored"),
-            "--batch-size",
-            "4",
-        ],
+        two_cpus(
+            script,
+            arguments(
+                digits_dir, mirrored, "--strategy", "mirrored", "--batch-size", "4"
+            ),
+        ),
         capture_output=True,
         text=True,
         env=script_env(),
@@ -216,6 +213,52 @@ def test_mirrored_on_two_devices_trains_like_one(
     probabilities = model.predict(np.zeros((3, 32, 32, 3), "float32"), verbose=0)
     assert probabilities.shape == (3, 10)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+
+
+def two_cpus(script: Path, args: list[str]) -> list[str]:
+    """The command that runs `script` mirrored on two logical CPU devices."""
+    return [sys.executable, "-c", TWO_CPUS, str(script), *args]
+
+
+@pytest.mark.slow
+def test_mirrored_run_resumes_after_a_kill(
+    script: Path, digits_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "run"
+    args = arguments(digits_dir, output, "--strategy", "mirrored", "--batch-size", "4")
+    process = subprocess.Popen(
+        two_cpus(script, args),
+        cwd=script.parent,
+        env=script_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while checkpoint_epoch(output) < 1:
+            assert process.poll() is None, "the run ended before the kill"
+            assert time.monotonic() < deadline, "no epoch was saved in time"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGSTOP)
+        process.kill()
+    finally:
+        process.kill()
+        process.wait()
+    saved = checkpoint_epoch(output)
+    assert 1 <= saved < len(EXPECTED) and not (output / "model.keras").exists()
+    resumed = subprocess.run(
+        two_cpus(script, args),
+        capture_output=True,
+        text=True,
+        env=script_env(),
+        timeout=TIMEOUT,
+        cwd=script.parent,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed after epoch {saved}" in resumed.stdout
+    assert epochs(output) == EXPECTED
+    assert (output / "model.keras").is_file()
 
 
 def free_ports(count: int) -> list[int]:
