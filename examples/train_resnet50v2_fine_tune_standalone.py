@@ -2306,8 +2306,9 @@ class Run:
 
     Attributes:
         strategy: The tf.distribute strategy the model was created in.
-        is_chief: Whether this process writes `output_dir`; the other workers
-            of a multi-worker run write into `write_dir`, a temporary folder.
+        is_chief: Whether this process writes `output_dir`.
+        write_dir: The folder this process writes: `output_dir`, or for the
+            other workers of a multi-worker run a temporary folder.
 
     Raises:
         RunMismatchError: If `output_dir` holds a run that this one cannot
