@@ -31,6 +31,7 @@ import platform
 import re
 import shutil
 import struct
+import tempfile
 import time
 import traceback
 import warnings
@@ -50,7 +51,7 @@ DATA_DIR = None  # one sub-folder of images per class
 IMAGE_SIZE = 64  # pixels; ResNet50V2 takes 32 or more
 NUM_CLASSES = None  # None: one class per sub-folder of the data
 WEIGHTS = "imagenet"  # "imagenet", "none", or a .weights.h5 file of the base
-BATCH_SIZE = 32
+BATCH_SIZE = 32  # images per replica (device) and step; see --strategy
 EPOCHS = 10  # epochs training the new head on the frozen base
 LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
@@ -158,6 +159,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="compile the training steps with XLA (measure: it often helps on a GPU)",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=["auto", "none", "mirrored", "multi-worker", "tpu"],
+        default="auto",
+        help="tf.distribute strategy (auto: mirrored on several GPUs, else none); "
+        "multi-worker reads TF_CONFIG",
+    )
+    parser.add_argument("--tpu", help="--strategy tpu: the TPU's name or address")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     folders = [Path(args.data_dir).resolve()]
@@ -288,18 +297,23 @@ def main(argv: list[str] | None = None) -> None:
     """Trains, then writes the models, their history and the report."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
+    # One device, several GPUs, several machines or a TPU: each step gives every
+    # replica --batch-size images. Create the strategy before anything else.
+    strategy = distribution_strategy(
+        args.strategy, tpu=args.tpu, batch_size=args.batch_size
+    )
     keras.utils.set_random_seed(args.seed)
     # Scan the folders, then load raw 0-255 pixels; step 4 normalizes them.
     train_ds, val_ds, class_names = load_image_folders(
         args.data_dir,
         image_size=IMAGE_SIZE,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size * strategy.num_replicas_in_sync,
         val_dir=args.val_dir,
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
         augmentation=augmentation() if args.augment else None,
         cache=args.cache,
-        cache_dir=output_dir / "cache",
+        cache_dir=worker_folder(output_dir, strategy) / "cache",
     )
     num_classes = check_num_classes(NUM_CLASSES, class_names)
     class_weight = (
@@ -309,7 +323,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Set before the model is built: each layer takes the policy then.
     set_mixed_precision(args.mixed_precision)
-    model, base_model = build_model(num_classes, args.weights)
+    # The model and its optimizer are created in the strategy's scope.
+    with strategy.scope():
+        model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = Run(
         output_dir,
@@ -325,17 +341,20 @@ def main(argv: list[str] | None = None) -> None:
         patience=PATIENCE,
         restart=args.restart,
     )
-    save_labels(output_dir, class_names)
-    train(
-        run,
-        base_model,
-        train_ds,
-        val_ds,
-        class_weight,
-        jit_compile=args.jit_compile,
-    )
+    save_labels(run.write_dir, class_names)
+    with strategy.scope():
+        train(
+            run,
+            base_model,
+            train_ds,
+            val_ds,
+            class_weight,
+            jit_compile=args.jit_compile,
+        )
     # Save model.keras (checked after reloading) and choose the file to ship.
     shipped = run.finish(val_ds)
+    if not run.is_chief:
+        return  # a worker of a multi-worker run: the chief writes the rest
     # The test images are read only now, once: they never choose a model.
     test_ds = (
         load_test_folder(
@@ -353,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         export_model(
-            model,
+            run.model,
             output_dir,
             args.export,
             val_ds,
@@ -1146,6 +1165,13 @@ def _pipeline(
         )
     dataset = dataset.batch(batch_size).map(_to_float)
     dataset = _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker training shards batches, not files: the files are listed in
+    # memory, so TensorFlow's default (files first) would only warn and fall back.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    dataset = dataset.with_options(options)
     dataset.ordered = ordered
     return dataset
 
@@ -1291,6 +1317,233 @@ def imbalance_warning(counts: dict[str, int]) -> str | None:
         f"{ratio} as many as {smallest!r} ({counts[smallest]}); "
         "consider --class-weight auto."
     )
+
+
+# --- kerastl.runtime.distribute: Training on several devices or machines with tf.distribute, from one script ---
+
+
+STRATEGIES = ("auto", "none", "mirrored", "multi-worker", "tpu")
+
+
+class DistributionError(ScriptError):
+    """The requested distribution strategy cannot be set up."""
+
+
+def distribution_strategy(
+    name: str, *, tpu: str | None = None, batch_size: int
+) -> tf.distribute.Strategy:
+    """The strategy `name` stands for; prints it with its replicas and batch size.
+
+    Args:
+        name: "auto" (MirroredStrategy when several GPUs are visible, else
+            none), "none" (TensorFlow's default: one device), "mirrored" (all
+            visible GPUs of this machine, or its logical CPU devices when it
+            has no GPU), "multi-worker" (MultiWorkerMirroredStrategy, its
+            cluster read from the TF_CONFIG environment variable) or "tpu".
+        tpu: The TPU's name or grpc:// address for "tpu"; None for a TPU
+            attached to this machine (or named by the environment).
+        batch_size: Images per replica, for the printed line.
+
+    Raises:
+        DistributionError: If `name` is unknown, TF_CONFIG is missing or
+            invalid for "multi-worker", or the TPU cannot be reached.
+    """
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        strategy = (
+            tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+            if len(gpus) > 1
+            else tf.distribute.get_strategy()
+        )
+    elif name == "none":
+        strategy = tf.distribute.get_strategy()
+    elif name == "mirrored":
+        devices = tf.config.list_logical_devices(
+            "GPU"
+        ) or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([device.name for device in devices])
+    elif name == "multi-worker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif name == "tpu":
+        strategy = _tpu_strategy(tpu)
+    else:
+        raise DistributionError(
+            f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    print(strategy_line(strategy, batch_size))
+    return strategy
+
+
+def strategy_line(strategy: tf.distribute.Strategy, batch_size: int) -> str:
+    """One line: the strategy, its replicas, the batch per replica and in all."""
+    replicas = strategy.num_replicas_in_sync
+    if is_default(strategy):
+        return f"Distribution: none, one device; batch size {batch_size}."
+    name, where = type(strategy).__name__, ""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and resolver:
+        name = "MultiWorkerMirroredStrategy"  # its class is CollectiveAllReduceStrategy
+        workers = len(resolver.cluster_spec().as_dict().get("worker", [])) + len(
+            resolver.cluster_spec().as_dict().get("chief", [])
+        )
+        where = f" on {workers} workers ({resolver.task_type} {resolver.task_id} here)"
+    return (
+        f"Distribution: {name}{where}, {replicas} replicas; "
+        f"batch size {batch_size} per replica, {batch_size * replicas} in all."
+    )
+
+
+def check_tf_config(text: str | None) -> dict:
+    """The cluster of a multi-worker run, as the TF_CONFIG variable describes it.
+
+    Raises:
+        DistributionError: If TF_CONFIG is not set, not JSON, or lacks the
+            cluster or this process's task in it.
+    """
+    example = (
+        'e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+        '"task": {"type": "worker", "index": 0}}\''
+    )
+    if not text:
+        raise DistributionError(
+            f"--strategy multi-worker reads the cluster from TF_CONFIG, which is not set; {example}"
+        )
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DistributionError(f"TF_CONFIG is not valid JSON ({error})") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise DistributionError(f"TF_CONFIG needs a 'cluster' and a 'task'; {example}")
+    addresses = cluster.get(task.get("type"))
+    index = task.get("index")
+    if (
+        not isinstance(addresses, list)
+        or not isinstance(index, int)
+        or not 0 <= index < len(addresses)
+    ):
+        raise DistributionError(
+            f"TF_CONFIG's task {task} is not in its cluster {cluster}"
+        )
+    return config
+
+
+def is_default(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is TensorFlow's default one: no distribution at all."""
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the output folder.
+
+    Under MultiWorkerMirroredStrategy that is the "chief" task, or worker 0 in
+    a cluster without one; under every other strategy, the only process.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type is None or task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def worker_folder(
+    output_dir: str | os.PathLike, strategy: tf.distribute.Strategy
+) -> Path:
+    """The folder this process writes: `output_dir` for the chief, else a temporary one.
+
+    The other workers of a multi-worker run save the same files as the chief
+    (saving takes every worker), into a folder of their own under the system's
+    temporary folder, named after the task and the process.
+    """
+    if is_chief(strategy):
+        return Path(output_dir)
+    resolver = strategy.cluster_resolver
+    name = f"kerastl-{resolver.task_type}-{resolver.task_id}-{os.getpid()}"
+    return Path(tempfile.gettempdir()) / name
+
+
+def check_same_run(
+    strategy: tf.distribute.Strategy, state: dict | None, output_dir: Path
+) -> None:
+    """Stops a multi-worker run whose workers read different saved runs.
+
+    Every worker resumes from the state it read in `output_dir`; workers that
+    resume from different epochs would wait for each other forever.
+
+    Raises:
+        DistributionError: If the workers read different progress.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    checkpoint = (state or {}).get("checkpoint") or {}
+    progress = len((state or {}).get("completed", [])) * 1_000_000 + int(
+        checkpoint.get("epoch", 0)
+    )
+    # Equal everywhere exactly when the mean of the value and of its square match it.
+    value = tf.constant([progress, progress**2], tf.float64)
+    mean = strategy.reduce("MEAN", value, axis=None).numpy()
+    if mean.tolist() != value.numpy().tolist():
+        raise DistributionError(
+            f"the workers found different saved runs in {output_dir}: "
+            "--output-dir must be one folder that every worker reads "
+            "(a shared file system), or pass --restart"
+        )
+
+
+@contextlib.contextmanager
+def fitting_in(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator[None]:
+    """The scope in which `model.fit()` trains on every replica of `strategy`.
+
+    Under MultiWorkerMirroredStrategy it also works around two bugs of Keras 3
+    (keras-team/keras#20585) for the duration: `fit()` averages a batch of
+    images with `strategy.reduce()` before training, and the logs of each
+    step with `axis=0`, which scalars lack; both fail across workers. The
+    model then builds when it is traced, and the logs are averaged whole.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        with strategy.scope():
+            yield
+        return
+    from keras.src.backend.tensorflow import trainer
+
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def reduce_logs(values, strategy, reduction):
+        if reduction not in ("auto", "mean"):
+            return reduce_per_replica(values, strategy, reduction)
+        return tf.nest.map_structure(
+            lambda value: strategy.reduce("MEAN", value, axis=None), values
+        )
+
+    own_strategy = model._distribute_strategy
+    model._distribute_strategy = None  # Keras then takes the one of the scope
+    trainer.reduce_per_replica = reduce_logs
+    try:
+        with strategy.scope():
+            yield
+    finally:
+        trainer.reduce_per_replica = reduce_per_replica
+        model._distribute_strategy = own_strategy
+
+
+def _tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
+    """Connects to the TPU `tpu` (a name or address), initializes it, returns its strategy."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or None)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        text = str(error).strip().splitlines()
+        where = f"TPU {tpu!r}" if tpu else "a TPU (no --tpu given)"
+        raise DistributionError(
+            f"cannot reach {where}: {text[0] if text else type(error).__name__}"
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
 
 
 # --- kerastl.runtime.jsonfile: JSON files written atomically: a temporary name, then a rename ---
@@ -2163,6 +2416,12 @@ class Run:
             phase stops and the model goes back to the run's best weights.
         restart: Delete the run saved in `output_dir` and start over.
 
+    Attributes:
+        strategy: The tf.distribute strategy the model was created in.
+        is_chief: Whether this process writes `output_dir`.
+        write_dir: The folder this process writes: `output_dir`, or for the
+            other workers of a multi-worker run a temporary folder.
+
     Raises:
         RunMismatchError: If `output_dir` holds a run that this one cannot
             continue; the message names the difference and the ways out.
@@ -2189,8 +2448,11 @@ class Run:
         self.phases = phases
         self.monitor = monitor
         self.patience = patience
-        self._state_path = self.output_dir / "resume" / "state.json"
-        if restart:
+        self.strategy = model.distribute_strategy
+        self.is_chief = is_chief(self.strategy)
+        self.write_dir = worker_folder(self.output_dir, self.strategy)
+        self._state_path = self.write_dir / "resume" / "state.json"
+        if restart and self.is_chief:
             deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
@@ -2207,7 +2469,11 @@ class Run:
             "best": None,
             "wait": 0,
         }
-        saved = read_json(self._state_path)
+        # Every worker reads the chief's state; with --restart, none does.
+        saved = (
+            None if restart else read_json(self.output_dir / "resume" / "state.json")
+        )
+        check_same_run(self.strategy, saved, self.output_dir)
         self.state = (
             new
             if saved is None
@@ -2246,7 +2512,8 @@ class Run:
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
             self.model.compile_from_config(self.trained_model.get_compile_config())
-        self._restore(phase)
+        with self.strategy.scope():
+            self._restore(phase)
         self._save_best()  # a kill may have left best.keras behind
         if self._is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
@@ -2265,9 +2532,12 @@ class Run:
         )
         self._trained = True
         print(trainable_summary(self.model))
-        drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
+        drop_epochs_from(self.write_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
-        with _without_retracing_warnings():
+        with (
+            _without_retracing_warnings(),
+            fitting_in(self.strategy, self.trained_model),
+        ):
             history = self.trained_model.fit(
                 train_data,
                 validation_data=validation_data,
@@ -2278,7 +2548,7 @@ class Run:
                 # NaN check first; the run's own bookkeeping last, once the epoch is over.
                 callbacks=[
                     keras.callbacks.TerminateOnNaN(),
-                    *_tensorboard(self.output_dir),
+                    *_tensorboard(self.write_dir),
                     *callbacks,
                     progress,
                 ],
@@ -2306,21 +2576,28 @@ class Run:
         weights afterwards. The resume checkpoint is then dropped:
         `model.keras` replaces it.
 
+        Under a tf.distribute strategy, the model is first replaced by a copy
+        outside the strategy (`self.model`), which evaluates, reports and
+        exports on one device. The other workers of a multi-worker run stop
+        after saving their `model.keras` and delete their temporary folder.
+
         Returns:
             The file to ship: `"best.keras"` or `"model.keras"`.
         """
-        model_path = self.output_dir / "model.keras"
+        model_path = self.write_dir / "model.keras"
+        self._save_best()  # with the trained model, before any local copy
+        if not is_default(self.strategy):
+            self.model = _local_copy(self.model, self.write_dir / "resume")
         if self._trained or not model_path.exists():
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
+        if not self.is_chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+            return "model.keras"
         final_weights = self.model.get_weights()
-        self._save_best()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
-            if (
-                self.state["best"] is not None
-                and (self.output_dir / "best.keras").exists()
-            ):
+            if self.state["best"] is not None and self._path("best.keras").exists():
                 self._load_best()
                 figures["best.keras"] = self._evaluate(validation_data)
         self.figures = figures
@@ -2334,7 +2611,7 @@ class Run:
             "weights": "model.keras",
         }
         self._write_state()
-        for old in (self.output_dir / "resume").glob("*.weights.h5"):
+        for old in (self.write_dir / "resume").glob("*.weights.h5"):
             old.unlink()
         return shipped
 
@@ -2430,7 +2707,7 @@ class Run:
         )
         if self._loaded in ((name, True), (name, with_optimizer)):
             return
-        path = self.output_dir / name
+        path = self._path(name)
         if name.endswith(".keras"):  # a finished run: the final model
             self.model.set_weights(_load_weights_of(path))
         elif with_optimizer:
@@ -2445,7 +2722,7 @@ class Run:
 
     def _load_best(self) -> None:
         self._save_best()
-        self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
+        self.model.set_weights(_load_weights_of(self._path("best.keras")))
         self._loaded = None
 
     def _save_best(self) -> None:
@@ -2457,10 +2734,10 @@ class Run:
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
             self.trained_model.load_weights(
-                self.output_dir / best["weights"],
+                self._path(best["weights"]),
                 objects_to_skip=[self.trained_model.optimizer],
             )
-        save_model_atomic(self.model, self.output_dir / "best.keras")
+        save_model_atomic(self.model, self.write_dir / "best.keras")
         if current is not None:
             self.trained_model.set_weights(current)
         kept = best["weights"]
@@ -2468,11 +2745,16 @@ class Run:
         self._write_state()
         checkpoint = self.state["checkpoint"]
         if checkpoint is None or checkpoint["weights"] != kept:
-            (self.output_dir / kept).unlink(missing_ok=True)
+            (self.write_dir / kept).unlink(missing_ok=True)
+
+    def _path(self, name: str) -> Path:
+        """A file of the run: this process's own copy, else the output folder's."""
+        own = self.write_dir / name
+        return own if own.exists() else self.output_dir / name
 
     def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
         """Records a finished, finite epoch: history, best model, checkpoint."""
-        record_epoch(self.output_dir / "history.csv", epoch + 1, phase.name, logs)
+        record_epoch(self.write_dir / "history.csv", epoch + 1, phase.name, logs)
         value = logs.get(self.monitor)
         if value is None:
             raise ScriptError(
@@ -2508,7 +2790,7 @@ class Run:
         With `best`, this epoch is the best of the run: its checkpoint stays
         until `_save_best` has written `best.keras` from it.
         """
-        folder = self.output_dir / "resume"
+        folder = self.write_dir / "resume"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
@@ -2612,6 +2894,24 @@ def _figures(logs: dict[str, float]) -> str:
 def _load_weights_of(path: Path) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _local_copy(model: keras.Model, folder: Path) -> keras.Model:
+    """`model` saved and loaded back outside its tf.distribute strategy.
+
+    Keras runs `predict_on_batch` on every replica of a strategy (each one
+    predicting the whole batch), so evaluating and reporting use this copy,
+    compiled with the same loss and metrics.
+    """
+    path = save_model_atomic(model, folder / "local-copy.keras")
+    try:
+        local = keras.saving.load_model(path, compile=False)
+    finally:
+        path.unlink(missing_ok=True)
+    config = dict(model.get_compile_config() or {})
+    config.pop("optimizer", None)
+    local.compile_from_config(config)
+    return local
 
 
 def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:

@@ -16,6 +16,12 @@ from kerastl.runtime.data import (
     save_labels,
     scan_image_folder,
 )
+from kerastl.runtime.distribute import (
+    DistributionError,
+    distribution_strategy,
+    is_chief,
+    worker_folder,
+)
 from kerastl.runtime.errors import (
     DataError,
     DivergedError,
@@ -70,6 +76,7 @@ from kerastl.runtime.unfreeze import (
 __all__ = [
     "BlockRule",
     "DataError",
+    "DistributionError",
     "DivergedError",
     "ExportError",
     "FeatureCacheHint",
@@ -89,6 +96,7 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "compile_checked",
+    "distribution_strategy",
     "export_format",
     "export_model",
     "feature_cache_hint",
@@ -99,6 +107,7 @@ __all__ = [
     "image_batches",
     "imbalance_warning",
     "int_range",
+    "is_chief",
     "load_image_folders",
     "load_test_folder",
     "loading_weights",
@@ -123,6 +132,7 @@ __all__ = [
     "unfreeze_top_layers",
     "warmup_cosine",
     "weights_option",
+    "worker_folder",
     "write_predictions",
     "write_report",
 ]

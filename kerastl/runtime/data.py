@@ -301,6 +301,13 @@ def _pipeline(
         )
     dataset = dataset.batch(batch_size).map(_to_float)
     dataset = _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker training shards batches, not files: the files are listed in
+    # memory, so TensorFlow's default (files first) would only warn and fall back.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    dataset = dataset.with_options(options)
     dataset.ordered = ordered
     return dataset
 

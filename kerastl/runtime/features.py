@@ -94,7 +94,8 @@ def cache_features(
         `(features, labels)` batches and keeping the image datasets'
         `file_paths`, `class_counts` and `files_sha256`.
     """
-    features_model, head = split_at(model, layer_name)
+    with model.distribute_strategy.scope():  # the head trains where the model does
+        features_model, head = split_at(model, layer_name)
     digest = _model_digest(features_model)
     arrays = {
         subset: _cached(features_model, digest, data, Path(cache_dir), subset)

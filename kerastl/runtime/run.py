@@ -18,6 +18,12 @@ a callback, so they survive phases and resumes (Keras's `ModelCheckpoint` and
 are not finite is never saved. The state also records what resuming depends
 on: the model's layers, the settings, and the phases that have started; a rerun
 that differs stops before training and names the difference.
+
+Under a tf.distribute strategy (the one the model was created in) the run
+restores and compiles in the strategy's scope. Under MultiWorkerMirroredStrategy
+every worker runs the same epochs: all read the saved state and checkpoint from
+the output folder (which all of them must see), only the chief writes there,
+and the others write their copies into a temporary folder, deleted at the end.
 """
 
 import contextlib
@@ -35,6 +41,13 @@ import keras
 import numpy as np
 
 from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
+from kerastl.runtime.distribute import (
+    check_same_run,
+    fitting_in,
+    is_chief,
+    is_default,
+    worker_folder,
+)
 from kerastl.runtime.errors import DivergedError, ScriptError
 from kerastl.runtime.history import drop_epochs_from, record_epoch
 from kerastl.runtime.jsonfile import read_json, write_json
@@ -85,6 +98,12 @@ class Run:
             phase stops and the model goes back to the run's best weights.
         restart: Delete the run saved in `output_dir` and start over.
 
+    Attributes:
+        strategy: The tf.distribute strategy the model was created in.
+        is_chief: Whether this process writes `output_dir`.
+        write_dir: The folder this process writes: `output_dir`, or for the
+            other workers of a multi-worker run a temporary folder.
+
     Raises:
         RunMismatchError: If `output_dir` holds a run that this one cannot
             continue; the message names the difference and the ways out.
@@ -111,8 +130,11 @@ class Run:
         self.phases = phases
         self.monitor = monitor
         self.patience = patience
-        self._state_path = self.output_dir / "resume" / "state.json"
-        if restart:
+        self.strategy = model.distribute_strategy
+        self.is_chief = is_chief(self.strategy)
+        self.write_dir = worker_folder(self.output_dir, self.strategy)
+        self._state_path = self.write_dir / "resume" / "state.json"
+        if restart and self.is_chief:
             deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
@@ -129,7 +151,11 @@ class Run:
             "best": None,
             "wait": 0,
         }
-        saved = read_json(self._state_path)
+        # Every worker reads the chief's state; with --restart, none does.
+        saved = (
+            None if restart else read_json(self.output_dir / "resume" / "state.json")
+        )
+        check_same_run(self.strategy, saved, self.output_dir)
         self.state = (
             new
             if saved is None
@@ -168,7 +194,8 @@ class Run:
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
             self.model.compile_from_config(self.trained_model.get_compile_config())
-        self._restore(phase)
+        with self.strategy.scope():
+            self._restore(phase)
         self._save_best()  # a kill may have left best.keras behind
         if self._is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
@@ -187,9 +214,12 @@ class Run:
         )
         self._trained = True
         print(trainable_summary(self.model))
-        drop_epochs_from(self.output_dir / "history.csv", initial_epoch + 1)
+        drop_epochs_from(self.write_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
-        with _without_retracing_warnings():
+        with (
+            _without_retracing_warnings(),
+            fitting_in(self.strategy, self.trained_model),
+        ):
             history = self.trained_model.fit(
                 train_data,
                 validation_data=validation_data,
@@ -200,7 +230,7 @@ class Run:
                 # NaN check first; the run's own bookkeeping last, once the epoch is over.
                 callbacks=[
                     keras.callbacks.TerminateOnNaN(),
-                    *_tensorboard(self.output_dir),
+                    *_tensorboard(self.write_dir),
                     *callbacks,
                     progress,
                 ],
@@ -228,21 +258,28 @@ class Run:
         weights afterwards. The resume checkpoint is then dropped:
         `model.keras` replaces it.
 
+        Under a tf.distribute strategy, the model is first replaced by a copy
+        outside the strategy (`self.model`), which evaluates, reports and
+        exports on one device. The other workers of a multi-worker run stop
+        after saving their `model.keras` and delete their temporary folder.
+
         Returns:
             The file to ship: `"best.keras"` or `"model.keras"`.
         """
-        model_path = self.output_dir / "model.keras"
+        model_path = self.write_dir / "model.keras"
+        self._save_best()  # with the trained model, before any local copy
+        if not is_default(self.strategy):
+            self.model = _local_copy(self.model, self.write_dir / "resume")
         if self._trained or not model_path.exists():
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
+        if not self.is_chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+            return "model.keras"
         final_weights = self.model.get_weights()
-        self._save_best()
         with _without_retracing_warnings():
             figures = {"model.keras": self._evaluate(validation_data)}
-            if (
-                self.state["best"] is not None
-                and (self.output_dir / "best.keras").exists()
-            ):
+            if self.state["best"] is not None and self._path("best.keras").exists():
                 self._load_best()
                 figures["best.keras"] = self._evaluate(validation_data)
         self.figures = figures
@@ -256,7 +293,7 @@ class Run:
             "weights": "model.keras",
         }
         self._write_state()
-        for old in (self.output_dir / "resume").glob("*.weights.h5"):
+        for old in (self.write_dir / "resume").glob("*.weights.h5"):
             old.unlink()
         return shipped
 
@@ -352,7 +389,7 @@ class Run:
         )
         if self._loaded in ((name, True), (name, with_optimizer)):
             return
-        path = self.output_dir / name
+        path = self._path(name)
         if name.endswith(".keras"):  # a finished run: the final model
             self.model.set_weights(_load_weights_of(path))
         elif with_optimizer:
@@ -367,7 +404,7 @@ class Run:
 
     def _load_best(self) -> None:
         self._save_best()
-        self.model.set_weights(_load_weights_of(self.output_dir / "best.keras"))
+        self.model.set_weights(_load_weights_of(self._path("best.keras")))
         self._loaded = None
 
     def _save_best(self) -> None:
@@ -379,10 +416,10 @@ class Run:
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
             self.trained_model.load_weights(
-                self.output_dir / best["weights"],
+                self._path(best["weights"]),
                 objects_to_skip=[self.trained_model.optimizer],
             )
-        save_model_atomic(self.model, self.output_dir / "best.keras")
+        save_model_atomic(self.model, self.write_dir / "best.keras")
         if current is not None:
             self.trained_model.set_weights(current)
         kept = best["weights"]
@@ -390,11 +427,16 @@ class Run:
         self._write_state()
         checkpoint = self.state["checkpoint"]
         if checkpoint is None or checkpoint["weights"] != kept:
-            (self.output_dir / kept).unlink(missing_ok=True)
+            (self.write_dir / kept).unlink(missing_ok=True)
+
+    def _path(self, name: str) -> Path:
+        """A file of the run: this process's own copy, else the output folder's."""
+        own = self.write_dir / name
+        return own if own.exists() else self.output_dir / name
 
     def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
         """Records a finished, finite epoch: history, best model, checkpoint."""
-        record_epoch(self.output_dir / "history.csv", epoch + 1, phase.name, logs)
+        record_epoch(self.write_dir / "history.csv", epoch + 1, phase.name, logs)
         value = logs.get(self.monitor)
         if value is None:
             raise ScriptError(
@@ -428,7 +470,7 @@ class Run:
         With `best`, this epoch is the best of the run: its checkpoint stays
         until `_save_best` has written `best.keras` from it.
         """
-        folder = self.output_dir / "resume"
+        folder = self.write_dir / "resume"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
@@ -532,6 +574,24 @@ def _figures(logs: dict[str, float]) -> str:
 def _load_weights_of(path: Path) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _local_copy(model: keras.Model, folder: Path) -> keras.Model:
+    """`model` saved and loaded back outside its tf.distribute strategy.
+
+    Keras runs `predict_on_batch` on every replica of a strategy (each one
+    predicting the whole batch), so evaluating and reporting use this copy,
+    compiled with the same loss and metrics.
+    """
+    path = save_model_atomic(model, folder / "local-copy.keras")
+    try:
+        local = keras.saving.load_model(path, compile=False)
+    finally:
+        path.unlink(missing_ok=True)
+    config = dict(model.get_compile_config() or {})
+    config.pop("optimizer", None)
+    local.compile_from_config(config)
+    return local
 
 
 def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:

@@ -24,7 +24,7 @@ DATA_DIR = None  # one sub-folder of images per class
 IMAGE_SIZE = 224  # pixels; DenseNet121 takes 32 or more
 NUM_CLASSES = 5  # None: one class per sub-folder of the data
 WEIGHTS = "imagenet"  # "imagenet", "none", or a .weights.h5 file of the base
-BATCH_SIZE = 32
+BATCH_SIZE = 32  # images per replica (device) and step; see --strategy
 EPOCHS = 10  # epochs training the new head on the frozen base
 LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
@@ -132,6 +132,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="compile the training steps with XLA (measure: it often helps on a GPU)",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=["auto", "none", "mirrored", "multi-worker", "tpu"],
+        default="auto",
+        help="tf.distribute strategy (auto: mirrored on several GPUs, else none); "
+        "multi-worker reads TF_CONFIG",
+    )
+    parser.add_argument("--tpu", help="--strategy tpu: the TPU's name or address")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     folders = [Path(args.data_dir).resolve()]
@@ -264,18 +272,23 @@ def main(argv: list[str] | None = None) -> None:
     """Trains, then writes the models, their history and the report."""
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
+    # One device, several GPUs, several machines or a TPU: each step gives every
+    # replica --batch-size images. Create the strategy before anything else.
+    strategy = runtime.distribution_strategy(
+        args.strategy, tpu=args.tpu, batch_size=args.batch_size
+    )
     keras.utils.set_random_seed(args.seed)
     # Scan the folders, then load raw 0-255 pixels; step 4 normalizes them.
     train_ds, val_ds, class_names = runtime.load_image_folders(
         args.data_dir,
         image_size=IMAGE_SIZE,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size * strategy.num_replicas_in_sync,
         val_dir=args.val_dir,
         validation_split=VALIDATION_SPLIT,
         seed=args.seed,
         augmentation=augmentation() if args.augment else None,
         cache=args.cache,
-        cache_dir=output_dir / "cache",
+        cache_dir=runtime.worker_folder(output_dir, strategy) / "cache",
     )
     num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
     class_weight = (
@@ -285,7 +298,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     # Set before the model is built: each layer takes the policy then.
     runtime.set_mixed_precision(args.mixed_precision)
-    model, base_model = build_model(num_classes, args.weights)
+    # The model and its optimizer are created in the strategy's scope.
+    with strategy.scope():
+        model, base_model = build_model(num_classes, args.weights)
     # The run's saved state: a rerun resumes it, or stops if anything here changed.
     run = runtime.Run(
         output_dir,
@@ -301,17 +316,20 @@ def main(argv: list[str] | None = None) -> None:
         patience=PATIENCE,
         restart=args.restart,
     )
-    runtime.save_labels(output_dir, class_names)
-    train(
-        run,
-        base_model,
-        train_ds,
-        val_ds,
-        class_weight,
-        jit_compile=args.jit_compile,
-    )
+    runtime.save_labels(run.write_dir, class_names)
+    with strategy.scope():
+        train(
+            run,
+            base_model,
+            train_ds,
+            val_ds,
+            class_weight,
+            jit_compile=args.jit_compile,
+        )
     # Save model.keras (checked after reloading) and choose the file to ship.
     shipped = run.finish(val_ds)
+    if not run.is_chief:
+        return  # a worker of a multi-worker run: the chief writes the rest
     # The test images are read only now, once: they never choose a model.
     test_ds = (
         runtime.load_test_folder(
@@ -329,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     # Each export is loaded back with its own runtime and compared with Keras.
     if args.export:
         runtime.export_model(
-            model,
+            run.model,
             output_dir,
             args.export,
             val_ds,
