@@ -1,19 +1,32 @@
-"""Input-pipeline throughput: images per second per epoch, for each cache choice.
+"""Does the input pipeline keep up with training? Epoch times, side by side.
 
-Run: .venv/bin/python benchmarks/bench_pipeline.py [--per-class 100] [--size 96]
+Run: .venv/bin/python benchmarks/bench_pipeline.py [--images 3000] [--size 64]
+     [--backbone MobileNetV3Small] [--repeats 3]
 
-It writes digit PNGs to a temporary folder, builds the training pipeline of the
-generated scripts (`runtime.load_image_folders`, with the scripts' augmentation)
-and iterates it for a few epochs, with the cache in memory, on disk and none.
-With a cache, `load_image_folders` decodes every file once to fill it (its time
-is printed as "load"), and each epoch only augments; the disk cache is read
-back through the system's file cache.
+It writes the scikit-learn digits as PNGs, hard-linked up to `--images` files,
+builds the generated feature-extraction script's model (`kerastl new`, random
+weights: the time per image does not depend on their values) and times one
+epoch of `fit()` (the median of `--repeats`, after a first epoch that traces)
+with the training data fed four ways:
+
+- tensors: the decoded images already in memory as one array (the floor);
+- kerastl: `runtime.load_image_folders` as the scripts call it (cache "auto",
+  shuffled, prefetched), without and with the scripts' augmentation;
+- guide: `keras.utils.image_dataset_from_directory` batches, decoded from the
+  PNG files each epoch, no cache, no prefetch (the Keras guides' loader).
+
+Goal: kerastl / tensors <= 1.15 without augmentation. With augmentation, the
+ratio shows what the random flips, turns and zooms cost on this machine's CPU.
 """
 
 import argparse
+import io
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,46 +35,99 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--backbone", default="MobileNetV3Small")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     import keras
+    import numpy as np
 
-    from kerastl.runtime import load_image_folders
+    from benchmarks.bench_feature_cache import load_module
+    from benchmarks.bench_scan import link_copies
     from tests.digits import write_digits
 
-    augmentation = keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal"),
-            keras.layers.RandomRotation(0.05),
-            keras.layers.RandomZoom(0.1),
-        ]
-    )
     with tempfile.TemporaryDirectory() as folder:
-        data = write_digits(Path(folder) / "digits", per_class=args.per_class)
-        for cache in ("none", "memory", "disk"):
-            start = time.perf_counter()
-            train, _, _ = load_image_folders(
-                data,
-                image_size=args.size,
-                batch_size=32,
-                augmentation=augmentation,
-                cache=cache,
-                cache_dir=Path(folder) / "cache",
+        root = Path(folder)
+        source = write_digits(root / "source", per_class=200, size=args.size)
+        data = link_copies(source, root / "data", args.images)
+        script = root / "train.py"
+        subprocess.run(
+            [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction"]
+            + ["--backbone", args.backbone, "--image-size", str(args.size)]
+            + ["--weights", "none", "-o", str(script)],
+            check=True,
+            capture_output=True,
+        )
+        generated = load_module(script)
+        runtime = generated.runtime
+        feeds = {}
+        with redirect_stdout(io.StringIO()):
+            for name, augmentation in (
+                ("kerastl", None),
+                ("kerastl, augmented", generated.augmentation()),
+            ):
+                train, _, class_names = runtime.load_image_folders(
+                    data,
+                    image_size=args.size,
+                    batch_size=32,
+                    augmentation=augmentation,
+                    cache_dir=root / "cache",
+                )
+                feeds[name] = train
+        images, labels = zip(*((x.numpy(), y.numpy()) for x, y in feeds["kerastl"]))
+        tensors = (np.concatenate(images), np.concatenate(labels))
+        guide = keras.utils.image_dataset_from_directory(
+            data,
+            image_size=(args.size, args.size),
+            batch_size=32,
+            validation_split=0.2,
+            subset="training",
+            seed=1337,
+            verbose=False,
+        )
+        feeds = {"tensors": tensors, **feeds, "guide": guide}
+        seconds = {}
+        for name, feed in feeds.items():
+            model, _ = generated.build_model(len(class_names), None)
+            model.compile(
+                optimizer="adam",
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
             )
-            load = time.perf_counter() - start
-            rates = []
-            for _ in range(args.epochs):
-                start = time.perf_counter()
-                count = sum(int(images.shape[0]) for images, _ in train)
-                rates.append(count / (time.perf_counter() - start))
-            shown = "  ".join(f"{rate:7.0f}" for rate in rates)
-            print(
-                f"cache={cache:<6} {args.size}px, {count} images: "
-                f"load {load:5.2f} s, images/s per epoch {shown}"
-            )
+            seconds[name] = epoch_seconds(model, feed, args.repeats)
+            print(f"{name:<20} {seconds[name]:6.2f} s per epoch", flush=True)
+    count = len(tensors[1])
+    print(
+        f"{args.backbone} at {args.size} px, {count} training images, "
+        f"median of {args.repeats} epochs after the first:"
+    )
+    floor = seconds["tensors"]
+    for name in ("kerastl", "kerastl, augmented", "guide"):
+        print(f"{name} / tensors = {seconds[name] / floor:.2f}")
+    print(f"guide / kerastl = {seconds['guide'] / seconds['kerastl']:.2f}")
+
+
+def epoch_seconds(model, feed, repeats: int) -> float:
+    """Median seconds of one epoch of `fit()`, after a first one that traces."""
+    if isinstance(feed, tuple):
+
+        def fit():
+            model.fit(*feed, batch_size=32, epochs=1, verbose=0, shuffle=True)
+
+    else:
+
+        def fit():
+            model.fit(feed, epochs=1, verbose=0, shuffle=False)  # shuffles itself
+
+    fit()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fit()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":
