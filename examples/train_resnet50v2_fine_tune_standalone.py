@@ -993,7 +993,7 @@ def load_image_folders(
         `(train_dataset, validation_dataset, class_names)`. Both datasets record
         their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
         the same images in file order, neither shuffled nor augmented; the
-        training one also whether it is `augmented` and its `shuffle_seed`.
+        training one also whether it is `augmented`.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -1078,7 +1078,6 @@ def load_image_folders(
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     roots = {"training": data_dir, "validation": val_dir or data_dir}
     train.augmented = augmentation is not None
-    train.shuffle_seed = seed
     return (
         _with_contents(train, subsets["training"].file_paths, roots["training"]),
         _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
@@ -2511,7 +2510,7 @@ class Run:
         """
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
-            self.model.compile_from_config(self.trained_model.get_compile_config())
+            _compile_like(self.model, self.trained_model)
         with self.strategy.scope():
             self._restore(phase)
         self._save_best()  # a kill may have left best.keras behind
@@ -2715,9 +2714,7 @@ class Run:
             trained.optimizer.build(trained.trainable_variables)
             trained.load_weights(path)
         else:
-            self.trained_model.load_weights(
-                path, objects_to_skip=[self.trained_model.optimizer]
-            )
+            self._load_trained_weights(path)
         self._loaded = (name, with_optimizer)
 
     def _load_best(self) -> None:
@@ -2733,10 +2730,7 @@ class Run:
         holds_best = self._loaded is not None and self._loaded[0] == best["weights"]
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
-            self.trained_model.load_weights(
-                self._path(best["weights"]),
-                objects_to_skip=[self.trained_model.optimizer],
-            )
+            self._load_trained_weights(self._path(best["weights"]))
         save_model_atomic(self.model, self.write_dir / "best.keras")
         if current is not None:
             self.trained_model.set_weights(current)
@@ -2746,6 +2740,12 @@ class Run:
         checkpoint = self.state["checkpoint"]
         if checkpoint is None or checkpoint["weights"] != kept:
             (self.write_dir / kept).unlink(missing_ok=True)
+
+    def _load_trained_weights(self, path: Path) -> None:
+        """Loads a checkpoint's weights into the trained model, not its optimizer."""
+        self.trained_model.load_weights(
+            path, objects_to_skip=[self.trained_model.optimizer]
+        )
 
     def _path(self, name: str) -> Path:
         """A file of the run: this process's own copy, else the output folder's."""
@@ -2806,11 +2806,9 @@ class Run:
         if best is not None:
             self.state["best"] = {**best, "weights": f"resume/{name}"}
         self._write_state()
-        kept = (
-            {name, Path(self.state["best"]["weights"]).name}
-            if self.state["best"]
-            else {name}
-        )
+        kept = {name}
+        if self.state["best"]:
+            kept.add(Path(self.state["best"]["weights"]).name)
         for old in folder.glob("*.weights.h5"):
             if old.name not in kept:
                 old.unlink(missing_ok=True)
@@ -2908,10 +2906,18 @@ def _local_copy(model: keras.Model, folder: Path) -> keras.Model:
         local = keras.saving.load_model(path, compile=False)
     finally:
         path.unlink(missing_ok=True)
-    config = dict(model.get_compile_config() or {})
-    config.pop("optimizer", None)
-    local.compile_from_config(config)
+    _compile_like(local, model, optimizer=False)
     return local
+
+
+def _compile_like(
+    model: keras.Model, source: keras.Model, *, optimizer: bool = True
+) -> None:
+    """Compiles `model` with the loss and metrics (and optimizer) of `source`."""
+    config = dict(source.get_compile_config() or {})
+    if not optimizer:
+        config.pop("optimizer", None)
+    model.compile_from_config(config)
 
 
 def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:

@@ -129,7 +129,7 @@ def load_image_folders(
         `(train_dataset, validation_dataset, class_names)`. Both datasets record
         their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
         the same images in file order, neither shuffled nor augmented; the
-        training one also whether it is `augmented` and its `shuffle_seed`.
+        training one also whether it is `augmented`.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -214,7 +214,6 @@ def load_image_folders(
     val = _pipeline(val, batch_size, kind, prefixes["validation"])
     roots = {"training": data_dir, "validation": val_dir or data_dir}
     train.augmented = augmentation is not None
-    train.shuffle_seed = seed
     return (
         _with_contents(train, subsets["training"].file_paths, roots["training"]),
         _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
