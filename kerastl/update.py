@@ -167,7 +167,8 @@ def resolve(
     if (new_mode, new_backbone.backbone) != (old.mode, old.backbone):
         defaults = make_spec(mode=old.mode, backbone=old.backbone.name).options()
         for name, option in OPTIONS.items():
-            if name in overrides or name == "output":
+            # The mode and the backbone are what changes, not defaults to follow.
+            if name in overrides or name in ("mode", "backbone", "output"):
                 continue
             if options.get(name) == defaults[name] or new_mode not in option.modes:
                 options.pop(name, None)

@@ -267,6 +267,15 @@ def test_a_new_mode_drops_the_options_it_does_not_take() -> None:
     assert (spec.image_size, spec.num_classes) == (224, None)
 
 
+def test_a_new_backbone_keeps_the_mode_and_a_new_mode_the_backbone() -> None:
+    extraction = recorded(mode="feature-extraction", backbone="MobileNetV3Small")
+    extraction["unfreeze"] = []
+    spec = resolve(extraction, {"backbone": "MobileNetV2"}, Path(SCRIPT))
+    assert (spec.mode, spec.backbone.name) == ("feature-extraction", "MobileNetV2")
+    spec = resolve(recorded(), {"mode": "feature-extraction"}, Path(SCRIPT))
+    assert spec.backbone.name == recorded()["backbone"]
+
+
 def test_a_plain_update_keeps_every_recorded_value() -> None:
     spec = resolve(recorded(unfreeze=[2, 6]), {}, Path(SCRIPT))
     assert spec.options() == recorded(unfreeze=[2, 6])
