@@ -97,8 +97,14 @@ def cache_features(
     with model.distribute_strategy.scope():  # the head trains where the model does
         features_model, head = split_at(model, layer_name)
     digest = _model_digest(features_model)
+    # Traced once, for every batch size and both subsets (and only if needed):
+    # each trace of a large base costs seconds.
+    features_of = tf.function(
+        lambda images: features_model(images, training=False),
+        input_signature=[tf.TensorSpec((None, *features_model.input_shape[1:]))],
+    )
     arrays = {
-        subset: _cached(features_model, digest, data, Path(cache_dir), subset)
+        subset: _cached(features_of, digest, data, Path(cache_dir), subset)
         for subset, data in (("training", train_data), ("validation", validation_data))
     }
     train_features, train_labels = arrays["training"]
@@ -123,7 +129,7 @@ def cache_features(
 
 
 def _cached(
-    features_model: keras.Model,
+    features_of: tf.types.experimental.PolymorphicFunction,
     model_digest: str,
     data: tf.data.Dataset,
     cache_dir: Path,
@@ -145,7 +151,7 @@ def _cached(
             print(f"Features of the {subset} images: reusing {path}")
             return saved["features"], saved["labels"]
     # In file order, so that the shuffling above matches the images' own.
-    features, labels = _compute(features_model, getattr(data, "ordered", data), subset)
+    features, labels = _compute(features_of, getattr(data, "ordered", data), subset)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.npz")
     np.savez(partial, features=features, labels=labels)
@@ -157,21 +163,18 @@ def _cached(
 
 
 def _compute(
-    features_model: keras.Model, data: tf.data.Dataset, subset: str
+    features_of: tf.types.experimental.PolymorphicFunction,
+    data: tf.data.Dataset,
+    subset: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Runs `features_model` once over `data`, with a progress bar."""
+    """Runs `features_of` once over the batches of `data`, with a progress bar."""
     steps = int(data.cardinality())
     print(f"Features of the {subset} images: running the frozen base once")
     progress = keras.utils.Progbar(steps if steps > 0 else None, unit_name="batch")
-    # One trace for every batch size: each trace of a large base costs seconds.
-    predict = tf.function(
-        lambda images: features_model(images, training=False),
-        input_signature=[tf.TensorSpec((None, *features_model.input_shape[1:]))],
-    )
     started = time.monotonic()
     features, labels = [], []
     for images, batch_labels in data:
-        features.append(predict(images).numpy().astype(np.float32))
+        features.append(features_of(images).numpy().astype(np.float32))
         labels.append(batch_labels.numpy())
         progress.add(1)
     count = sum(len(batch) for batch in labels)
