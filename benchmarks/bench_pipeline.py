@@ -88,16 +88,21 @@ def main() -> None:
             verbose=False,
         )
         feeds = {"tensors": tensors, **feeds, "guide": guide}
-        seconds = {}
-        for name, feed in feeds.items():
-            model, _ = generated.build_model(len(class_names), None)
-            model.compile(
-                optimizer="adam",
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-            )
-            seconds[name] = epoch_seconds(model, feed, args.repeats)
-            print(f"{name:<20} {seconds[name]:6.2f} s per epoch", flush=True)
+        # One model per feed, each traced by a first epoch; then the timed
+        # epochs take turns, so that a slower spell of the machine hits all.
+        fits = {
+            name: epoch_function(generated, feed, len(class_names))
+            for name, feed in feeds.items()
+        }
+        times: dict[str, list[float]] = {name: [] for name in feeds}
+        for _ in range(args.repeats):
+            for name, fit in fits.items():
+                started = time.perf_counter()
+                fit()
+                times[name].append(time.perf_counter() - started)
+        seconds = {name: statistics.median(values) for name, values in times.items()}
+        for name, value in seconds.items():
+            print(f"{name:<20} {value:6.2f} s per epoch", flush=True)
     count = len(tensors[1])
     print(
         f"{args.backbone} at {args.size} px, {count} training images, "
@@ -109,8 +114,14 @@ def main() -> None:
     print(f"guide / kerastl = {seconds['guide'] / seconds['kerastl']:.2f}")
 
 
-def epoch_seconds(model, feed, repeats: int) -> float:
-    """Median seconds of one epoch of `fit()`, after a first one that traces."""
+def epoch_function(generated, feed, classes: int):
+    """A function that trains one epoch of a new model on `feed`, traced once."""
+    model, _ = generated.build_model(classes, None)
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     if isinstance(feed, tuple):
 
         def fit():
@@ -122,12 +133,7 @@ def epoch_seconds(model, feed, repeats: int) -> float:
             model.fit(feed, epochs=1, verbose=0, shuffle=False)  # shuffles itself
 
     fit()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return fit
 
 
 if __name__ == "__main__":
