@@ -10,12 +10,9 @@ from pathlib import Path
 
 import black
 
-from kerastl.render import LINE_LENGTH, PYTHON_TARGET
+from kerastl.render import black_mode
 
-BLACK_MODE = black.Mode(
-    target_versions={black.TargetVersion[PYTHON_TARGET.upper()]},
-    line_length=LINE_LENGTH,
-)
+BLACK_MODE = black_mode()
 STEP_COMMENT = re.compile(r"^    # (\d)\. ", re.MULTILINE)
 
 

@@ -14,6 +14,7 @@ from kerastl.runtime import (
     Phase,
     Run,
     RunMismatchError,
+    choose_model,
     read_history,
     save_model_checked,
 )
@@ -83,15 +84,15 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     assert head_best["phase"] == "head"
     fit(run, WILD)
     assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
-    shipped = run.finish(batches(*VALIDATION))
-    assert val_loss_of(tmp_path / "best.keras") == pytest.approx(
-        head_best["value"], rel=1e-4
-    )
-    assert run.figures["best.keras"]["loss"] < run.figures["model.keras"]["loss"]
+    run.finish(batches(*VALIDATION))
+    shipped = choose_model(run, batches(*VALIDATION))
+    best_loss = val_loss_of(tmp_path / "best.keras")
+    assert best_loss == pytest.approx(head_best["value"], rel=1e-4)
+    assert best_loss < val_loss_of(tmp_path / "model.keras")
     assert shipped == "best.keras"  # and the model now holds its weights
     assert run.model.evaluate(*VALIDATION, verbose=0, return_dict=True)[
         "loss"
-    ] == pytest.approx(run.figures["best.keras"]["loss"], rel=1e-5)
+    ] == pytest.approx(best_loss, rel=1e-5)
     out = capsys.readouterr().out
     assert "Better on the validation data: best.keras (val_loss " in out
     assert not list(
@@ -185,18 +186,18 @@ def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
 
 
 def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> None:
-    run = Run(tmp_path, tiny_model(), [HEAD], settings={"batch_size": 16})
+    run = Run(tmp_path, tiny_model(), [HEAD], depends_on={"batch_size": 16})
     fit(run, HEAD)
     with pytest.raises(RunMismatchError, match=r"batch_size 16 \(now 8\)"):
-        Run(tmp_path, tiny_model(), [HEAD], settings={"batch_size": 8})
+        Run(tmp_path, tiny_model(), [HEAD], depends_on={"batch_size": 8})
     slower = Phase("head", epochs=6, learning_rate=0.01)
     with pytest.raises(RunMismatchError, match="phase 1 finished as 'head': 6 epochs"):
-        Run(tmp_path, tiny_model(), [slower, WILD], settings={"batch_size": 16})
+        Run(tmp_path, tiny_model(), [slower, WILD], depends_on={"batch_size": 16})
     restarted = Run(
         tmp_path,
         tiny_model(hidden=16),
         [HEAD],
-        settings={"batch_size": 8},
+        depends_on={"batch_size": 8},
         restart=True,
     )
     assert not (tmp_path / "history.csv").exists()
@@ -205,12 +206,14 @@ def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> Non
 
 
 def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
-    run = Run(tmp_path, tiny_model(), [HEAD])
+    run = Run(tmp_path, tiny_model(), [HEAD], settings={"dropout": 0.2, "seed": 1})
     fit(run, HEAD)
     run.finish(batches(*VALIDATION))
     model_file = (tmp_path / "model.keras").read_bytes()
-    again = Run(tmp_path, tiny_model(), [HEAD])
-    assert "finished: nothing to train" in capsys.readouterr().out
+    again = Run(tmp_path, tiny_model(), [HEAD], settings={"dropout": 0.5, "seed": 1})
+    out = capsys.readouterr().out
+    assert "finished: nothing to train; --dropout 0.5 (the run used 0.2) cannot" in out
+    assert "--seed" not in out  # unchanged settings are not named
     assert fit(again, HEAD) is None
     again.finish(batches(*VALIDATION))
     assert (tmp_path / "model.keras").read_bytes() == model_file  # not saved again

@@ -14,6 +14,10 @@ from kerastl.update import base_path, read_options, resolve
 SCRIPT = "train.py"
 NEW = ["new", "--backbone", "ResNet50V2", "--image-size", "32", "-o", SCRIPT]
 
+# The batch size of a generated script, as a user edits it.
+BATCH_32 = '32, "images per step and replica (see --strategy)"'
+BATCH_16 = '16, "images per step and replica (see --strategy)"'
+
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -47,7 +51,7 @@ def test_new_keeps_the_render_as_the_base(folder: Path, capsys) -> None:
     base = folder / ".kerastl" / "train.py.base"
     assert base_path(script) == Path(".kerastl/train.py.base")
     assert base.read_text() == script.read_text()
-    replace(script, "BATCH_SIZE = 32  ", "BATCH_SIZE = 16  ")
+    replace(script, BATCH_32, BATCH_16)
     generate(capsys, "--force", "--backbone", "MobileNetV2")
     assert base.read_text() == script.read_text()  # --force: a new start
 
@@ -66,17 +70,17 @@ def test_an_unedited_script_is_up_to_date(folder: Path, capsys) -> None:
 
 def test_dry_run_prints_the_diff_and_writes_nothing(folder: Path, capsys) -> None:
     script = generate(capsys)
-    replace(script, "BATCH_SIZE = 32  ", "BATCH_SIZE = 16  ")
+    replace(script, BATCH_32, BATCH_16)
     before, base = script.read_text(), base_path(script).read_text()
     code, out, err = kerastl(
         capsys, "update", SCRIPT, "--backbone", "MobileNetV2", "--dry-run"
     )
     assert code == 0, err
     assert out.startswith("--- train.py\n+++ train.py (updated)\n")
-    assert '-    with runtime.loading_weights("ResNet50V2", weights):' in out
-    assert '+    with runtime.loading_weights("MobileNetV2", weights):' in out
-    assert "\n-BATCH_SIZE" not in out  # the edit stays: no change
-    assert " BATCH_SIZE = 16  " in out
+    assert '-    with runtime.loading_weights("ResNet50V2", settings.weights):' in out
+    assert '+    with runtime.loading_weights("MobileNetV2", settings.weights):' in out
+    assert "\n-        " + BATCH_16 not in out  # the edit stays: no change
+    assert " " + BATCH_16 in out
     assert script.read_text() == before and base_path(script).read_text() == base
 
 
@@ -84,15 +88,15 @@ def test_an_update_merges_and_the_new_render_becomes_the_base(
     folder: Path, capsys
 ) -> None:
     script = generate(capsys)
-    replace(script, "BATCH_SIZE = 32  ", "BATCH_SIZE = 16  ")
+    replace(script, BATCH_32, BATCH_16)
     code, out, err = kerastl(capsys, "update", SCRIPT, "--backbone", "MobileNetV2")
     assert (code, err) == (0, "")
     assert out == "updated train.py; run it: python train.py --data-dir DATA_DIR\n"
     text = script.read_text()
-    assert "BATCH_SIZE = 16  " in text and "keras.applications.MobileNetV2(" in text
+    assert BATCH_16 in text and "keras.applications.MobileNetV2(" in text
     assert read_options(text, SCRIPT)["backbone"] == "MobileNetV2"
     base = base_path(script).read_text()
-    assert base == text.replace("BATCH_SIZE = 16  ", "BATCH_SIZE = 32  ")
+    assert base == text.replace(BATCH_16, BATCH_32)
     # The recorded options are the new ones: a plain update changes nothing.
     assert kerastl(capsys, "update", SCRIPT)[1] == "train.py is up to date\n"
 
@@ -102,7 +106,7 @@ def test_a_conflict_keeps_both_sides_and_exits_1(folder: Path, capsys) -> None:
     line = "    x = keras.applications.resnet_v2.preprocess_input(inputs)\n"
     mine = line.replace("(inputs)", "(inputs * 1.0)")
     replace(script, line, mine)
-    replace(script, "BATCH_SIZE = 32  ", "BATCH_SIZE = 16  ")
+    replace(script, BATCH_32, BATCH_16)
     for dry_run in (["--dry-run"], []):
         code, _, err = kerastl(
             capsys, "update", SCRIPT, "--backbone", "ConvNeXtTiny", *dry_run
@@ -114,7 +118,7 @@ def test_a_conflict_keeps_both_sides_and_exits_1(folder: Path, capsys) -> None:
     end = text.index("\n", text.index(">>>>>>> kerastl ")) + 1
     block = text[start:end]
     assert mine in block and line in block and "    x = inputs\n" in block
-    assert "BATCH_SIZE = 16  " in text  # the edit that did not conflict merged
+    assert BATCH_16 in text  # the edit that did not conflict merged
     span = err.split("(lines ")[1].split(")")[0]
     first, last = map(int, span.split("-"))
     lines = text.splitlines()
@@ -199,15 +203,15 @@ def test_bad_options_are_usage_errors_and_write_nothing(folder: Path, capsys) ->
 
 def test_standalone_scripts_update_both_ways(folder: Path, capsys) -> None:
     script = generate(capsys)
-    replace(script, "BATCH_SIZE = 32  ", "BATCH_SIZE = 16  ")
+    replace(script, BATCH_32, BATCH_16)
     assert kerastl(capsys, "update", SCRIPT, "--standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime\n" not in text and "BATCH_SIZE = 16  " in text
+    assert "from kerastl import runtime\n" not in text and BATCH_16 in text
     assert read_options(text, SCRIPT)["standalone"] is True
     assert read_options(base_path(script).read_text(), SCRIPT)["standalone"] is True
     assert kerastl(capsys, "update", SCRIPT, "--no-standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime\n" in text and "BATCH_SIZE = 16  " in text
+    assert "from kerastl import runtime\n" in text and BATCH_16 in text
 
 
 def test_a_renamed_script_records_its_new_name(folder: Path, capsys) -> None:
@@ -223,9 +227,9 @@ def test_a_renamed_script_records_its_new_name(folder: Path, capsys) -> None:
 def test_crlf_line_ends_merge(folder: Path, capsys) -> None:
     script = generate(capsys)
     script.write_bytes(script.read_bytes().replace(b"\n", b"\r\n"))
-    replace(script, "BATCH_SIZE = 32", "BATCH_SIZE = 16")
+    replace(script, BATCH_32, BATCH_16)
     assert kerastl(capsys, "update", SCRIPT, "--backbone", "MobileNetV2")[0] == 0
-    assert "BATCH_SIZE = 16  " in script.read_text()
+    assert BATCH_16 in script.read_text()
 
 
 def recorded(**changes: object) -> dict[str, object]:

@@ -1,11 +1,18 @@
 """Helpers that kerastl's generated training scripts call.
 
 Importing this package imports Keras. Every helper is a plain function or
-class with no hidden global state; `kerastl new --standalone` copies the ones a
-script uses into the script itself.
+class with no hidden global state. Import it before Keras, as the scripts do,
+and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 """
 
+from kerastl.runtime.quiet import quiet_start
+
+with quiet_start():
+    import keras  # noqa: F401  (TensorFlow loads here, its start-up lines hidden)
+
+from kerastl.runtime.cache import CACHE_CHOICES
 from kerastl.runtime.data import (
+    CLASS_WEIGHTS,
     FolderScan,
     check_num_classes,
     check_pixel_range,
@@ -17,6 +24,7 @@ from kerastl.runtime.data import (
     scan_image_folder,
 )
 from kerastl.runtime.distribute import (
+    STRATEGIES,
     DistributionError,
     distribution_strategy,
     is_chief,
@@ -31,7 +39,13 @@ from kerastl.runtime.errors import (
     UnfreezeError,
     WeightsError,
 )
-from kerastl.runtime.export import ExportError, export_format, export_model
+from kerastl.runtime.export import (
+    EXPORT_FORMATS,
+    QUANTIZATIONS,
+    ExportError,
+    export_format,
+    export_model,
+)
 from kerastl.runtime.features import (
     FeatureCacheHint,
     cache_features,
@@ -46,7 +60,7 @@ from kerastl.runtime.models import (
     save_model_checked,
 )
 from kerastl.runtime.options import int_range, positive_float, weights_option
-from kerastl.runtime.precision import set_mixed_precision
+from kerastl.runtime.precision import PRECISION_CHOICES, set_mixed_precision
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.report import (
     classification_metrics,
@@ -57,7 +71,19 @@ from kerastl.runtime.report import (
     write_report,
 )
 from kerastl.runtime.run import Phase, Run
-from kerastl.runtime.schedules import warmup_cosine
+from kerastl.runtime.schedules import LR_SCHEDULES, warmup_cosine
+from kerastl.runtime.settings import (
+    parse_settings,
+    setting,
+    settings_record,
+    training_settings,
+)
+from kerastl.runtime.ship import choose_model
+from kerastl.runtime.training_data import (
+    TrainingData,
+    cache_training_features,
+    load_training_data,
+)
 from kerastl.runtime.unfreeze import (
     BlockRule,
     block_rule_of,
@@ -74,6 +100,22 @@ from kerastl.runtime.unfreeze import (
 )
 
 __all__ = [
+    "CACHE_CHOICES",
+    "CLASS_WEIGHTS",
+    "EXPORT_FORMATS",
+    "LR_SCHEDULES",
+    "PRECISION_CHOICES",
+    "QUANTIZATIONS",
+    "STRATEGIES",
+    "TrainingData",
+    "cache_training_features",
+    "choose_model",
+    "load_training_data",
+    "parse_settings",
+    "quiet_start",
+    "setting",
+    "settings_record",
+    "training_settings",
     "BlockRule",
     "DataError",
     "DistributionError",

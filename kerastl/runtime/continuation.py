@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 
 from kerastl.runtime.errors import RunMismatchError
+from kerastl.runtime.settings import flag
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
 
@@ -168,9 +169,27 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
             )
     if finished and len(phases) == done and len(completed) == done:
         last = phases[-1]
+        ignored = _ignored_settings(saved.get("training_settings", {}), new)
         print(
-            f"The run in {where} finished: nothing to train. To train on, "
+            f"The run in {where} finished: nothing to train{ignored}. To train on, "
             f"raise the epochs of its last phase {last.name!r} (now "
             f"{_epochs(last.epochs)}) or add a phase; to start over, pass --restart."
         )
-    return {**saved, "phases": new["phases"]}
+        return {**saved, "phases": new["phases"]}
+    return {
+        **saved,
+        "phases": new["phases"],
+        "training_settings": new["training_settings"],
+    }
+
+
+def _ignored_settings(trained: dict, new: dict) -> str:
+    """The settings a finished run trained with that this rerun changes, in words."""
+    changed = [
+        f"{flag(name)} {_short(value)} (the run used {_short(trained[name])})"
+        for name, value in new["training_settings"].items()
+        if name in trained and trained[name] != value
+    ]
+    if not changed:
+        return ""
+    return "; " + ", ".join(changed) + " cannot change it"

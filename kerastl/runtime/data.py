@@ -30,6 +30,7 @@ from kerastl.runtime.errors import DataError
 from kerastl.runtime.images import IMAGE_EXTENSIONS, check_images, list_images
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
+CLASS_WEIGHTS = ("none", "auto")  # auto: `class_weights` of the training images
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def load_image_folders(
     cache: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     memory_budget: int | None = None,
+    class_weight: str = "none",
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
     """Scans the folders, then builds the training and validation pipelines.
 
@@ -124,6 +126,8 @@ def load_image_folders(
             deletes outdated cache files in it).
         memory_budget: Bytes the memory cache may take; by default a quarter of
             the available memory (`available_memory`).
+        class_weight: `"auto"` if the classes will be weighed
+            (`class_weights`): the scan's imbalance line then says so.
 
     Returns:
         `(train_dataset, validation_dataset, class_names)`. Both datasets record
@@ -139,8 +143,12 @@ def load_image_folders(
         raise DataError(
             f"cache must be one of {', '.join(CACHE_CHOICES)}, not {cache!r}"
         )
+    if class_weight not in CLASS_WEIGHTS:
+        raise DataError(
+            f"class weight must be one of {', '.join(CLASS_WEIGHTS)}, not {class_weight!r}"
+        )
     scan = scan_image_folder(data_dir)
-    warning = imbalance_warning(scan.counts)
+    warning = imbalance_warning(scan.counts, weighted=class_weight == "auto")
     if warning:
         print(warning)
     options = {
@@ -434,8 +442,11 @@ def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, f
     }
 
 
-def imbalance_warning(counts: dict[str, int]) -> str | None:
-    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest."""
+def imbalance_warning(counts: dict[str, int], *, weighted: bool = False) -> str | None:
+    """One line when the largest class has over `IMBALANCE_RATIO` times the smallest.
+
+    It suggests `--class-weight auto`, or with `weighted` says it is on.
+    """
     if len(counts) < 2:
         return None
     largest = max(counts, key=lambda name: counts[name])
@@ -450,5 +461,5 @@ def imbalance_warning(counts: dict[str, int]) -> str | None:
     return (
         f"The classes are imbalanced: {largest!r} has {counts[largest]} images, "
         f"{ratio} as many as {smallest!r} ({counts[smallest]}); "
-        "consider --class-weight auto."
+        + ("weighing them by --class-weight auto." if weighted else "consider --class-weight auto.")
     )

@@ -18,9 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerastl.runtime.data import load_test_folder
 from kerastl.runtime.history import read_history
 from kerastl.runtime.jsonfile import write_json
-from kerastl.runtime.run import Run
+from kerastl.runtime.training_data import TrainingData
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
@@ -344,40 +345,52 @@ def _save_png(figure: Any, path: Path, title: str) -> Path:
 
 
 def write_report(
-    run: Run,
+    output_dir: str | os.PathLike,
+    model: keras.Model,
     shipped: str,
-    class_names: list[str],
-    datasets: dict[str, tf.data.Dataset | None],
+    data: TrainingData,
+    card: dict,
     *,
-    settings: dict,
+    test_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluates the shipped model and writes the report into the run's folder.
 
-    Call it after `run.finish()`, which leaves the model holding the weights of
-    the file it ships. Writes `metrics.json` (for the validation data, and the
-    test data when given: loss, accuracy, top-5 accuracy over 5 classes,
+    Call it after `choose_model()`, which leaves the model holding the weights
+    of the file it ships. Writes `metrics.json` (for the validation data, and
+    the test data when given: loss, accuracy, top-5 accuracy over 5 classes,
     macro-F1, per-class figures, the confusion matrix), `confusion_matrix.png`,
     `training_curves.png` and `run.json` (settings, versions, devices, the
     data, each phase's wall time, the shipped file), then prints a summary.
 
     Args:
-        run: The finished run.
-        shipped: The file `run.finish()` chose to ship.
-        class_names: The class names, in the order of the model's outputs.
-        datasets: `"training"`, `"validation"` and optionally `"test"`
-            datasets as the runtime loads them (a `"test"` of None is skipped);
-            only validation and test are evaluated.
-        settings: The script's resolved settings (e.g. `vars(args)`).
+        output_dir: The run's folder.
+        model: The model, holding the weights of `shipped`.
+        shipped: The file `choose_model()` chose.
+        data: The training and validation data (`load_training_data`).
+        card: The run's part of `run.json` (`Run.card()`): its settings,
+            best epoch and time per phase.
+        test_dir: A test folder with the same classes, read now, once: the
+            test images never choose an epoch or a model.
 
     Returns:
         The contents of `metrics.json`.
     """
-    folder = run.output_dir
+    folder = Path(output_dir)
+    test = None
+    if test_dir is not None:
+        test = load_test_folder(
+            test_dir,
+            image_size=model.input_shape[1],
+            batch_size=data.identity["batch_size"],
+            class_names=data.class_names,
+        )
+    datasets = {"training": data.train, "validation": data.validation, "test": test}
+    class_names = data.class_names
     metrics: dict[str, Any] = {"model": shipped}
     for name in ("validation", "test"):
         dataset = datasets.get(name)
         if dataset is not None:
-            labels, probabilities = predict_dataset(run.model, dataset)
+            labels, probabilities = predict_dataset(model, dataset)
             metrics[name] = {
                 "loss": _cross_entropy(labels, probabilities),
                 **classification_metrics(labels, probabilities, class_names),
@@ -393,11 +406,18 @@ def write_report(
     )
     _, history = read_history(folder / "history.csv")
     curves = plot_training_curves(
-        history, folder / "training_curves.png", f"Training of {run.model.name}"
+        history, folder / "training_curves.png", f"Training of {model.name}"
     )
     written += [path for path in (picture, curves) if path is not None]
-    card = _run_card(run, shipped, class_names, datasets, settings)
-    write_json(folder / "run.json", card)
+    run_card = {
+        "shipped_model": shipped,
+        **card,
+        "settings": {"model": model.name, **card.get("settings", {})},
+        **_environment(),
+        "classes": dict(enumerate(class_names)),
+        "data": _data_card(datasets),
+    }
+    write_json(folder / "run.json", run_card)
     written.append(folder / "run.json")
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
@@ -411,19 +431,32 @@ def _cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
 
 
-def _run_card(
-    run: Run,
-    shipped: str,
-    class_names: list[str],
-    datasets: dict[str, tf.data.Dataset | None],
-    settings: dict,
-) -> dict:
-    """What the run was: settings, versions, devices, data, phases, the shipped file."""
+def _environment() -> dict:
+    """The versions and devices a run used."""
+    return {
+        "versions": {
+            "kerastl": runtime_version(),
+            "keras": keras.__version__,
+            "tensorflow": tf.__version__,
+            "python": platform.python_version(),
+        },
+        "devices": [device.name for device in tf.config.list_logical_devices()],
+    }
+
+
+def runtime_version() -> str | None:
+    """The kerastl release of this runtime; None for a copy beside a script."""
+    if not __name__.startswith("kerastl.runtime."):
+        return None  # a `--standalone` copy: the script's header names the release
     try:
-        kerastl_version = metadata.version("kerastl")
+        return metadata.version("kerastl")
     except metadata.PackageNotFoundError:
-        kerastl_version = None  # a standalone script
-    data = {
+        return None
+
+
+def _data_card(datasets: dict[str, tf.data.Dataset | None]) -> dict:
+    """How many images of each class each subset had, and a hash of its files."""
+    return {
         name: {
             "images": len(dataset.file_paths),
             "images_per_class": dataset.class_counts,
@@ -431,19 +464,4 @@ def _run_card(
         }
         for name, dataset in datasets.items()
         if dataset is not None
-    }
-    return {
-        "shipped_model": shipped,
-        "best_epoch": run.state["best"],
-        "phase_seconds": run.state.get("seconds", {}),
-        "settings": json.loads(json.dumps(settings, default=str)),
-        "versions": {
-            "kerastl": kerastl_version,
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "python": platform.python_version(),
-        },
-        "devices": [device.name for device in tf.config.list_logical_devices()],
-        "classes": dict(enumerate(class_names)),
-        "data": data,
     }

@@ -27,6 +27,7 @@ and the others write their copies into a temporary folder, deleted at the end.
 """
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -36,6 +37,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -56,6 +58,8 @@ from kerastl.runtime.models import (
     save_model_atomic,
     save_model_checked,
 )
+from kerastl.runtime.quiet import progress_verbosity
+from kerastl.runtime.settings import settings_record, training_settings
 from kerastl.runtime.unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these.
@@ -91,7 +95,10 @@ class Run:
         trained_model: The model `fit()` trains and checkpoints, when it is not
             `model` itself but shares the layers that train with it: the head
             alone, trained on cached features of the frozen base.
-        settings: Other values resuming depends on (image size, batch size,
+        settings: The script's settings (its `Settings`, or a dict): recorded
+            for `run.json`, and named when a rerun of a finished run changes
+            one that trains (`training_settings`).
+        depends_on: Other values resuming depends on (image size, batch size,
             class names...), compared with the saved run's.
         monitor: The metric that picks the best epoch and stops a phase early.
         patience: Epochs of a phase without beating the run's best before the
@@ -116,7 +123,8 @@ class Run:
         phases: list[Phase],
         *,
         trained_model: keras.Model | None = None,
-        settings: dict | None = None,
+        settings: Any = None,
+        depends_on: dict | None = None,
         monitor: str = "val_loss",
         patience: int = 5,
         restart: bool = False,
@@ -138,13 +146,15 @@ class Run:
             deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
-        settings = dict(settings or {})
+        self.settings = _as_record(settings)
+        depends_on = dict(depends_on or {})
         if self.trained_model is not model:  # its checkpoints hold other weights
-            settings["trained_model"] = self.trained_model.name
+            depends_on["trained_model"] = self.trained_model.name
         new = {
             "format": STATE_FORMAT,
             "model": fingerprint(model),
-            "settings": json.loads(json.dumps(settings)),
+            "settings": json.loads(json.dumps(depends_on)),
+            "training_settings": _training_record(settings),
             "phases": [asdict(phase) for phase in phases],
             "completed": [],
             "checkpoint": None,
@@ -164,7 +174,20 @@ class Run:
         # The checkpoint the model holds, and whether with its optimizer state.
         self._loaded: tuple[str, bool] | None = None
         self._trained = False  # whether this process trained (model.keras is stale)
-        self.figures: dict[str, dict[str, float]] = {}  # set by finish()
+
+    @property
+    def best(self) -> dict | None:
+        """The best epoch of the run: its `value`, `epoch` and `phase`, or None."""
+        best = self.state["best"]
+        return None if best is None else {key: best[key] for key in ("value", "epoch", "phase")}
+
+    def card(self) -> dict:
+        """What `run.json` says of the run: settings, best epoch, time per phase."""
+        return {
+            "best_epoch": self.best,
+            "phase_seconds": self.state.get("seconds", {}),
+            "settings": self.settings,
+        }
 
     def fit(
         self,
@@ -174,7 +197,7 @@ class Run:
         validation_data=None,
         callbacks: list[keras.callbacks.Callback] | tuple = (),
         class_weight: dict[int, float] | None = None,
-        verbose: str | int = "auto",
+        verbose: str | int | None = None,
     ) -> keras.callbacks.History | None:
         """Trains `phase` unless it finished in an earlier run, saving every epoch.
 
@@ -188,8 +211,11 @@ class Run:
             The `History` of this `fit()`, or None if the phase was done.
 
         Raises:
-            DivergedError: If the loss or the weights stop being finite; that
-                epoch is not saved, and the files of the run stay as they were.
+            DivergedError: If the loss or the weights stop being finite. That
+                epoch reaches no file: the history, the checkpoint and the
+                state stay at the last finite epoch, and `best.keras` is
+                written (if it was not yet) from the best finite epoch's
+                checkpoint before the error is raised.
         """
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
@@ -217,7 +243,7 @@ class Run:
         drop_epochs_from(self.write_dir / "history.csv", initial_epoch + 1)
         progress = _EpochEnd(self, phase)
         with (
-            _without_retracing_warnings(),
+            without_retracing_warnings(),
             fitting_in(self.strategy, self.trained_model),
         ):
             history = self.trained_model.fit(
@@ -235,7 +261,7 @@ class Run:
                     progress,
                 ],
                 class_weight=class_weight,
-                verbose=verbose,
+                verbose=progress_verbosity() if verbose is None else verbose,
             )
         if progress.diverged is not None:
             self._loaded = None  # the model holds the diverged weights
@@ -247,24 +273,19 @@ class Run:
         self._complete(phase, progress.last_epoch or initial_epoch)
         return history
 
-    def finish(self, validation_data) -> str:
-        """Saves the final model, compares it with `best.keras`, ends the run.
+    def finish(self, validation_data) -> None:
+        """Saves the final model as `model.keras` and ends the run.
 
-        The final model is saved as `model.keras` once its reloaded copy
-        predicts the same on a batch of `validation_data` (unless this process
-        trained nothing and `model.keras` holds it already). Both models are
-        evaluated on `validation_data` (`self.figures`), and a line says which
-        is better: that one is the model to ship, and the model holds its
-        weights afterwards. The resume checkpoint is then dropped:
-        `model.keras` replaces it.
+        The final model is saved once its reloaded copy predicts the same on a
+        batch of `validation_data` (unless this process trained nothing and
+        `model.keras` holds it already); `best.keras` is written if a kill left
+        it behind. The resume checkpoint is then dropped: `model.keras`
+        replaces it. `choose_model` then picks the file to ship.
 
         Under a tf.distribute strategy, the model is first replaced by a copy
         outside the strategy (`self.model`), which evaluates, reports and
         exports on one device. The other workers of a multi-worker run stop
         after saving their `model.keras` and delete their temporary folder.
-
-        Returns:
-            The file to ship: `"best.keras"` or `"model.keras"`.
         """
         model_path = self.write_dir / "model.keras"
         self._save_best()  # with the trained model, before any local copy
@@ -275,18 +296,7 @@ class Run:
             save_model_checked(self.model, model_path, sample)
         if not self.is_chief:
             shutil.rmtree(self.write_dir, ignore_errors=True)
-            return "model.keras"
-        final_weights = self.model.get_weights()
-        with _without_retracing_warnings():
-            figures = {"model.keras": self._evaluate(validation_data)}
-            if self.state["best"] is not None and self._path("best.keras").exists():
-                self._load_best()
-                figures["best.keras"] = self._evaluate(validation_data)
-        self.figures = figures
-        shipped = self._shipped()
-        if shipped == "model.keras":
-            self.model.set_weights(final_weights)
-        print(self._verdict(figures))
+            return
         self.state["checkpoint"] = {
             "phase": self.phases[-1].name,
             "epoch": self._end_epoch(len(self.phases) - 1),
@@ -295,53 +305,6 @@ class Run:
         self._write_state()
         for old in (self.write_dir / "resume").glob("*.weights.h5"):
             old.unlink()
-        return shipped
-
-    def _shipped(self) -> str:
-        """The better of the two files by the monitored metric; a tie ships the final."""
-        return self._better() or "model.keras"
-
-    def _better(self) -> str | None:
-        """`"best.keras"` or `"model.keras"`, or None when the figures shown tie."""
-        key = self.monitor.removeprefix("val_")
-        final, best = self.figures["model.keras"], self.figures.get("best.keras")
-        if best is None or key not in best or key not in final:
-            return None
-        if f"{final[key]:.6g}" == f"{best[key]:.6g}":
-            return None
-        return (
-            "best.keras"
-            if _improves(self.monitor, best[key], final[key])
-            else "model.keras"
-        )
-
-    def _evaluate(self, validation_data) -> dict[str, float]:
-        return self.model.evaluate(validation_data, verbose=0, return_dict=True)
-
-    def _verdict(self, figures: dict[str, dict[str, float]]) -> str:
-        key = self.monitor.removeprefix("val_")
-        final = figures["model.keras"]
-        lines = [f"model.keras (the final model): {_figures(final)}"]
-        if "best.keras" not in figures or key not in final:
-            return lines[0]
-        best, record = figures["best.keras"], self.state["best"]
-        lines.append(
-            f"best.keras (epoch {record['epoch']}, phase {record['phase']!r}): "
-            f"{_figures(best)}"
-        )
-        better = self._better()
-        if better is None:
-            lines.append(
-                f"Both are as good on the validation data ({self.monitor} "
-                f"{final[key]:.6g})."
-            )
-        else:
-            value, other = (best, final) if better == "best.keras" else (final, best)
-            lines.append(
-                f"Better on the validation data: {better} ({self.monitor} "
-                f"{value[key]:.6g} against {other[key]:.6g})."
-            )
-        return "\n".join(lines)
 
     def _diverged_message(self, phase: Phase, epoch: int) -> str:
         checkpoint = self.state["checkpoint"]
@@ -391,7 +354,7 @@ class Run:
             return
         path = self._path(name)
         if name.endswith(".keras"):  # a finished run: the final model
-            self.model.set_weights(_load_weights_of(path))
+            self.model.set_weights(load_weights_of(path))
         elif with_optimizer:
             trained = self.trained_model
             trained.optimizer.build(trained.trainable_variables)
@@ -402,7 +365,7 @@ class Run:
 
     def _load_best(self) -> None:
         self._save_best()
-        self.model.set_weights(_load_weights_of(self._path("best.keras")))
+        self.model.set_weights(load_weights_of(self._path("best.keras")))
         self._loaded = None
 
     def _save_best(self) -> None:
@@ -445,7 +408,7 @@ class Run:
                 f"(it reported {', '.join(logs)})"
             )
         best = self.state["best"]
-        improved = best is None or _improves(self.monitor, value, best["value"])
+        improved = best is None or improves(self.monitor, value, best["value"])
         if improved:
             self.state["wait"] = 0
         else:
@@ -538,13 +501,28 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _improves(monitor: str, value: float, best: float) -> bool:
+def _as_record(settings: Any) -> dict:
+    """The settings as JSON data, from a `Settings` dataclass or a dict."""
+    if settings is None:
+        return {}
+    if dataclasses.is_dataclass(settings):
+        return settings_record(settings)
+    return json.loads(json.dumps(dict(settings), default=str))
+
+
+def _training_record(settings: Any) -> dict:
+    if dataclasses.is_dataclass(settings):
+        return training_settings(settings)
+    return _as_record(settings)
+
+
+def improves(monitor: str, value: float, best: float) -> bool:
     """Whether `value` beats `best`: lower for losses and errors, else higher."""
     lower_is_better = "loss" in monitor or "error" in monitor
     return value < best if lower_is_better else value > best
 
 
-def _without_retracing_warnings() -> contextlib.AbstractContextManager:
+def without_retracing_warnings() -> contextlib.AbstractContextManager:
     """Hides TensorFlow's warning that a train step was traced again.
 
     Each phase compiles anew (a change of `trainable` only takes effect then),
@@ -568,11 +546,7 @@ def _logger_filter(name: str, text: str):
         logger.removeFilter(keep)
 
 
-def _figures(logs: dict[str, float]) -> str:
-    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
-
-
-def _load_weights_of(path: Path) -> list[np.ndarray]:
+def load_weights_of(path: Path) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     return keras.saving.load_model(path, compile=False).get_weights()
 

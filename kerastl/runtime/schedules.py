@@ -2,6 +2,10 @@
 
 import keras
 
+#: The schedules of the fine-tuning stages: a warm-up then a cosine decay
+#: (`warmup_cosine`), or the rate divided by 5 when val_loss stalls.
+LR_SCHEDULES = ("cosine", "plateau")
+
 
 def warmup_cosine(
     learning_rate: float, total_steps: int, warmup_fraction: float = 0.1

@@ -8,48 +8,41 @@ Give it an image or a folder of images. It writes the most probable ImageNet
 classes of each image to predictions.csv in the output folder.
 """
 
-import argparse
-from pathlib import Path
+from dataclasses import dataclass
 
-import keras
-from kerastl import runtime
+from kerastl import runtime  # first: it quiets TensorFlow's start-up lines
 
-# Settings: edit them here, or override them on the command line.
-IMAGES = "photos"  # an image, or a folder searched for images
-IMAGE_SIZE = 224  # the input size of the ImageNet classifier
-WEIGHTS = "imagenet"  # "imagenet", "none", or a .weights.h5 file of the model
-TOP_K = 5  # classes reported per image
-BATCH_SIZE = 32
-OUTPUT_DIR = "runs/vgg16_as_is"
+import keras  # isort: skip
+
+IMAGE_SIZE = 224  # the only input size of the ImageNet classifier
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Reads the command line; each option defaults to the setting above."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--images",
-        default=IMAGES,
-        required=IMAGES is None,
-        help="an image file, or a folder searched for images",
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, each also an option: edit a default here, or override it
+    on the command line (`--top-k 3`)."""
+
+    images: str | None = runtime.setting(
+        "photos", "an image file, or a folder searched for images", required=True
     )
-    parser.add_argument(
-        "--weights",
-        default=WEIGHTS,
-        type=runtime.weights_option,
-        help="imagenet, none, or a .weights.h5 file saved from the full model",
+    weights: str | None = runtime.setting(
+        "imagenet",
+        "imagenet, none, or a .weights.h5 file of the model",
+        parse=runtime.weights_option,
     )
-    parser.add_argument("--top-k", type=runtime.int_range(1, 1000), default=TOP_K)
-    parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
-    parser.add_argument("--output-dir", default=OUTPUT_DIR)
-    return parser.parse_args(argv)
+    top_k: int = runtime.setting(
+        5, "classes reported per image", minimum=1, maximum=1000
+    )
+    batch_size: int = runtime.setting(32, "images per step", minimum=1)
+    output_dir: str = runtime.setting("runs/vgg16_as_is", "folder of predictions.csv")
 
 
-def build_model(weights: str | None) -> keras.Model:
+def build_model(settings: Settings) -> keras.Model:
     """The pretrained model with its ImageNet classifier, fed raw 0-255 pixels."""
-    with runtime.loading_weights("VGG16", weights):
+    with runtime.loading_weights("VGG16", settings.weights):
         classifier = keras.applications.VGG16(
             include_top=True,
-            weights=weights,
+            weights=settings.weights,
             input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
         )
     inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
@@ -61,16 +54,16 @@ def build_model(weights: str | None) -> keras.Model:
 
 def main(argv: list[str] | None = None) -> None:
     """Predicts the top classes of each image and writes predictions.csv."""
-    args = parse_args(argv)
-    paths = runtime.find_images(args.images)
-    model = build_model(args.weights)
-    batches = runtime.image_batches(paths, IMAGE_SIZE, args.batch_size)
+    settings = runtime.parse_settings(Settings, argv, description=__doc__)
+    paths = runtime.find_images(settings.images)
+    model = build_model(settings)
+    batches = runtime.image_batches(paths, IMAGE_SIZE, settings.batch_size)
     probabilities = model.predict(batches, verbose=0)
-    rows = runtime.top_k(paths, probabilities, args.top_k)
+    rows = runtime.top_k(paths, probabilities, settings.top_k)
     for row in rows:
         if row["rank"] == 1:
             print(f"{row['image']}: {row['class_name']} ({row['probability']:.1%})")
-    output = runtime.write_predictions(Path(args.output_dir) / "predictions.csv", rows)
+    output = runtime.write_predictions(f"{settings.output_dir}/predictions.csv", rows)
     print(f"Wrote {output}")
 
 

@@ -6,151 +6,125 @@
 
 Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
-the base in the stages of UNFREEZE and trains on at a lower learning rate.
+the base in the stages of --unfreeze and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
 confusion_matrix.png, training_curves.png and run.json. Running the same command
 again resumes an interrupted run; --restart starts the folder over.
 """
 
-import argparse
-from pathlib import Path
+from dataclasses import dataclass
 
-import keras
-from kerastl import runtime
+from kerastl import runtime  # first: it quiets TensorFlow's start-up lines
 
-# Settings: edit them here, or override them on the command line.
-DATA_DIR = None  # one sub-folder of images per class
-IMAGE_SIZE = 128  # pixels; ConvNeXtTiny takes 32 or more
-NUM_CLASSES = None  # None: one class per sub-folder of the data
-WEIGHTS = "none"  # "imagenet", "none", or a .weights.h5 file of the base
-BATCH_SIZE = 32  # images per replica (device) and step; see --strategy
-EPOCHS = 10  # epochs training the new head on the frozen base
-LEARNING_RATE = 0.001
-VALIDATION_SPLIT = 0.2  # share of the data held out when there is no --val-dir
-DROPOUT = 0.2
-PATIENCE = 5  # epochs of a phase without beating the run's best val_loss
-SEED = 1337
-OUTPUT_DIR = "runs/convnexttiny_fine_tune"
-
-FINE_TUNE_EPOCHS = 10  # epochs of each fine-tuning stage
-FINE_TUNE_LEARNING_RATE = 5e-05
-# Fine-tuning stages, in order. Each unfreezes the top N blocks of the base,
-# "all" of it, or the named layer and all after it; BatchNorm stays frozen.
-# ConvNeXtTiny has 18 blocks.
-UNFREEZE = [4]
-LR_SCHEDULE = "cosine"  # fine-tuning: warm-up then cosine decay, or "plateau"
+import keras  # isort: skip
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Reads the command line; each option defaults to the setting above."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir",
-        default=DATA_DIR,
-        required=DATA_DIR is None,
-        help="folder with one sub-folder of images per class",
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, each also an option: edit a default here, or override it
+    on the command line (`--batch-size 64`). run.json records what a run used."""
+
+    # The data: raw 0-255 pixels, one sub-folder per class.
+    data_dir: str | None = runtime.setting(
+        None, "one sub-folder of images per class", folder=True, required=True
     )
-    parser.add_argument(
-        "--val-dir",
-        help="validation folder with the same sub-folders (default: split --data-dir)",
+    val_dir: str | None = runtime.setting(
+        None, "like --data-dir (default: a split of --data-dir)", folder=True
     )
-    parser.add_argument(
-        "--test-dir",
-        help="test folder with the same sub-folders, evaluated once at the end",
+    test_dir: str | None = runtime.setting(
+        None, "like --data-dir, evaluated once at the end", folder=True, trains=False
     )
-    epochs = runtime.int_range(0)
-    parser.add_argument("--epochs", type=epochs, default=EPOCHS, help="of the head")
-    parser.add_argument(
-        "--fine-tune-epochs",
-        type=epochs,
-        default=FINE_TUNE_EPOCHS,
-        help="of each fine-tuning stage",
+    validation_split: float = runtime.setting(
+        0.2, "share of --data-dir held out when there is no --val-dir", above=0, below=1
     )
-    parser.add_argument(
-        "--fine-tune-learning-rate",
-        type=runtime.positive_float,
-        default=FINE_TUNE_LEARNING_RATE,
+    image_size: int = runtime.setting(128, "input size in pixels", minimum=32)
+    num_classes: int | None = runtime.setting(
+        None, "classes to expect (None: one per sub-folder)", minimum=2
     )
-    parser.add_argument("--batch-size", type=runtime.int_range(1), default=BATCH_SIZE)
-    parser.add_argument(
-        "--learning-rate",
-        type=runtime.positive_float,
-        default=LEARNING_RATE,
-        help="of the head",
+    augment: bool = runtime.setting(
+        True, "random flips, turns and zooms of the training images"
     )
-    parser.add_argument(
-        "--weights",
-        default=WEIGHTS,
-        type=runtime.weights_option,
-        help="imagenet, none, or a .weights.h5 file saved from the base model",
+    class_weight: str = runtime.setting(
+        "none",
+        "auto: weigh each class by the inverse of its share",
+        choices=runtime.CLASS_WEIGHTS,
     )
-    parser.add_argument("--output-dir", default=OUTPUT_DIR)
-    parser.add_argument(
-        "--restart", action="store_true", help="delete the run in --output-dir first"
+    cache: str = runtime.setting(
+        "auto",
+        "where decoded images are kept",
+        choices=runtime.CACHE_CHOICES,
+        trains=False,
     )
-    parser.add_argument(
-        "--cache",
-        choices=["auto", "memory", "disk", "none"],
-        default="auto",
-        help="where decoded images are kept (auto: memory if they fit, else disk)",
+    # The model and its training: first the new head on the frozen base.
+    weights: str | None = runtime.setting(
+        "none",
+        "imagenet, none, or a .weights.h5 file of the base",
+        parse=runtime.weights_option,
     )
-    parser.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="train on the images as they are, without random flips, turns and zooms",
+    dropout: float = runtime.setting(
+        0.2, "dropout before the output layer", minimum=0, below=1
     )
-    parser.add_argument(
-        "--class-weight",
-        choices=["none", "auto"],
-        default="none",
-        help="auto: weigh each class by the inverse of its share of the images",
+    epochs: int = runtime.setting(10, "epochs of the head", minimum=0)
+    learning_rate: float = runtime.setting(0.001, "learning rate of the head", above=0)
+    batch_size: int = runtime.setting(
+        32, "images per step and replica (see --strategy)", minimum=1
     )
-    parser.add_argument(
-        "--export",
-        nargs="+",
-        default=[],
-        type=runtime.export_format,
-        help="also export the shipped model: saved-model, tflite, onnx",
+    patience: int = runtime.setting(
+        5, "epochs of a phase without beating the run's best val_loss", minimum=1
     )
-    parser.add_argument(
-        "--quantize",
-        choices=["none", "float16", "dynamic", "int8"],
-        default="none",
-        help="the weights of the tflite export (int8 calibrates on training images)",
+    # Then each fine-tuning stage; BatchNorm stays frozen.
+    unfreeze: tuple[int | str, ...] = runtime.setting(
+        (4,),
+        "stages: top N of the 18 blocks, all, or a block's first layer",
     )
-    parser.add_argument(
-        "--mixed-precision",
-        choices=["auto", "off", "float16", "bfloat16"],
-        default="auto",
-        help="compute in 16 bits (auto: float16 on a GPU with Tensor Cores, "
-        "bfloat16 on a TPU, off on a CPU)",
+    fine_tune_epochs: int = runtime.setting(10, "epochs of each stage", minimum=0)
+    fine_tune_learning_rate: float = runtime.setting(
+        5e-05, "learning rate of the stages", above=0
     )
-    parser.add_argument(
-        "--jit-compile",
-        action="store_true",
-        help="compile the training steps with XLA (measure: it often helps on a GPU)",
+    lr_schedule: str = runtime.setting(
+        "cosine",
+        "of the stages: warm-up and cosine decay, or / 5 on a plateau",
+        choices=runtime.LR_SCHEDULES,
     )
-    parser.add_argument(
-        "--strategy",
-        choices=["auto", "none", "mirrored", "multi-worker", "tpu"],
-        default="auto",
-        help="tf.distribute strategy (auto: mirrored on several GPUs, else none); "
-        "multi-worker reads TF_CONFIG",
+    # Speed and hardware.
+    mixed_precision: str = runtime.setting(
+        "auto",
+        "16-bit compute (auto: on GPUs and TPUs that gain)",
+        choices=runtime.PRECISION_CHOICES,
     )
-    parser.add_argument("--tpu", help="--strategy tpu: the TPU's name or address")
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
-    folders = [Path(args.data_dir).resolve()]
-    for option, folder in (("--val-dir", args.val_dir), ("--test-dir", args.test_dir)):
-        if folder and Path(folder).resolve() in folders:
-            parser.error(f"{option} must differ from --data-dir and --val-dir")
-        if folder and not Path(folder).is_dir():
-            parser.error(f"{option} {folder} is not a folder")
-        if folder:
-            folders.append(Path(folder).resolve())
-    return args
+    jit_compile: bool = runtime.setting(
+        False, "compile the training steps with XLA (measure: it often helps on a GPU)"
+    )
+    strategy: str = runtime.setting(
+        "auto",
+        "tf.distribute strategy (auto: mirrored on several GPUs)",
+        choices=runtime.STRATEGIES,
+    )
+    tpu: str | None = runtime.setting(
+        None, "--strategy tpu: the TPU's name or address", trains=False
+    )
+    # The run: where it goes, how it starts, what it ships.
+    seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
+    output_dir: str = runtime.setting(
+        "runs/convnexttiny_fine_tune", "folder of the run's files", trains=False
+    )
+    restart: bool = runtime.setting(
+        False, "delete the run in --output-dir first", trains=False
+    )
+    export: tuple[str, ...] = runtime.setting(
+        (),
+        "also export the shipped model",
+        parse=runtime.export_format,
+        choices=runtime.EXPORT_FORMATS,
+        trains=False,
+    )
+    quantize: str = runtime.setting(
+        "none",
+        "the weights of the tflite export",
+        choices=runtime.QUANTIZATIONS,
+        trains=False,
+    )
 
 
 def augmentation() -> keras.Sequential:
@@ -166,20 +140,22 @@ def augmentation() -> keras.Sequential:
 
 
 def build_model(
-    num_classes: int, weights: str | None
+    num_classes: int, settings: Settings
 ) -> tuple[keras.Model, keras.Model]:
     """Builds the classifier in eight steps; returns it and its base model."""
     # 1. Create the base model from keras.applications with include_top=False.
-    with runtime.loading_weights("ConvNeXtTiny", weights):
+    with runtime.loading_weights("ConvNeXtTiny", settings.weights):
         base_model = keras.applications.ConvNeXtTiny(
             include_top=False,
-            weights=weights,
-            input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+            weights=settings.weights,
+            input_shape=(settings.image_size, settings.image_size, 3),
         )
     # 2. Freeze the base model.
     base_model.trainable = False
     # 3. Create the inputs: raw RGB pixels in [0, 255].
-    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    inputs = keras.Input(
+        shape=(settings.image_size, settings.image_size, 3), name="image"
+    )
     # 4. Normalize the inputs: nothing to do, ConvNeXtTiny rescales them.
     x = inputs
     # 5. Pass the inputs to the base model; training=False keeps its
@@ -189,7 +165,7 @@ def build_model(
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     # 7. Create the output activation layer, after dropout that regularizes
     #    the new head; float32 even under mixed precision.
-    x = keras.layers.Dropout(DROPOUT, name="dropout")(x)
+    x = keras.layers.Dropout(settings.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(
         num_classes, activation="softmax", dtype="float32", name="predictions"
     )(x)
@@ -198,36 +174,36 @@ def build_model(
     return model, base_model
 
 
-def phases(args: argparse.Namespace) -> list[runtime.Phase]:
+def phases(settings: Settings) -> list[runtime.Phase]:
     """The training phases: the new head on the frozen base, then each stage."""
-    head = runtime.Phase("head", epochs=args.epochs, learning_rate=args.learning_rate)
+    head = runtime.Phase("head", settings.epochs, settings.learning_rate)
     stages = [
         runtime.Phase(
             f"unfreeze-{what}",
-            epochs=args.fine_tune_epochs,
-            learning_rate=args.fine_tune_learning_rate,
+            settings.fine_tune_epochs,
+            settings.fine_tune_learning_rate,
             unfreeze=what,
         )
-        for what in UNFREEZE
+        for what in settings.unfreeze
     ]
     return [head, *stages]
 
 
 def make_optimizer(
-    phase: runtime.Phase, steps_per_epoch: int
+    phase: runtime.Phase, settings: Settings, steps_per_epoch: int
 ) -> keras.optimizers.Optimizer:
-    """The optimizer of a phase; fine-tuning stages follow LR_SCHEDULE."""
+    """The optimizer of a phase; fine-tuning stages follow --lr-schedule."""
     learning_rate = phase.learning_rate
-    if phase.unfreeze is not None and LR_SCHEDULE == "cosine":
+    if phase.unfreeze is not None and settings.lr_schedule == "cosine":
         learning_rate = runtime.warmup_cosine(
             phase.learning_rate, total_steps=phase.epochs * steps_per_epoch
         )
     return keras.optimizers.AdamW(learning_rate=learning_rate)
 
 
-def lr_callbacks(phase: runtime.Phase) -> list[keras.callbacks.Callback]:
-    """With LR_SCHEDULE "plateau", fine-tuning divides the rate by 5 when it stalls."""
-    if phase.unfreeze is None or LR_SCHEDULE != "plateau":
+def lr_callbacks(phase: runtime.Phase, settings: Settings) -> list:
+    """With --lr-schedule plateau, fine-tuning divides the rate by 5 when it stalls."""
+    if phase.unfreeze is None or settings.lr_schedule != "plateau":
         return []
     return [keras.callbacks.ReduceLROnPlateau(factor=0.2, patience=2, min_lr=1e-7)]
 
@@ -235,14 +211,12 @@ def lr_callbacks(phase: runtime.Phase) -> list[keras.callbacks.Callback]:
 def train(
     run: runtime.Run,
     base_model: keras.Model,
-    train_ds,
-    val_ds,
-    class_weight,
-    jit_compile: bool = False,
+    data: runtime.TrainingData,
+    settings: Settings,
 ) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
-    runtime.check_unfreeze_stages(base_model, UNFREEZE)
+    runtime.check_unfreeze_stages(base_model, settings.unfreeze)
     for phase in run.phases:
         # Choose what trains (BatchNorm stays frozen), then compile: a change
         # of trainable only takes effect when the model is compiled again.
@@ -251,108 +225,67 @@ def train(
             run.trained_model,
             base_model,
             trainable,
-            optimizer=make_optimizer(phase, steps_per_epoch=len(train_ds)),
+            optimizer=make_optimizer(phase, settings, steps_per_epoch=len(data.train)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
-            # XLA is opt-in (Keras turns it on for any GPU): every phase
-            # compiles anew, slowly for a large base and again for the last,
-            # smaller batch, which a short run may never win back.
-            jit_compile=jit_compile,
+            # XLA is opt-in: every phase compiles anew, slowly for a large base.
+            jit_compile=settings.jit_compile,
         )
         run.fit(
             phase,
-            train_ds,
-            validation_data=val_ds,
-            class_weight=class_weight,
-            callbacks=lr_callbacks(phase),
+            data.train,
+            validation_data=data.validation,
+            class_weight=data.class_weight,
+            callbacks=lr_callbacks(phase, settings),
         )
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Trains, then writes the models, their history and the report."""
-    args = parse_args(argv)
-    output_dir = Path(args.output_dir)
+    """Trains, chooses the model to ship, and writes its report and exports."""
+    settings = runtime.parse_settings(Settings, argv, description=__doc__)
     # One device, several GPUs, several machines or a TPU: each step gives every
     # replica --batch-size images. Create the strategy before anything else.
     strategy = runtime.distribution_strategy(
-        args.strategy, tpu=args.tpu, batch_size=args.batch_size
+        settings.strategy, tpu=settings.tpu, batch_size=settings.batch_size
     )
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(settings.seed)
     # Scan the folders, then load raw 0-255 pixels; step 4 normalizes them.
-    train_ds, val_ds, class_names = runtime.load_image_folders(
-        args.data_dir,
-        image_size=IMAGE_SIZE,
-        batch_size=args.batch_size * strategy.num_replicas_in_sync,
-        val_dir=args.val_dir,
-        validation_split=VALIDATION_SPLIT,
-        seed=args.seed,
-        augmentation=augmentation() if args.augment else None,
-        cache=args.cache,
-        cache_dir=runtime.worker_folder(output_dir, strategy) / "cache",
-    )
-    num_classes = runtime.check_num_classes(NUM_CLASSES, class_names)
-    class_weight = (
-        runtime.class_weights(train_ds.class_counts, class_names)
-        if args.class_weight == "auto"
-        else None
-    )
+    augment = augmentation() if settings.augment else None
+    data = runtime.load_training_data(settings, strategy, augmentation=augment)
     # Set before the model is built: each layer takes the policy then.
-    runtime.set_mixed_precision(args.mixed_precision)
+    runtime.set_mixed_precision(settings.mixed_precision)
     # The model and its optimizer are created in the strategy's scope.
     with strategy.scope():
-        model, base_model = build_model(num_classes, args.weights)
-    # The run's saved state: a rerun resumes it, or stops if anything here changed.
+        model, base_model = build_model(data.num_classes, settings)
+    # The run's saved state: a rerun resumes it, or stops if the data changed.
     run = runtime.Run(
-        output_dir,
+        settings.output_dir,
         model,
-        phases(args),
-        settings={
-            "image_size": IMAGE_SIZE,
-            "batch_size": args.batch_size,
-            "classes": class_names,
-            "validation": args.val_dir
-            or f"{VALIDATION_SPLIT:.0%} of the data, seed {args.seed}",
-        },
-        patience=PATIENCE,
-        restart=args.restart,
+        phases(settings),
+        settings=settings,
+        depends_on=data.identity,
+        patience=settings.patience,
+        restart=settings.restart,
     )
-    runtime.save_labels(run.write_dir, class_names)
     with strategy.scope():
-        train(
-            run,
-            base_model,
-            train_ds,
-            val_ds,
-            class_weight,
-            jit_compile=args.jit_compile,
-        )
-    # Save model.keras (checked after reloading) and choose the file to ship.
-    shipped = run.finish(val_ds)
+        train(run, base_model, data, settings)
+    run.finish(data.validation)  # saves model.keras, checked after reloading
     if not run.is_chief:
         return  # a worker of a multi-worker run: the chief writes the rest
-    # The test images are read only now, once: they never choose a model.
-    test_ds = (
-        runtime.load_test_folder(
-            args.test_dir,
-            image_size=IMAGE_SIZE,
-            batch_size=args.batch_size,
-            class_names=class_names,
-        )
-        if args.test_dir
-        else None
+    # Ship the better of model.keras and best.keras on the validation data; the
+    # test images are read only after that, once: they never choose a model.
+    shipped = runtime.choose_model(run, data.validation)
+    runtime.write_report(
+        run.output_dir, run.model, shipped, data, run.card(), test_dir=settings.test_dir
     )
-    datasets = {"training": train_ds, "validation": val_ds, "test": test_ds}
-    settings = {"model": model.name, "image_size": IMAGE_SIZE, **vars(args)}
-    runtime.write_report(run, shipped, class_names, datasets, settings=settings)
-    # Each export is loaded back with its own runtime and compared with Keras.
-    if args.export:
+    if settings.export:  # each artifact is checked against the Keras model
         runtime.export_model(
             run.model,
-            output_dir,
-            args.export,
-            val_ds,
-            quantize=args.quantize,
-            calibration_data=train_ds,
+            settings.output_dir,
+            settings.export,
+            data.validation,
+            quantize=settings.quantize,
+            calibration_data=data.train,
         )
 
 

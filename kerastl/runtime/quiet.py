@@ -1,0 +1,47 @@
+"""Quiet output: TensorFlow's start-up lines, progress bars off a terminal."""
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+#: Set by a user who wants TensorFlow's C++ log lines: then none is hidden.
+TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+@contextlib.contextmanager
+def quiet_start() -> Iterator[None]:
+    """Hides what TensorFlow's C++ side prints while it loads.
+
+    On a machine without a GPU, a CUDA build of TensorFlow prints lines such
+    as "Could not find cuda drivers" and "failed call to cuInit", before its
+    own log level is read. Around the first import of TensorFlow this sets
+    `TF_CPP_MIN_LOG_LEVEL=3` (errors that stop the program still show) and
+    sends the process's standard error to a temporary file, whose text is
+    printed after all if the import fails. A user who sets
+    `TF_CPP_MIN_LOG_LEVEL` (`0` shows everything) sees what it lets through.
+    """
+    if TF_LOG_LEVEL in os.environ or "tensorflow" in sys.modules:
+        yield
+        return
+    os.environ[TF_LOG_LEVEL] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def progress_verbosity() -> str | int:
+    """`fit()`'s `verbose`: a progress bar on a terminal, else a line an epoch."""
+    return "auto" if sys.stdout.isatty() else 2

@@ -1,0 +1,306 @@
+"""A script's settings, declared once: a dataclass whose fields are `setting()`s.
+
+Each field of a script's `Settings` dataclass holds one setting's default, help
+and checks. `parse_settings` derives everything else from that declaration:
+the command line (`--batch-size`, for the field `batch_size`), `--help`, the
+checks of each value (a bad one is a usage error, exit 2, whether it comes
+from the command line or from a default edited in the script), and the record
+of the run (`settings_record`, kept in `run.json` and shown by
+`kerastl compare`). The type of each option comes from the field's annotation:
+
+* `bool`: `--name` and `--no-name`;
+* `int`, `float`, `str`, and `X | None`: one value;
+* `tuple[X, ...]`: one or more values, the option repeatable; its values
+  add up (`--export tflite --export onnx` is `--export tflite onnx`) and
+  replace the default.
+"""
+
+import argparse
+import dataclasses
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+SettingsT = TypeVar("SettingsT")
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    choices: Sequence[str] | None = None,
+    parse: Callable[[str], Any] | None = None,
+    folder: bool = False,
+    required: bool = False,
+    trains: bool = True,
+) -> Any:
+    """One field of a script's `Settings` dataclass.
+
+    Args:
+        default: The value when the option is not given; a tuple for several.
+        help: What the setting does, for `--help`.
+        minimum: The smallest value allowed.
+        maximum: The largest value allowed.
+        above: A value the setting must exceed.
+        below: A value the setting must stay under.
+        choices: The values allowed.
+        parse: Reads one value from its text instead of the annotated type;
+            raises `argparse.ArgumentTypeError` for a bad one.
+        folder: The value is an existing folder of images, different from the
+            other folder settings.
+        required: A value must be given when the default is None.
+        trains: Whether the setting changes what a run trains; those that do
+            not (the output folder, exports...) are left out when a rerun of a
+            finished run names the settings it ignores.
+    """
+    check = _Check(minimum, maximum, above, below, tuple(choices or ()), parse, folder)
+    metadata = {"help": help, "check": check, "required": required, "trains": trains}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Check:
+    """The checks of one setting's values."""
+
+    minimum: float | None
+    maximum: float | None
+    above: float | None
+    below: float | None
+    choices: tuple[str, ...]
+    parse: Callable[[str], Any] | None
+    folder: bool
+
+    def read(self, text: str, kind: type) -> Any:
+        """Reads a value from the command line."""
+        if self.parse is not None:
+            return self.parse(text)
+        if kind is bool:
+            raise argparse.ArgumentTypeError("takes no value")
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"not a {noun}: {text!r}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """Returns `value` if it is allowed, else raises `ArgumentTypeError`."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {value}")
+        bounds = [
+            (self.minimum, lambda limit: value >= limit, "at least"),
+            (self.maximum, lambda limit: value <= limit, "at most"),
+            (self.above, lambda limit: value > limit, "above"),
+            (self.below, lambda limit: value < limit, "below"),
+        ]
+        broken = [
+            f"{words} {limit:g}"
+            for limit, holds, words in bounds
+            if limit is not None and not holds(limit)
+        ]
+        if broken:
+            allowed = " and ".join(
+                f"{words} {limit:g}"
+                for limit, _, words in bounds
+                if limit is not None
+            )
+            raise argparse.ArgumentTypeError(f"must be {allowed}, not {value:g}")
+        if self.choices and value not in self.choices:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not one of {', '.join(self.choices)}"
+            )
+        if self.folder and not os.path.isdir(value):
+            raise argparse.ArgumentTypeError(f"{value} is not a folder")
+        return value
+
+
+def parse_settings(
+    cls: type[SettingsT],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str | None = None,
+) -> SettingsT:
+    """The settings of a run: `cls`'s defaults, overridden by the command line.
+
+    Args:
+        cls: The script's `Settings` dataclass, its fields made by `setting()`.
+        argv: The arguments (default: the command line).
+        description: The first line of `--help`.
+
+    Returns:
+        An instance of `cls`. A bad value, given or edited in as a default,
+        exits with a usage error (status 2) naming the option.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for field in fields:
+        _add_option(parser, field, hints[field.name])
+    given = vars(parser.parse_args(argv))
+    values = {}
+    for field in fields:
+        value = given[field.name]
+        if value is _DEFAULT:  # not on the command line: the script's default
+            value = _checked_default(parser, field)
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    _check_folders(parser, fields, values)
+    return cls(**values)
+
+
+def settings_record(settings: Any) -> dict[str, Any]:
+    """The settings as JSON-ready data, for `run.json` and the run's state."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in dataclasses.asdict(settings).items()
+    }
+
+
+def training_settings(settings: Any) -> dict[str, Any]:
+    """The settings that change what a run trains (`setting(trains=True)`)."""
+    record = settings_record(settings)
+    return {
+        field.name: record[field.name]
+        for field in dataclasses.fields(settings)
+        if field.metadata.get("trains", True)
+    }
+
+
+class _Default:
+    """Marks an option that the command line did not give."""
+
+    def __repr__(self) -> str:
+        return "the setting's default"
+
+
+_DEFAULT = _Default()
+
+
+def flag(name: str) -> str:
+    """The option of the setting `name`: `--batch-size` for `batch_size`."""
+    return "--" + name.replace("_", "-")
+
+
+def _add_option(
+    parser: argparse.ArgumentParser, field: dataclasses.Field, annotation: Any
+) -> None:
+    check: _Check = field.metadata["check"]
+    default = _default(field)
+    kind, many = _value_type(annotation)
+    shown = _shown(default)
+    options: dict[str, Any] = {
+        "dest": field.name,
+        "default": _DEFAULT,
+        "help": f"{field.metadata['help']} (default: {shown})",
+    }
+    if kind is bool and not many:
+        options["action"] = argparse.BooleanOptionalAction
+        options["help"] = field.metadata["help"] + f" (default: {'yes' if default else 'no'})"
+    else:
+        options["type"] = _reader(check, kind)
+        options["metavar"] = (
+            "{" + ",".join(check.choices) + "}"
+            if check.choices
+            else field.name.upper().split("_")[-1]
+        )
+        if many:
+            options["nargs"] = "+"
+            options["action"] = _AddUp
+        if field.metadata["required"] and default is None:
+            options["required"] = True
+    parser.add_argument(flag(field.name), **options)
+
+
+def _reader(check: _Check, kind: type) -> Callable[[str], Any]:
+    def read(text: str) -> Any:
+        return check.read(text, kind)
+
+    read.__name__ = kind.__name__  # argparse names the type in its errors
+    return read
+
+
+class _AddUp(argparse.Action):
+    """Values of a repeated option add up, and replace the default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        earlier = getattr(namespace, self.dest)
+        earlier = [] if earlier is _DEFAULT else earlier
+        setattr(namespace, self.dest, [*earlier, *values])
+
+
+def _default(field: dataclasses.Field) -> Any:
+    return field.default
+
+
+def _value_type(annotation: Any) -> tuple[type, bool]:
+    """The type of one value, and whether the setting holds a list of them."""
+    if typing.get_origin(annotation) is tuple:
+        (item,) = typing.get_args(annotation)[:1]
+        return _value_type(item)[0], True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if kinds == [int, str] or kinds == [str, int]:
+            return _int_or_str, False  # type: ignore[return-value]
+        (kind,) = kinds
+        return _value_type(kind)[0], False
+    return annotation, False
+
+
+def _int_or_str(text: str) -> int | str:
+    """A whole number if the text is one (`--unfreeze 3`), else the text."""
+    stripped = text.strip()
+    return int(stripped) if stripped.lstrip("+-").isdigit() else stripped
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _checked_default(
+    parser: argparse.ArgumentParser, field: dataclasses.Field
+) -> Any:
+    """The default, checked as a typed value would be (a script may edit it)."""
+    check: _Check = field.metadata["check"]
+    value = _default(field)
+    if value is None or isinstance(value, bool):
+        return value
+
+    def checked(item: Any) -> Any:
+        if check.parse is not None and isinstance(item, str):
+            return check.parse(item)
+        return check.check(item)
+
+    try:
+        if isinstance(value, tuple):
+            return tuple(checked(item) for item in value)
+        return checked(value)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"argument {flag(field.name)}: {error} (the script's default)")
+
+
+def _check_folders(
+    parser: argparse.ArgumentParser,
+    fields: Sequence[dataclasses.Field],
+    values: dict[str, Any],
+) -> None:
+    """Folder settings must name different folders."""
+    seen: dict[str, str] = {}
+    for field in fields:
+        value = values[field.name]
+        if not field.metadata["check"].folder or value is None:
+            continue
+        key = os.path.realpath(value)
+        if key in seen:
+            parser.error(
+                f"argument {flag(field.name)}: {value} is also {flag(seen[key])}; "
+                "give a different folder"
+            )
+        seen[key] = field.name

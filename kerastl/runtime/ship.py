@@ -1,0 +1,79 @@
+"""Which file of a finished run to ship: the final model, or the run's best epoch."""
+
+from kerastl.runtime.run import (
+    Run,
+    improves,
+    load_weights_of,
+    without_retracing_warnings,
+)
+
+
+def choose_model(run: Run, validation_data) -> str:
+    """Evaluates `model.keras` and `best.keras` and returns the better one.
+
+    Call it after `run.finish()`. Both models are evaluated on
+    `validation_data` by the run's monitored metric, and a line says which is
+    better (a tie ships the final model); the run's model then holds the
+    weights of the file chosen.
+
+    Returns:
+        The file to ship: `"best.keras"` or `"model.keras"`.
+    """
+    model = run.model
+    final_weights = model.get_weights()
+    best_path = run.output_dir / "best.keras"
+    with without_retracing_warnings():
+        figures = {"model.keras": _evaluate(model, validation_data)}
+        if run.best is not None and best_path.exists():
+            model.set_weights(load_weights_of(best_path))
+            figures["best.keras"] = _evaluate(model, validation_data)
+    better = _better(run.monitor, figures)
+    if better != "best.keras":
+        model.set_weights(final_weights)
+    print(_verdict(run, figures, better))
+    return better or "model.keras"
+
+
+def _evaluate(model, validation_data) -> dict[str, float]:
+    return model.evaluate(validation_data, verbose=0, return_dict=True)
+
+
+def _better(monitor: str, figures: dict[str, dict[str, float]]) -> str | None:
+    """`"best.keras"` or `"model.keras"`, or None when the figures shown tie."""
+    key = monitor.removeprefix("val_")
+    final, best = figures["model.keras"], figures.get("best.keras")
+    if best is None or key not in best or key not in final:
+        return None
+    if f"{final[key]:.6g}" == f"{best[key]:.6g}":
+        return None
+    return "best.keras" if improves(monitor, best[key], final[key]) else "model.keras"
+
+
+def _verdict(
+    run: Run, figures: dict[str, dict[str, float]], better: str | None
+) -> str:
+    key = run.monitor.removeprefix("val_")
+    final = figures["model.keras"]
+    lines = [f"model.keras (the final model): {_figures(final)}"]
+    if "best.keras" not in figures or key not in final or run.best is None:
+        return lines[0]
+    best = figures["best.keras"]
+    lines.append(
+        f"best.keras (epoch {run.best['epoch']}, phase {run.best['phase']!r}): "
+        f"{_figures(best)}"
+    )
+    if better is None:
+        lines.append(
+            f"Both are as good on the validation data ({run.monitor} {final[key]:.6g})."
+        )
+    else:
+        value, other = (best, final) if better == "best.keras" else (final, best)
+        lines.append(
+            f"Better on the validation data: {better} ({run.monitor} "
+            f"{value[key]:.6g} against {other[key]:.6g})."
+        )
+    return "\n".join(lines)
+
+
+def _figures(logs: dict[str, float]) -> str:
+    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())

@@ -1,0 +1,119 @@
+"""The data of a training script, loaded from its settings in one call."""
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from kerastl.runtime.data import (
+    check_num_classes,
+    class_weights,
+    load_image_folders,
+    save_labels,
+)
+from kerastl.runtime.distribute import worker_folder
+from kerastl.runtime.features import cache_features
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a training script trains and validates on.
+
+    Attributes:
+        train: Batches of `(images, labels)` (or features, once cached),
+            shuffled and augmented each epoch.
+        validation: Batches of the validation images, in order.
+        class_names: The classes, in the order of the model's outputs.
+        class_weight: `fit()`'s class weights, or None.
+        identity: What a resumed run must share with the saved one: image
+            size, batch size, classes and validation data.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    class_names: list[str]
+    class_weight: dict[int, float] | None
+    identity: dict[str, Any]
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+
+def load_training_data(
+    settings: Any,
+    strategy: tf.distribute.Strategy,
+    *,
+    augmentation: keras.layers.Layer | None = None,
+) -> TrainingData:
+    """Scans and loads a script's image folders (`load_image_folders`).
+
+    Args:
+        settings: The script's settings; reads `data_dir`, `val_dir`,
+            `validation_split`, `image_size`, `batch_size` (per replica of
+            `strategy`), `seed`, `cache`, `class_weight`, `num_classes` and
+            `output_dir`.
+        strategy: The tf.distribute strategy the model trains in.
+        augmentation: Random changes applied to the training images each epoch.
+
+    Returns:
+        The data; `labels.json` is written into the folder this process writes.
+
+    Raises:
+        DataError: If the folders cannot be used, or hold another number of
+            classes than `settings.num_classes`.
+    """
+    folder = worker_folder(settings.output_dir, strategy)
+    train, validation, class_names = load_image_folders(
+        settings.data_dir,
+        image_size=settings.image_size,
+        batch_size=settings.batch_size * strategy.num_replicas_in_sync,
+        val_dir=settings.val_dir,
+        validation_split=settings.validation_split,
+        seed=settings.seed,
+        augmentation=augmentation,
+        cache=settings.cache,
+        cache_dir=folder / "cache",
+        class_weight=settings.class_weight,
+    )
+    check_num_classes(settings.num_classes, class_names)
+    save_labels(folder, class_names)
+    weights = (
+        class_weights(train.class_counts, class_names)
+        if settings.class_weight == "auto"
+        else None
+    )
+    validation_source = settings.val_dir or (
+        f"{settings.validation_split:.0%} of the data, seed {settings.seed}"
+    )
+    identity = {
+        "image_size": settings.image_size,
+        "batch_size": settings.batch_size,
+        "classes": class_names,
+        "validation": validation_source,
+    }
+    return TrainingData(train, validation, class_names, weights, identity)
+
+
+def cache_training_features(
+    model: keras.Model, layer_name: str, data: TrainingData, settings: Any
+) -> tuple[keras.Model, TrainingData]:
+    """`cache_features` for a script: the head, and the data as features.
+
+    Reads `settings.output_dir` (the cache goes to its `features/`),
+    `batch_size` and `seed`.
+    """
+    head, train, validation = cache_features(
+        model,
+        layer_name,
+        data.train,
+        data.validation,
+        os.path.join(settings.output_dir, "features"),
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+    )
+    return head, replace(data, train=train, validation=validation)
+
