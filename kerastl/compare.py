@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kerastl.errors import KerastlError
+from kerastl.files import replacing
 
 RUN_FILES = ("history.csv", "metrics.json", "run.json")
 MISSING = "-"
@@ -56,13 +55,14 @@ class RunResult:
         ]
 
     def phase_starts(self) -> list[tuple[int, str]]:
-        """The first epoch and the name of each phase, in order."""
-        starts: list[tuple[int, str]] = []
-        for row in self.history:
-            phase = row["phase"] or ""
-            if not starts or starts[-1][1] != phase:
-                starts.append((int(row["epoch"]), phase))
-        return starts
+        """The first epoch and the name of each phase that trained, in order."""
+        phases = self.card.get("phases")
+        return phase_starts(phases if isinstance(phases, list) else [])
+
+
+def phase_starts(phases: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """The first epoch and name of each phase `run.json` lists."""
+    return [(phase["first_epoch"], phase["name"]) for phase in phases]
 
 
 def read_run(folder: Path) -> RunResult:
@@ -222,22 +222,9 @@ def plot_runs(
         axes.set_ylabel(label)
     title = "Comparison of " + ", ".join(names)
     figure.suptitle(title)
-    _save_atomic(figure, path, title)
+    with replacing(path) as partial:
+        figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
     return path
-
-
-def _save_atomic(figure: Any, path: Path, title: str) -> None:
-    """Saves `figure` as a PNG under a temporary name, then renames it to `path`."""
-    descriptor, partial = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            figure.savefig(file, format="png", dpi=100, metadata={"Title": title})
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
 
 
 def _error(folder: Path, detail: str) -> RunFolderError:

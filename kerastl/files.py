@@ -1,7 +1,14 @@
-"""Writing a generated file: atomically, and never over a file without `force`."""
+"""Writing a generated file: atomically, and never over a file without `force`.
 
+Every file the generator writes goes through `replacing`. (The runtime has its
+own `kerastl.runtime.files`: the generator never imports the runtime, which
+loads TensorFlow.)
+"""
+
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from kerastl.errors import KerastlError
@@ -37,20 +44,36 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
             pass
         if not force:
             raise OutputError(f"{path} exists; pass --force to overwrite it")
+    with (
+        replacing(path) as partial,
+        open(partial, "w", encoding="utf-8", newline="\n") as file,
+    ):
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    return "overwrote" if existed else "wrote"
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A new temporary file beside `path`, renamed onto it when the block succeeds.
+
+    The file gets the permissions `path` has, or for a new file those of the
+    umask. If the block fails, the temporary file is deleted and `path` stays
+    as it was.
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
     descriptor, partial = tempfile.mkstemp(
-        dir=folder, prefix=f".{path.name}.", suffix=".partial"
+        dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
     )
+    os.close(descriptor)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(partial, path.stat().st_mode & 0o777 if existed else _default_mode())
+        yield Path(partial)
+        os.chmod(partial, mode)
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    return "overwrote" if existed else "wrote"
 
 
 def _default_mode() -> int:

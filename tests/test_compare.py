@@ -62,6 +62,7 @@ def write_run(
         "shipped_model": metrics["model"],
         "best_epoch": best,
         "phase_seconds": seconds,
+        "phases": phases_of([phase for phase, *_ in history]),
         "settings": {**SETTINGS, "output_dir": str(folder), **settings},
         "versions": {"kerastl": "0.1.0", "keras": "3.8.0", "python": "3.12.3"},
         "devices": ["/device:CPU:0"],
@@ -70,6 +71,18 @@ def write_run(
     }
     (folder / "run.json").write_text(json.dumps(card, indent=2))
     return folder
+
+
+def phases_of(names: list[str]) -> list[dict]:
+    """The phases of a run card, from the phase of each epoch."""
+    return [
+        {
+            "name": name,
+            "first_epoch": names.index(name) + 1,
+            "last_epoch": len(names) - names[::-1].index(name),
+        }
+        for name in dict.fromkeys(names)
+    ]
 
 
 def subset_metrics(loss: float, accuracy: float, macro_f1: float) -> dict:

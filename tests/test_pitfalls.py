@@ -167,9 +167,7 @@ def test_the_test_folder_is_read_after_the_model_is_chosen(training_scripts) -> 
     for tree in training_scripts.values():
         order = [dotted(call.func) for call in calls(function(tree, "main"))]
         assert order.index("run.finish") < order.index("runtime.choose_model")
-        assert order.index("runtime.choose_model") < order.index(
-            "runtime.write_report"
-        )
+        assert order.index("runtime.choose_model") < order.index("runtime.write_report")
         (report,) = [
             call
             for call in calls(function(tree, "main"))
@@ -183,6 +181,8 @@ def test_class_weights_reach_fit(training_scripts) -> None:
     must reach fit() (they were once dropped on the way)."""
     for tree in training_scripts.values():
         (fit,) = [
-            call for call in calls(function(tree, "train")) if dotted(call.func) == "run.fit"
+            call
+            for call in calls(function(tree, "train"))
+            if dotted(call.func) == "run.fit"
         ]
         assert keyword(fit, "class_weight") == "data.class_weight"

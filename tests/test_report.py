@@ -23,7 +23,7 @@ from kerastl.runtime import (
     summary_lines,
 )
 from kerastl.runtime.history import record_epoch
-from kerastl.runtime.report import _most_confused_classes, _phase_starts
+from kerastl.runtime.report import _most_confused_classes
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -198,8 +198,17 @@ def test_training_curves_picture(tmp_path: Path) -> None:
         assert image.text["Title"] == "Run"
 
 
-def test_phase_starts_mark_each_phase_once(tmp_path: Path) -> None:
-    assert _phase_starts(history_rows(tmp_path)) == [(1, "head"), (3, "fine-tune")]
+def test_the_phases_of_the_run_card_are_marked(tmp_path: Path) -> None:
+    phases = [
+        {"name": "head", "first_epoch": 1, "last_epoch": 2},
+        {"name": "fine-tune", "first_epoch": 3, "last_epoch": 4},
+    ]
+    plain = plot_training_curves(history_rows(tmp_path), tmp_path / "a.png", "Run")
+    marked = plot_training_curves(
+        history_rows(tmp_path), tmp_path / "b.png", "Run", phases
+    )
+    with Image.open(plain) as first, Image.open(marked) as second:
+        assert first.tobytes() != second.tobytes()  # the phase lines are drawn
 
 
 def test_training_curves_without_accuracy_or_epochs(tmp_path: Path) -> None:

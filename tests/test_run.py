@@ -84,6 +84,10 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     assert head_best["phase"] == "head"
     fit(run, WILD)
     assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
+    assert run.card()["phases"] == [
+        {"name": "head", "first_epoch": 1, "last_epoch": 6},
+        {"name": "wild", "first_epoch": 7, "last_epoch": 8},
+    ]
     run.finish(batches(*VALIDATION))
     shipped = choose_model(run, batches(*VALIDATION))
     best_loss = val_loss_of(tmp_path / "best.keras")

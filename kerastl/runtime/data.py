@@ -461,5 +461,9 @@ def imbalance_warning(counts: dict[str, int], *, weighted: bool = False) -> str 
     return (
         f"The classes are imbalanced: {largest!r} has {counts[largest]} images, "
         f"{ratio} as many as {smallest!r} ({counts[smallest]}); "
-        + ("weighing them by --class-weight auto." if weighted else "consider --class-weight auto.")
+        + (
+            "weighing them by --class-weight auto."
+            if weighted
+            else "consider --class-weight auto."
+        )
     )

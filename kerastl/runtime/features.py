@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from kerastl.runtime.data import SHUFFLE_BUFFER
 from kerastl.runtime.errors import ScriptError
+from kerastl.runtime.files import replacing
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v1"
@@ -153,9 +154,8 @@ def _cached(
     # In file order, so that the shuffling above matches the images' own.
     features, labels = _compute(features_of, getattr(data, "ordered", data), subset)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.npz")
-    np.savez(partial, features=features, labels=labels)
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        np.savez(partial, features=features, labels=labels)
     for old in cache_dir.glob(f"{subset}-*.npz"):
         if old != path:
             old.unlink(missing_ok=True)

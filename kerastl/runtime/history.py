@@ -9,6 +9,8 @@ import csv
 import os
 from pathlib import Path
 
+from kerastl.runtime.files import replacing
+
 FIRST_COLUMNS = ["epoch", "phase"]
 
 
@@ -53,12 +55,9 @@ def record_epoch(
 
 
 def _write_history(path: Path, header: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
+    with replacing(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.DictWriter(file, header, restval="")
         writer.writeheader()
         writer.writerows(rows)
         file.flush()
         os.fsync(file.fileno())
-    os.replace(partial, path)

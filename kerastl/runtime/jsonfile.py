@@ -1,8 +1,9 @@
 """JSON files written atomically: a temporary name, then a rename."""
 
 import json
-import os
 from pathlib import Path
+
+from kerastl.runtime.files import write_text
 
 
 def read_json(path: Path) -> dict | None:
@@ -12,7 +13,4 @@ def read_json(path: Path) -> dict | None:
 
 def write_json(path: Path, data: dict) -> None:
     """Writes `data` to `path` through a temporary file, so a kill never leaves half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
+    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from kerastl.runtime.errors import ScriptError, WeightsError
+from kerastl.runtime.files import replacing
 
 
 @contextlib.contextmanager
@@ -79,10 +80,8 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.keras")
-    model.save(partial)
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        model.save(partial)
     return path
 
 
@@ -103,8 +102,10 @@ def save_model_checked(
             model predicts differently.
     """
     path = Path(path)
-    partial = save_model_atomic(model, path.with_name(path.stem + ".check.keras"))
-    try:
+    if not has_finite_weights(model):
+        raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
+    with replacing(path) as partial:
+        model.save(partial)
         reloaded = keras.saving.load_model(partial, compile=False)
         expected = model.predict(sample, verbose=0)
         actual = reloaded.predict(sample, verbose=0)
@@ -112,9 +113,6 @@ def save_model_checked(
             raise ScriptError(
                 f"{path} was not saved: the reloaded model predicts differently"
             )
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return reloaded
 
 

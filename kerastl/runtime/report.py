@@ -7,7 +7,6 @@ script prints one line and goes on. They are drawn with the Agg canvas on a
 matplotlib state stays as it was.
 """
 
-import json
 import os
 import platform
 from importlib import metadata
@@ -19,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerastl.runtime.data import load_test_folder
+from kerastl.runtime.files import replacing
 from kerastl.runtime.history import read_history
 from kerastl.runtime.jsonfile import write_json
 from kerastl.runtime.training_data import TrainingData
@@ -166,7 +166,10 @@ def plot_confusion_matrix(
 
 
 def plot_training_curves(
-    history_rows: list[dict], path: str | os.PathLike, title: str
+    history_rows: list[dict],
+    path: str | os.PathLike,
+    title: str,
+    phases: list[dict] = (),  # type: ignore[assignment]
 ) -> Path | None:
     """Draws loss and accuracy per epoch, training and validation, as a PNG.
 
@@ -174,6 +177,7 @@ def plot_training_curves(
         history_rows: Rows of `history.csv`, as `read_history` gives them.
         path: The PNG to write.
         title: The title of the picture.
+        phases: The run's phases (`Run.card()["phases"]`), each start marked.
 
     Returns:
         `path`, or None if matplotlib is not installed.
@@ -183,7 +187,7 @@ def plot_training_curves(
     if figure is None:
         return None
     epochs = [int(row["epoch"]) for row in history_rows]
-    starts = _phase_starts(history_rows)
+    starts = [(phase["first_epoch"], phase["name"]) for phase in phases]
     columns = {key for row in history_rows for key in row}
     accuracy = "accuracy"
     if accuracy not in columns:
@@ -296,15 +300,6 @@ def _most_confused_classes(matrix: np.ndarray, count: int) -> list[int]:
     return sorted(int(index) for index in chosen)
 
 
-def _phase_starts(history_rows: list[dict]) -> list[tuple[int, str]]:
-    """The first epoch and the name of each phase in `history.csv` rows."""
-    starts: list[tuple[int, str]] = []
-    for row in history_rows:
-        if not starts or starts[-1][1] != row["phase"]:
-            starts.append((int(row["epoch"]), row["phase"]))
-    return starts
-
-
 def _label_text(name: str, limit: int = 24) -> str:
     """A class name short enough for an axis label."""
     return name if len(name) <= limit else name[: limit - 1] + "…"
@@ -337,10 +332,8 @@ def _agg_figure(path: Path, size: tuple[float, float]) -> Any:
 
 def _save_png(figure: Any, path: Path, title: str) -> Path:
     """Writes `figure` to `path` under a temporary name, then renames it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
-    os.replace(partial, path)
+    with replacing(path) as partial:
+        figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
     return path
 
 
@@ -406,7 +399,10 @@ def write_report(
     )
     _, history = read_history(folder / "history.csv")
     curves = plot_training_curves(
-        history, folder / "training_curves.png", f"Training of {model.name}"
+        history,
+        folder / "training_curves.png",
+        f"Training of {model.name}",
+        card.get("phases", []),
     )
     written += [path for path in (picture, curves) if path is not None]
     run_card = {

@@ -51,6 +51,7 @@ from kerastl.runtime.distribute import (
     worker_folder,
 )
 from kerastl.runtime.errors import DivergedError, ScriptError
+from kerastl.runtime.files import replacing
 from kerastl.runtime.history import drop_epochs_from, record_epoch
 from kerastl.runtime.jsonfile import read_json, write_json
 from kerastl.runtime.models import (
@@ -179,13 +180,25 @@ class Run:
     def best(self) -> dict | None:
         """The best epoch of the run: its `value`, `epoch` and `phase`, or None."""
         best = self.state["best"]
-        return None if best is None else {key: best[key] for key in ("value", "epoch", "phase")}
+        return (
+            None
+            if best is None
+            else {key: best[key] for key in ("value", "epoch", "phase")}
+        )
 
     def card(self) -> dict:
-        """What `run.json` says of the run: settings, best epoch, time per phase."""
+        """What `run.json` says of the run: settings, best epoch, the epochs
+        of each phase that trained, and the seconds of each."""
+        ends = [0] + [phase["end_epoch"] for phase in self.state["completed"]]
+        phases = [
+            {"name": phase["phase"], "first_epoch": start + 1, "last_epoch": end}
+            for phase, start, end in zip(self.state["completed"], ends, ends[1:])
+            if end > start
+        ]
         return {
             "best_epoch": self.best,
             "phase_seconds": self.state.get("seconds", {}),
+            "phases": phases,
             "settings": self.settings,
         }
 
@@ -440,9 +453,8 @@ class Run:
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
-        partial = folder / ("partial-" + name)
-        self.trained_model.save_weights(partial)
-        os.replace(partial, folder / name)
+        with replacing(folder / name) as partial:
+            self.trained_model.save_weights(partial)
         self.state["checkpoint"] = {
             "phase": phase.name,
             "epoch": epoch,

@@ -107,9 +107,7 @@ class _Check:
         ]
         if broken:
             allowed = " and ".join(
-                f"{words} {limit:g}"
-                for limit, _, words in bounds
-                if limit is not None
+                f"{words} {limit:g}" for limit, _, words in bounds if limit is not None
             )
             raise argparse.ArgumentTypeError(f"must be {allowed}, not {value:g}")
         if self.choices and value not in self.choices:
@@ -201,7 +199,9 @@ def _add_option(
     }
     if kind is bool and not many:
         options["action"] = argparse.BooleanOptionalAction
-        options["help"] = field.metadata["help"] + f" (default: {'yes' if default else 'no'})"
+        options["help"] = (
+            field.metadata["help"] + f" (default: {'yes' if default else 'no'})"
+        )
     else:
         options["type"] = _reader(check, kind)
         options["metavar"] = (
@@ -264,9 +264,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _checked_default(
-    parser: argparse.ArgumentParser, field: dataclasses.Field
-) -> Any:
+def _checked_default(parser: argparse.ArgumentParser, field: dataclasses.Field) -> Any:
     """The default, checked as a typed value would be (a script may edit it)."""
     check: _Check = field.metadata["check"]
     value = _default(field)

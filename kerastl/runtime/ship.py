@@ -49,9 +49,7 @@ def _better(monitor: str, figures: dict[str, dict[str, float]]) -> str | None:
     return "best.keras" if improves(monitor, best[key], final[key]) else "model.keras"
 
 
-def _verdict(
-    run: Run, figures: dict[str, dict[str, float]], better: str | None
-) -> str:
+def _verdict(run: Run, figures: dict[str, dict[str, float]], better: str | None) -> str:
     key = run.monitor.removeprefix("val_")
     final = figures["model.keras"]
     lines = [f"model.keras (the final model): {_figures(final)}"]

@@ -116,4 +116,3 @@ def cache_training_features(
         seed=settings.seed,
     )
     return head, replace(data, train=train, validation=validation)
-
