@@ -237,9 +237,9 @@ def test_a_stage_that_fits_no_layer_stops_before_training(
     tmp_path: Path, digits_dir: Path
 ) -> None:
     script = generate(tmp_path, "--backbone MobileNetV3Small --image-size 32")
-    # The generator refuses such a name; a user's edit of UNFREEZE is caught here.
+    # The generator refuses such a name; a user's edit of the default is caught here.
     text = script.read_text()
-    script.write_text(text.replace("UNFREEZE = [3]", 'UNFREEZE = ["conv_2"]'))
+    script.write_text(text.replace("        (3,),\n", '        ("conv_2",),\n'))
     assert script.read_text() != text
     result = run_script(script, *on_data(digits_dir, "--weights none --output-dir out"))
     assert result.returncode == 1
@@ -262,9 +262,9 @@ def test_a_rerun_after_an_edit_is_refused_then_restarted(
     # The user adds a hidden layer to the head, as the settings invite.
     text = script.read_text()
     edited = text.replace(
-        '    x = keras.layers.Dropout(DROPOUT, name="dropout")(x)\n',
+        '    x = keras.layers.Dropout(settings.dropout, name="dropout")(x)\n',
         '    x = keras.layers.Dense(64, activation="relu", name="hidden")(x)\n'
-        '    x = keras.layers.Dropout(DROPOUT, name="dropout")(x)\n',
+        '    x = keras.layers.Dropout(settings.dropout, name="dropout")(x)\n',
     )
     assert edited != text
     script.write_text(edited)
@@ -298,29 +298,42 @@ BAD_OPTIONS = {
     "--batch-size 0": "argument --batch-size: must be at least 1, not 0",
     "--epochs -1": "argument --epochs: must be at least 0, not -1",
     "--fine-tune-epochs two": "argument --fine-tune-epochs: not a whole number: 'two'",
-    "--learning-rate 0": "argument --learning-rate: must be above zero, not 0",
+    "--learning-rate 0": "argument --learning-rate: must be above 0, not 0",
     "--fine-tune-learning-rate -0.001": (
-        "argument --fine-tune-learning-rate: must be above zero, not -0.001"
+        "argument --fine-tune-learning-rate: must be above 0, not -0.001"
     ),
-    "--val-dir data": "--val-dir must differ from --data-dir",
-    "--cache ram": "argument --cache: invalid choice: 'ram'",
+    "--dropout 1": "argument --dropout: must be at least 0 and below 1, not 1",
+    "--val-dir data": "argument --val-dir: data is also --data-dir; give a different",
+    "--test-dir missing": "argument --test-dir: missing is not a folder",
+    "--cache ram": "argument --cache: 'ram' is not one of auto, memory, disk, none",
+    "--weights missing.h5": "argument --weights: weights file missing.h5 does not",
 }
 
 
-def test_bad_script_options_are_usage_errors(tmp_path: Path, capsys) -> None:
+def test_bad_script_options_are_usage_errors(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from kerastl import runtime
+
     training = load_script(generate(tmp_path, "--image-size 32"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
     for options, message in BAD_OPTIONS.items():
         with pytest.raises(SystemExit) as exit:
-            training.parse_args(["--data-dir", "data", *shlex.split(options)])
+            runtime.parse_settings(
+                training.Settings, ["--data-dir", "data", *shlex.split(options)]
+            )
         assert exit.value.code == 2, options
         assert message in capsys.readouterr().err.strip().splitlines()[-1]
     (tmp_path / "predict").mkdir()
     predict = load_script(generate(tmp_path / "predict", "--mode as-is"))
     for top_k in ("0", "1001"):
         with pytest.raises(SystemExit) as exit:
-            predict.parse_args(["--images", "x", "--top-k", top_k])
+            runtime.parse_settings(
+                predict.Settings, ["--images", "x", "--top-k", top_k]
+            )
         assert exit.value.code == 2
-        assert f"must be from 1 to 1000, not {top_k}" in capsys.readouterr().err
+        assert f"at most 1000, not {top_k}" in capsys.readouterr().err
 
 
 def test_the_report_describes_the_shipped_model(

@@ -1,0 +1,145 @@
+"""A script's settings, declared once: the command line, checks and record they give."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kerastl.runtime import (
+    CACHE_CHOICES,
+    parse_settings,
+    setting,
+    settings_record,
+    training_settings,
+    weights_option,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: str | None = setting(None, "images", folder=True, required=True)
+    val_dir: str | None = setting(None, "validation images", folder=True)
+    batch_size: int = setting(32, "images per step", minimum=1)
+    learning_rate: float = setting(0.001, "of the head", above=0)
+    dropout: float = setting(0.2, "before the output", minimum=0, below=1)
+    num_classes: int | None = setting(None, "classes", minimum=2)
+    augment: bool = setting(True, "random flips")
+    cache: str = setting("auto", "where images are kept", choices=CACHE_CHOICES)
+    weights: str | None = setting("imagenet", "weights", parse=weights_option)
+    unfreeze: tuple[int | str, ...] = setting((5,), "stages")
+    export: tuple[str, ...] = setting((), "formats", trains=False)
+    output_dir: str = setting("runs/x", "output", trains=False)
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "val").mkdir()
+    return "data"
+
+
+def usage_error(capsys: pytest.CaptureFixture, cls: type, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit:
+        parse_settings(cls, argv)
+    assert exit.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_defaults_come_from_the_declaration(data: str) -> None:
+    settings = parse_settings(Settings, ["--data-dir", data])
+    assert settings == Settings(data_dir=data)
+
+
+def test_each_field_is_an_option_of_its_type(data: str) -> None:
+    settings = parse_settings(
+        Settings,
+        [
+            *("--data-dir", data, "--val-dir", "val", "--batch-size", "8"),
+            *("--learning-rate", "1e-4", "--num-classes", "3", "--no-augment"),
+            *("--cache", "disk", "--weights", "none", "--unfreeze", "2", "all"),
+        ],
+    )
+    assert (settings.batch_size, settings.learning_rate) == (8, 1e-4)
+    assert (settings.num_classes, settings.augment, settings.cache) == (
+        3,
+        False,
+        "disk",
+    )
+    assert settings.weights is None  # "none" reads as no weights
+    assert settings.unfreeze == (2, "all")  # numbers are numbers, names names
+
+
+def test_repeated_options_add_up_and_replace_the_default(data: str) -> None:
+    both = ["--export", "saved-model", "--export", "tflite", "onnx"]
+    settings = parse_settings(Settings, ["--data-dir", data, *both])
+    assert settings.export == ("saved-model", "tflite", "onnx")
+    stages = parse_settings(Settings, ["--data-dir", data, "--unfreeze", "3"])
+    assert stages.unfreeze == (3,)  # not (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, not 0"),
+        (["--learning-rate", "0"], "argument --learning-rate: must be above 0, not 0"),
+        (["--learning-rate", "nan"], "must be a finite number, not nan"),
+        (["--dropout", "1"], "must be at least 0 and below 1, not 1"),
+        (["--num-classes", "1"], "argument --num-classes: must be at least 2, not 1"),
+        (["--batch-size", "2.5"], "not a whole number: '2.5'"),
+        (["--cache", "ram"], "'ram' is not one of auto, memory, disk, none"),
+        (["--val-dir", "data"], "argument --val-dir: data is also --data-dir"),
+        (["--val-dir", "nowhere"], "argument --val-dir: nowhere is not a folder"),
+        (["--weights", "gone.h5"], "weights file gone.h5 does not exist"),
+    ],
+)
+def test_a_bad_value_is_a_usage_error_naming_the_option(
+    data: str, capsys: pytest.CaptureFixture, argv: list[str], message: str
+) -> None:
+    assert message in usage_error(capsys, Settings, ["--data-dir", data, *argv])
+
+
+def test_a_required_setting_without_a_default(capsys: pytest.CaptureFixture) -> None:
+    assert "required: --data-dir" in usage_error(capsys, Settings, [])
+
+
+def test_a_default_edited_in_the_script_is_checked_too(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Edited(Settings):
+        batch_size: int = setting(0, "images per step", minimum=1)
+
+    message = usage_error(capsys, Edited, ["--data-dir", data])
+    assert message.endswith(
+        "argument --batch-size: must be at least 1, not 0 (the script's default)"
+    )
+
+
+def test_an_edited_default_is_what_runs(data: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Edited(Settings):
+        weights: str | None = setting("none", "weights", parse=weights_option)
+        data_dir: str | None = setting(data, "images", folder=True, required=True)
+
+    settings = parse_settings(Edited, [])
+    assert settings.data_dir == data and settings.weights is None
+
+
+def test_help_shows_each_setting_with_its_default(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(Settings, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--batch-size SIZE images per step (default: 32)" in text
+    assert "--augment, --no-augment random flips (default: yes)" in text
+    assert "--cache {auto,memory,disk,none}" in text
+
+
+def test_the_record_holds_every_setting_and_the_training_ones(data: str) -> None:
+    settings = parse_settings(Settings, ["--data-dir", data, "--export", "tflite"])
+    record = settings_record(settings)
+    assert record["unfreeze"] == [5] and record["export"] == ["tflite"]
+    assert set(record) == {field.name for field in dataclasses.fields(Settings)}
+    assert set(record) - set(training_settings(settings)) == {"export", "output_dir"}
