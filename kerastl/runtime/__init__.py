@@ -1,11 +1,12 @@
 """Helpers that kerastl's generated training scripts call.
 
 Importing this package imports Keras. Every helper is a plain function or
-class with no hidden global state; `kerastl new --standalone` copies the ones a
-script uses into the script itself.
+class with no hidden global state. Its modules import each other relatively and
+nothing else of kerastl, so that `kerastl new --standalone` can copy the package
+beside a script, byte for byte, as `kerastl_runtime`.
 """
 
-from kerastl.runtime.data import (
+from .data import (
     FolderScan,
     check_num_classes,
     check_pixel_range,
@@ -16,13 +17,13 @@ from kerastl.runtime.data import (
     save_labels,
     scan_image_folder,
 )
-from kerastl.runtime.distribute import (
+from .distribute import (
     DistributionError,
     distribution_strategy,
     is_chief,
     worker_folder,
 )
-from kerastl.runtime.errors import (
+from .errors import (
     DataError,
     DivergedError,
     RunMismatchError,
@@ -31,24 +32,24 @@ from kerastl.runtime.errors import (
     UnfreezeError,
     WeightsError,
 )
-from kerastl.runtime.export import ExportError, export_format, export_model
-from kerastl.runtime.features import (
+from .export import ExportError, export_format, export_model
+from .features import (
     FeatureCacheHint,
     cache_features,
     feature_cache_hint,
     split_at,
 )
-from kerastl.runtime.history import read_history
-from kerastl.runtime.models import (
+from .history import read_history
+from .models import (
     has_finite_weights,
     loading_weights,
     save_model_atomic,
     save_model_checked,
 )
-from kerastl.runtime.options import int_range, positive_float, weights_option
-from kerastl.runtime.precision import set_mixed_precision
-from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
-from kerastl.runtime.report import (
+from .options import int_range, positive_float, weights_option
+from .precision import set_mixed_precision
+from .predict import find_images, image_batches, top_k, write_predictions
+from .report import (
     classification_metrics,
     plot_confusion_matrix,
     plot_training_curves,
@@ -56,9 +57,9 @@ from kerastl.runtime.report import (
     summary_lines,
     write_report,
 )
-from kerastl.runtime.run import Phase, Run
-from kerastl.runtime.schedules import warmup_cosine
-from kerastl.runtime.unfreeze import (
+from .run import Phase, Run
+from .schedules import warmup_cosine
+from .unfreeze import (
     BlockRule,
     block_rule_of,
     check_unfreeze_stages,

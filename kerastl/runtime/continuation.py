@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 
-from kerastl.runtime.errors import RunMismatchError
+from .errors import RunMismatchError
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
 

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.errors import ScriptError
-from kerastl.runtime.jsonfile import read_json, write_json
+from .errors import ScriptError
+from .jsonfile import read_json, write_json
 
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.data import SHUFFLE_BUFFER
-from kerastl.runtime.errors import ScriptError
+from .data import SHUFFLE_BUFFER
+from .errors import ScriptError
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v1"

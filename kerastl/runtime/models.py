@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerastl.runtime.errors import ScriptError, WeightsError
+from .errors import ScriptError, WeightsError
 
 
 @contextlib.contextmanager

@@ -18,9 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.history import read_history
-from kerastl.runtime.jsonfile import write_json
-from kerastl.runtime.run import Run
+from .history import read_history
+from .jsonfile import write_json
+from .run import Run
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50

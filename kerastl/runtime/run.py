@@ -40,23 +40,23 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
-from kerastl.runtime.distribute import (
+from .continuation import STATE_FORMAT, continue_run, fingerprint
+from .distribute import (
     check_same_run,
     fitting_in,
     is_chief,
     is_default,
     worker_folder,
 )
-from kerastl.runtime.errors import DivergedError, ScriptError
-from kerastl.runtime.history import drop_epochs_from, record_epoch
-from kerastl.runtime.jsonfile import read_json, write_json
-from kerastl.runtime.models import (
+from .errors import DivergedError, ScriptError
+from .history import drop_epochs_from, record_epoch
+from .jsonfile import read_json, write_json
+from .models import (
     has_finite_weights,
     save_model_atomic,
     save_model_checked,
 )
-from kerastl.runtime.unfreeze import trainable_summary
+from .unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these.
 RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")

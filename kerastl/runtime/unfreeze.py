@@ -21,7 +21,7 @@ from typing import Literal
 
 import keras
 
-from kerastl.runtime.errors import TrainabilityError, UnfreezeError
+from .errors import TrainabilityError, UnfreezeError
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
