@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kerastl import runtime_copy
-from kerastl.cli import main
 from kerastl.runtime_copy import COPY_NAME, MANIFEST, RUNTIME_DIR, runtime_files
 from kerastl.update import base_path
+from tests.test_update import kerastl  # the command line in this process
 
 SCRIPT = "train.py"
 NEW = ["new", "--mode", "fine-tune", "--image-size", "32", "--standalone", "-o"]
@@ -24,14 +24,6 @@ OPTIONAL_PACKAGES = {"matplotlib", "onnxruntime", "ai_edge_litert"}
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def kerastl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Runs the command line in this process: exit code, stdout, stderr."""
-    with pytest.raises(SystemExit) as exit:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exit.value.code or 0), out, err
 
 
 def copy_on_disk(folder: Path) -> dict[str, bytes]:
