@@ -312,7 +312,13 @@ def _facts(entry: backbones.Backbone) -> dict[str, Any]:
     """The registry's facts about `entry`, its family's flattened in."""
     facts = dataclasses.asdict(entry)
     family = facts.pop("family")
-    return {"name": facts.pop("name"), "family": family.pop("name"), **facts, **family}
+    return {
+        "name": facts.pop("name"),
+        "family": family.pop("name"),
+        **facts,
+        "num_blocks": entry.num_blocks,
+        **family,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

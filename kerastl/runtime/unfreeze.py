@@ -14,9 +14,11 @@ The rules these helpers enforce, each a trap Keras users report:
 """
 
 import difflib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import keras
@@ -47,24 +49,23 @@ class BlockRule:
     unnamed_layers: Literal["next", "previous"] = "next"
 
 
-#: Each family's block rule, keyed by a regular expression that matches the
-#: names Keras gives its models (`efficientnetv2-b0`, `resnet50`...).
-FAMILY_BLOCKS: dict[str, BlockRule] = {
-    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
-    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
-    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
-    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
-    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
-    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
-    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
-    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
-    r"^nasnet_": BlockRule(
-        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
-    ),
-    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
-    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
-    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
-}
+#: Each `keras.applications` family's facts; kerastl's generator reads the
+#: same file. Here: the names Keras gives its models and its block rule.
+FAMILIES_FILE = Path(__file__).with_name("families.json")
+
+
+def _family_blocks() -> dict[str, BlockRule]:
+    """Each family's block rule, keyed by the regex of its Keras model names."""
+    families = json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
+    return {
+        family["model_names"]: BlockRule(
+            family["block_pattern"], family["unnamed_layers"]
+        )
+        for family in families
+    }
+
+
+FAMILY_BLOCKS: dict[str, BlockRule] = _family_blocks()
 
 
 def block_rule_of(base: keras.Model) -> BlockRule:
