@@ -314,7 +314,7 @@ def compile_checked(
 
 def trainable_summary(model: keras.Model) -> str:
     """Describes which layers and parameters of `model` will train."""
-    rows = _flatten(model)
+    rows = flat_layers(model)
     trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
     total_params = sum(int(keras.ops.size(w)) for w in model.weights)
     trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
@@ -336,12 +336,21 @@ def trainable_summary(model: keras.Model) -> str:
     return "\n".join(lines)
 
 
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """Layers of `model`, with nested models replaced by their own layers."""
+def flat_layers(
+    model: keras.Model, *, with_models: bool = False
+) -> list[keras.layers.Layer]:
+    """Layers of `model`, each nested model replaced by its own layers.
+
+    Args:
+        model: The model.
+        with_models: Keep each nested model too, just before its layers.
+    """
     layers = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            layers.extend(_flatten(layer))
+            if with_models:
+                layers.append(layer)
+            layers.extend(flat_layers(layer, with_models=with_models))
         else:
             layers.append(layer)
     return layers
