@@ -28,7 +28,6 @@ and the others write their copies into a temporary folder, deleted at the end.
 
 import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -56,6 +55,7 @@ from .models import (
     save_model_atomic,
     save_model_checked,
 )
+from .quiet import quiet_logger
 from .unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these.
@@ -551,21 +551,7 @@ def _without_retracing_warnings() -> contextlib.AbstractContextManager:
     so Keras traces its train step once per phase, and TensorFlow warns about
     retracing from the fifth on; here the retracing is by design.
     """
-    return _logger_filter("tensorflow", "triggered tf.function retracing")
-
-
-@contextlib.contextmanager
-def _logger_filter(name: str, text: str):
-    logger = logging.getLogger(name)
-
-    def keep(record: logging.LogRecord) -> bool:
-        return text not in record.getMessage()
-
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+    return quiet_logger("tensorflow", containing="triggered tf.function retracing")
 
 
 def _figures(logs: dict[str, float]) -> str:
