@@ -22,6 +22,9 @@ Preprocessing = Literal["built-in", "tf", "caffe", "torch"]
 
 #: Each backbone's block starts: the first layer of each block, in model order.
 BLOCK_STARTS_FILE = Path(__file__).with_name("block_starts.json")
+#: Each family's facts, read as a file here and by `kerastl.runtime.unfreeze`
+#: (the runtime's copy of `--standalone` carries it).
+FAMILIES_FILE = Path(__file__).parent / "runtime" / "families.json"
 
 #: What each preprocessing rule does to raw 0-255 RGB pixels.
 PREPROCESSING_RULES: dict[str, str] = {
@@ -36,8 +39,16 @@ PREPROCESSING_RULES: dict[str, str] = {
 class Family:
     """Facts shared by the backbones of one `keras.applications` family.
 
+    One entry of `FAMILIES_FILE`, which the runtime reads too.
+
     Attributes:
         name: Family name, as in the Keras docs.
+        model_names: Regular expression that matches the names Keras gives the
+            family's models (`efficientnetv2-b0`, `resnet50`...).
+        block_pattern: Regular expression whose first group names the block
+            of a layer (`kerastl.runtime.BlockRule`).
+        unnamed_layers: The block a layer the pattern does not match joins:
+            that of the nearest matching layer after it (`"next"`) or before.
         preprocessing: Which input rule the family expects (`PREPROCESSING_RULES`).
         optimizer: Name of the `keras.optimizers` class used by default.
         head_learning_rate: Default learning rate while only the head trains.
@@ -47,29 +58,20 @@ class Family:
     """
 
     name: str
+    model_names: str
+    block_pattern: str
+    unnamed_layers: Literal["next", "previous"]
     preprocessing: Preprocessing
-    optimizer: str = "Adam"
-    head_learning_rate: float = 1e-3
-    fine_tune_learning_rate: float = 1e-5
-    imagenet_needs_default_size: bool = False
+    optimizer: str
+    head_learning_rate: float
+    fine_tune_learning_rate: float
+    imagenet_needs_default_size: bool
 
 
-CONVNEXT = Family(
-    "ConvNeXt", "built-in", optimizer="AdamW", fine_tune_learning_rate=5e-5
-)
-DENSENET = Family("DenseNet", "torch")
-EFFICIENTNET = Family("EfficientNet", "built-in")
-EFFICIENTNET_V2 = Family("EfficientNetV2", "built-in")
-INCEPTION_RESNET = Family("InceptionResNet", "tf")
-INCEPTION = Family("Inception", "tf")
-MOBILENET = Family("MobileNet", "tf")
-MOBILENET_V2 = Family("MobileNetV2", "tf")
-MOBILENET_V3 = Family("MobileNetV3", "built-in")
-NASNET = Family("NASNet", "tf", imagenet_needs_default_size=True)
-RESNET = Family("ResNet", "caffe")
-RESNET_V2 = Family("ResNetV2", "tf")
-VGG = Family("VGG", "caffe")
-XCEPTION = Family("Xception", "tf")
+FAMILIES: dict[str, Family] = {
+    facts["name"]: Family(**facts)
+    for facts in json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,6 @@ class Backbone:
         min_size: Smallest input size Keras accepts.
         feature_dim: Channels of the base's output (`include_top=False`).
         params: Parameters of the base (`include_top=False`).
-        num_blocks: Blocks of the base, as `kerastl.runtime.find_blocks` groups them.
     """
 
     name: str
@@ -94,7 +95,11 @@ class Backbone:
     min_size: int
     feature_dim: int
     params: int
-    num_blocks: int
+
+    @property
+    def num_blocks(self) -> int:
+        """Blocks of the base, as `kerastl.runtime.find_blocks` groups them."""
+        return len(block_starts(self.name))
 
     @property
     def preprocess_module(self) -> str | None:
@@ -108,52 +113,55 @@ class Backbone:
 
 
 # fmt: off
-# name, module, family, default size, min size, feature dim, params, blocks
-_TABLE: tuple[tuple[str, str, Family, int, int, int, int, int], ...] = (
-    ("ConvNeXtTiny", "convnext", CONVNEXT, 224, 32, 768, 27_820_128, 18),
-    ("ConvNeXtSmall", "convnext", CONVNEXT, 224, 32, 768, 49_454_688, 36),
-    ("ConvNeXtBase", "convnext", CONVNEXT, 224, 32, 1024, 87_566_464, 36),
-    ("ConvNeXtLarge", "convnext", CONVNEXT, 224, 32, 1536, 196_230_336, 36),
-    ("ConvNeXtXLarge", "convnext", CONVNEXT, 224, 32, 2048, 348_147_968, 36),
-    ("DenseNet121", "densenet", DENSENET, 224, 32, 1024, 7_037_504, 58),
-    ("DenseNet169", "densenet", DENSENET, 224, 32, 1664, 12_642_880, 82),
-    ("DenseNet201", "densenet", DENSENET, 224, 32, 1920, 18_321_984, 98),
-    ("EfficientNetB0", "efficientnet", EFFICIENTNET, 224, 32, 1280, 4_049_571, 16),
-    ("EfficientNetB1", "efficientnet", EFFICIENTNET, 240, 32, 1280, 6_575_239, 23),
-    ("EfficientNetB2", "efficientnet", EFFICIENTNET, 260, 32, 1408, 7_768_569, 23),
-    ("EfficientNetB3", "efficientnet", EFFICIENTNET, 300, 32, 1536, 10_783_535, 26),
-    ("EfficientNetB4", "efficientnet", EFFICIENTNET, 380, 32, 1792, 17_673_823, 32),
-    ("EfficientNetB5", "efficientnet", EFFICIENTNET, 456, 32, 2048, 28_513_527, 39),
-    ("EfficientNetB6", "efficientnet", EFFICIENTNET, 528, 32, 2304, 40_960_143, 45),
-    ("EfficientNetB7", "efficientnet", EFFICIENTNET, 600, 32, 2560, 64_097_687, 55),
-    ("EfficientNetV2B0", "efficientnet_v2", EFFICIENTNET_V2, 224, 32, 1280, 5_919_312, 21),
-    ("EfficientNetV2B1", "efficientnet_v2", EFFICIENTNET_V2, 240, 32, 1280, 6_931_124, 27),
-    ("EfficientNetV2B2", "efficientnet_v2", EFFICIENTNET_V2, 260, 32, 1408, 8_769_374, 28),
-    ("EfficientNetV2B3", "efficientnet_v2", EFFICIENTNET_V2, 300, 32, 1536, 12_930_622, 32),
-    ("EfficientNetV2S", "efficientnet_v2", EFFICIENTNET_V2, 384, 32, 1280, 20_331_360, 40),
-    ("EfficientNetV2M", "efficientnet_v2", EFFICIENTNET_V2, 480, 32, 1280, 53_150_388, 57),
-    ("EfficientNetV2L", "efficientnet_v2", EFFICIENTNET_V2, 480, 32, 1280, 117_746_848, 79),
-    ("InceptionResNetV2", "inception_resnet_v2", INCEPTION_RESNET, 299, 75, 1536, 54_336_736, 43),
-    ("InceptionV3", "inception_v3", INCEPTION, 299, 75, 2048, 21_802_784, 11),
-    ("MobileNet", "mobilenet", MOBILENET, 224, 32, 1024, 3_228_864, 13),
-    ("MobileNetV2", "mobilenet_v2", MOBILENET_V2, 224, 32, 1280, 2_257_984, 16),
-    ("MobileNetV3Small", "mobilenet_v3", MOBILENET_V3, 224, 32, 576, 939_120, 11),
-    ("MobileNetV3Large", "mobilenet_v3", MOBILENET_V3, 224, 32, 960, 2_996_352, 15),
-    ("NASNetMobile", "nasnet", NASNET, 224, 32, 1056, 4_269_716, 16),
-    ("NASNetLarge", "nasnet", NASNET, 331, 32, 4032, 84_916_818, 22),
-    ("ResNet50", "resnet", RESNET, 224, 32, 2048, 23_587_712, 16),
-    ("ResNet101", "resnet", RESNET, 224, 32, 2048, 42_658_176, 33),
-    ("ResNet152", "resnet", RESNET, 224, 32, 2048, 58_370_944, 50),
-    ("ResNet50V2", "resnet_v2", RESNET_V2, 224, 32, 2048, 23_564_800, 16),
-    ("ResNet101V2", "resnet_v2", RESNET_V2, 224, 32, 2048, 42_626_560, 33),
-    ("ResNet152V2", "resnet_v2", RESNET_V2, 224, 32, 2048, 58_331_648, 50),
-    ("VGG16", "vgg16", VGG, 224, 32, 512, 14_714_688, 5),
-    ("VGG19", "vgg19", VGG, 224, 32, 512, 20_024_384, 5),
-    ("Xception", "xception", XCEPTION, 299, 71, 2048, 20_861_480, 14),
+# name, module, family, default size, min size, feature dim, params
+_TABLE: tuple[tuple[str, str, str, int, int, int, int], ...] = (
+    ("ConvNeXtTiny", "convnext", "ConvNeXt", 224, 32, 768, 27_820_128),
+    ("ConvNeXtSmall", "convnext", "ConvNeXt", 224, 32, 768, 49_454_688),
+    ("ConvNeXtBase", "convnext", "ConvNeXt", 224, 32, 1024, 87_566_464),
+    ("ConvNeXtLarge", "convnext", "ConvNeXt", 224, 32, 1536, 196_230_336),
+    ("ConvNeXtXLarge", "convnext", "ConvNeXt", 224, 32, 2048, 348_147_968),
+    ("DenseNet121", "densenet", "DenseNet", 224, 32, 1024, 7_037_504),
+    ("DenseNet169", "densenet", "DenseNet", 224, 32, 1664, 12_642_880),
+    ("DenseNet201", "densenet", "DenseNet", 224, 32, 1920, 18_321_984),
+    ("EfficientNetB0", "efficientnet", "EfficientNet", 224, 32, 1280, 4_049_571),
+    ("EfficientNetB1", "efficientnet", "EfficientNet", 240, 32, 1280, 6_575_239),
+    ("EfficientNetB2", "efficientnet", "EfficientNet", 260, 32, 1408, 7_768_569),
+    ("EfficientNetB3", "efficientnet", "EfficientNet", 300, 32, 1536, 10_783_535),
+    ("EfficientNetB4", "efficientnet", "EfficientNet", 380, 32, 1792, 17_673_823),
+    ("EfficientNetB5", "efficientnet", "EfficientNet", 456, 32, 2048, 28_513_527),
+    ("EfficientNetB6", "efficientnet", "EfficientNet", 528, 32, 2304, 40_960_143),
+    ("EfficientNetB7", "efficientnet", "EfficientNet", 600, 32, 2560, 64_097_687),
+    ("EfficientNetV2B0", "efficientnet_v2", "EfficientNetV2", 224, 32, 1280, 5_919_312),
+    ("EfficientNetV2B1", "efficientnet_v2", "EfficientNetV2", 240, 32, 1280, 6_931_124),
+    ("EfficientNetV2B2", "efficientnet_v2", "EfficientNetV2", 260, 32, 1408, 8_769_374),
+    ("EfficientNetV2B3", "efficientnet_v2", "EfficientNetV2", 300, 32, 1536, 12_930_622),
+    ("EfficientNetV2S", "efficientnet_v2", "EfficientNetV2", 384, 32, 1280, 20_331_360),
+    ("EfficientNetV2M", "efficientnet_v2", "EfficientNetV2", 480, 32, 1280, 53_150_388),
+    ("EfficientNetV2L", "efficientnet_v2", "EfficientNetV2", 480, 32, 1280, 117_746_848),
+    ("InceptionResNetV2", "inception_resnet_v2", "InceptionResNet", 299, 75, 1536, 54_336_736),
+    ("InceptionV3", "inception_v3", "Inception", 299, 75, 2048, 21_802_784),
+    ("MobileNet", "mobilenet", "MobileNet", 224, 32, 1024, 3_228_864),
+    ("MobileNetV2", "mobilenet_v2", "MobileNetV2", 224, 32, 1280, 2_257_984),
+    ("MobileNetV3Small", "mobilenet_v3", "MobileNetV3", 224, 32, 576, 939_120),
+    ("MobileNetV3Large", "mobilenet_v3", "MobileNetV3", 224, 32, 960, 2_996_352),
+    ("NASNetMobile", "nasnet", "NASNet", 224, 32, 1056, 4_269_716),
+    ("NASNetLarge", "nasnet", "NASNet", 331, 32, 4032, 84_916_818),
+    ("ResNet50", "resnet", "ResNet", 224, 32, 2048, 23_587_712),
+    ("ResNet101", "resnet", "ResNet", 224, 32, 2048, 42_658_176),
+    ("ResNet152", "resnet", "ResNet", 224, 32, 2048, 58_370_944),
+    ("ResNet50V2", "resnet_v2", "ResNetV2", 224, 32, 2048, 23_564_800),
+    ("ResNet101V2", "resnet_v2", "ResNetV2", 224, 32, 2048, 42_626_560),
+    ("ResNet152V2", "resnet_v2", "ResNetV2", 224, 32, 2048, 58_331_648),
+    ("VGG16", "vgg16", "VGG", 224, 32, 512, 14_714_688),
+    ("VGG19", "vgg19", "VGG", 224, 32, 512, 20_024_384),
+    ("Xception", "xception", "Xception", 299, 71, 2048, 20_861_480),
 )
 # fmt: on
 
-BACKBONES: dict[str, Backbone] = {row[0]: Backbone(*row) for row in _TABLE}
+BACKBONES: dict[str, Backbone] = {
+    name: Backbone(name, module, FAMILIES[family], *sizes)
+    for name, module, family, *sizes in _TABLE
+}
 
 
 class UnknownBackboneError(KerastlError, ValueError):

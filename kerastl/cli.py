@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from click.shell_completion import CompletionItem
 from kerastl import __version__, backbones
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
+from kerastl.runtime_copy import COPY_NAME, installed, plan_copy
 from kerastl.spec import OPTIONS, Option, SpecError, default_unfreeze, make_spec
 from kerastl.update import write_base
 
@@ -97,10 +99,20 @@ def new(ctx: click.Context, force: bool, stdout: bool, **options: Any) -> None:
     text = render(spec)
     if stdout:
         click.echo(text, nl=False)
+        if spec.standalone:
+            click.echo(
+                f"kerastl: printed the script only; it imports {COPY_NAME}, which "
+                "kerastl new --standalone -o FILE writes beside FILE",
+                err=True,
+            )
         return
-    status = write_atomic(Path(spec.output), text, force=force)
-    write_base(Path(spec.output), text)
-    click.echo(f"{status} {spec.output}; run it: {spec.run_command()}")
+    script = Path(spec.output)
+    copy = plan_copy(script, force=force, refresh=False) if spec.standalone else None
+    with installed(copy):
+        status = write_atomic(script, text, force=force)
+    write_base(script, text)
+    also = f", {copy.status} {copy.folder}{os.sep}" if copy else ""
+    click.echo(f"{status} {spec.output}{also}; run it: {spec.run_command()}")
 
 
 def update_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,14 +147,20 @@ def update_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @update_options
 @click.option("--dry-run", is_flag=True, help="Print the unified diff; write nothing.")
+@click.option(
+    "--force", is_flag=True, help=f"Replace a {COPY_NAME}/ beside SCRIPT you edited."
+)
 @click.pass_context
-def update(ctx: click.Context, script: Path, dry_run: bool, **options: Any) -> None:
+def update(
+    ctx: click.Context, script: Path, dry_run: bool, force: bool, **options: Any
+) -> None:
     """Re-render SCRIPT with today's templates and merge your edits in.
 
     The script's header gives the options, which the options given here
     change; `.kerastl/SCRIPT.base` beside it, kept by `kerastl new`, holds the
     render it started from. Edits that conflict with the new render are
-    written between conflict markers, and the command exits 1.
+    written between conflict markers, and the command exits 1. A standalone
+    script's kerastl_runtime/ is refreshed unless you edited it.
     """
     from kerastl import update as updating  # Jinja and black load only here
 
@@ -152,7 +170,7 @@ def update(ctx: click.Context, script: Path, dry_run: bool, **options: Any) -> N
         if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     }
     try:
-        plan = updating.plan(script, overrides)
+        plan = updating.plan(script, overrides, force=force)
     except SpecError as error:
         param = next(
             param for param in ctx.command.params if param.name == error.option
@@ -162,8 +180,11 @@ def update(ctx: click.Context, script: Path, dry_run: bool, **options: Any) -> N
             detail += f" (recorded in {script}; give {param.opts[0]} to change it)"
         raise click.BadParameter(detail, ctx=ctx, param=param) from None
     conflicts = plan.merged.conflicts
+    copy = plan.copy
     if dry_run:
         click.echo(plan.diff() or f"{script} is up to date\n", nl=False)
+        if copy and copy.status != "unchanged":
+            click.echo(f"kerastl: would write {copy.folder}{os.sep}", err=True)
         if conflicts:
             click.echo(
                 f"kerastl: {script} would have {_conflicts(len(conflicts))} "
@@ -181,6 +202,8 @@ def update(ctx: click.Context, script: Path, dry_run: bool, **options: Any) -> N
             err=True,
         )
         ctx.exit(1)
+    if copy and copy.status != "unchanged":
+        click.echo(f"{copy.status} {copy.folder}{os.sep}")
     if status == "unchanged":
         click.echo(f"{script} is up to date")
     else:
@@ -289,7 +312,13 @@ def _facts(entry: backbones.Backbone) -> dict[str, Any]:
     """The registry's facts about `entry`, its family's flattened in."""
     facts = dataclasses.asdict(entry)
     family = facts.pop("family")
-    return {"name": facts.pop("name"), "family": family.pop("name"), **facts, **family}
+    return {
+        "name": facts.pop("name"),
+        "family": family.pop("name"),
+        **facts,
+        "num_blocks": entry.num_blocks,
+        **family,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,6 @@ import jinja2
 from kerastl import __version__
 from kerastl.errors import KerastlError
 from kerastl.filters import FILTERS
-from kerastl.inline import inline_runtime
 from kerastl.spec import Spec
 
 if TYPE_CHECKING:
@@ -69,8 +68,6 @@ def render(spec: Spec) -> str:
         family=spec.backbone.family,
         version=__version__,
     )
-    if spec.standalone:
-        source = inline_runtime(source)
     return format_python(source)
 
 

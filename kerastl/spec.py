@@ -101,7 +101,7 @@ class Spec:
         unfreeze: Fine-tuning stages, in order (fine-tune mode only).
         data_dir: The script's default data folder (or images, as-is), if any.
         output: The output path as given, recorded in the header.
-        standalone: Inline the runtime helpers so the script needs only Keras.
+        standalone: Copy the runtime beside the script so it needs only Keras.
     """
 
     mode: str = field(
@@ -187,7 +187,7 @@ class Spec:
         metadata=_option(
             flags=("--standalone",),
             metavar=None,
-            help="Inline the kerastl.runtime helpers.",
+            help="Copy kerastl.runtime beside the script, as kerastl_runtime/.",
             default=False,
         )
     )

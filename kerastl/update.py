@@ -18,6 +18,7 @@ from kerastl import __version__
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
 from kerastl.merge import MergeResult, marker_lines, merge
+from kerastl.runtime_copy import RuntimeCopy, installed, plan_copy
 from kerastl.spec import OPTIONS, Spec, SpecError, make_spec
 
 BASE_FOLDER = ".kerastl"
@@ -41,6 +42,7 @@ class Update:
         theirs: The new render; the next base.
         merged: The merge of the base, ours and theirs.
         text: What the script becomes: the merge, black-formatted when clean.
+        copy: The copy of the runtime beside a standalone script, else None.
     """
 
     script: Path
@@ -49,6 +51,7 @@ class Update:
     theirs: str
     merged: MergeResult
     text: str
+    copy: RuntimeCopy | None = None
 
     def diff(self) -> str:
         """The unified diff from the script as it is to what it becomes."""
@@ -177,14 +180,18 @@ def resolve(
     return make_spec(**(options | overrides))
 
 
-def plan(script: Path, overrides: dict[str, object]) -> Update:
+def plan(script: Path, overrides: dict[str, object], *, force: bool = False) -> Update:
     """Works out the update of `script`; writes nothing.
+
+    A standalone script's `kerastl_runtime/` is refreshed too: replaced by
+    today's runtime when its files match its MANIFEST, or with `force`.
 
     Raises:
         UpdateError: If the script or its base cannot be read or do not match,
             the script still holds conflict markers, or a clean merge is not
             valid Python.
         SpecError: If the options given do not make a valid script.
+        OutputError: If the runtime's copy was edited and `force` is false.
     """
     from kerastl.render import RenderError, format_python, render
 
@@ -237,20 +244,22 @@ def plan(script: Path, overrides: dict[str, object]) -> Update:
                 f"the merge of {script} is not valid Python ({detail}); nothing "
                 "written: fix the script, or regenerate it with --force"
             ) from None
-    return Update(script, spec, ours, theirs, merged, text)
+    copy = plan_copy(script, force=force, refresh=True) if spec.standalone else None
+    return Update(script, spec, ours, theirs, merged, text, copy)
 
 
 def apply(update: Update) -> str:
-    """Writes the script, then its new base, each atomically.
+    """Writes the script, its runtime's copy, then its new base, each atomically.
 
-    Both are written even with conflicts: the script then holds both sides
+    All are written even with conflicts: the script then holds both sides
     between conflict markers, and the new render is the base the script
     follows once the user has resolved them.
 
     Returns:
-        `"updated"` or `"unchanged"`.
+        `"updated"` or `"unchanged"`: the script's status.
     """
-    status = write_atomic(update.script, update.text, force=True)
+    with installed(update.copy):
+        status = write_atomic(update.script, update.text, force=True)
     write_base(update.script, update.theirs)
     return "unchanged" if status == "unchanged" else "updated"
 

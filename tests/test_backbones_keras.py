@@ -1,18 +1,21 @@
 """The registry's facts, checked against real Keras: every backbone is built.
 
-Slow (a few minutes): it builds all 40 backbones with `weights=None`, and
-checks `kerastl/block_starts.json` (rewritten under `--update-golden`).
+Slow (a few minutes): it builds all 40 backbones with `weights=None`, checks
+each family's entry of `kerastl/runtime/families.json` (the names of its
+models, its block rule, its preprocessing) and `kerastl/block_starts.json`
+(rewritten under `--update-golden`), whose counts are the numbers of blocks.
 """
 
 import gc
 import json
+import re
 
 import keras
 import numpy as np
 import pytest
 
 from kerastl import backbones
-from kerastl.runtime import find_blocks
+from kerastl.runtime import BlockRule, block_rule_of, find_blocks
 
 pytestmark = pytest.mark.slow
 NAMES = list(backbones.BACKBONES)
@@ -42,6 +45,16 @@ def test_facts_match_keras(name: str) -> None:
     assert base.output_shape[-1] == entry.feature_dim
     assert base.count_params() == entry.params
 
+    # The family table (kerastl/runtime/families.json) names this model's family
+    # alone, and the runtime recognises the model by its name as that family.
+    named = [
+        family.name
+        for family in backbones.FAMILIES.values()
+        if re.search(family.model_names, base.name, re.IGNORECASE)
+    ]
+    assert named == [entry.family.name], base.name
+    family = entry.family
+    assert block_rule_of(base) == BlockRule(family.block_pattern, family.unnamed_layers)
     blocks = find_blocks(base)  # the block rule recognised from the model
     assert len(blocks) == entry.num_blocks
     order = [
@@ -53,7 +66,7 @@ def test_facts_match_keras(name: str) -> None:
     runs = [
         key for index, key in enumerate(order) if index == 0 or order[index - 1] != key
     ]
-    if entry.family is not backbones.NASNET:  # NASNet cells read their inputs' inputs
+    if entry.family.name != "NASNet":  # NASNet cells read their inputs' inputs
         assert runs == list(blocks), "a block is split in two"
     last_seen = {key: index for index, key in enumerate(order)}
     assert sorted(blocks, key=last_seen.get) == list(blocks), "blocks out of order"

@@ -143,13 +143,24 @@ def test_standalone_script_runs_without_kerastl(
     (poison / "__init__.py").write_text(
         "raise ImportError('kerastl must not be imported')\n"
     )
+    env = script_env(PYTHONPATH=str(poison.parent))  # not the repository
+    shadowed = subprocess.run(
+        [sys.executable, "-c", "import kerastl"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "kerastl must not be imported" in shadowed.stderr
+    assert (tmp_path / "kerastl_runtime" / "MANIFEST").is_file()
     result = run_script(
         script,
         *on_data(
             digits_dir,
             "--weights none --epochs 1 --fine-tune-epochs 1 --output-dir out",
         ),
-        env=script_env(PYTHONPATH=str(poison.parent)),
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert_training_outputs(tmp_path / "out", epochs=2)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kerastl.runtime_copy import COPY_NAME, runtime_files
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -43,6 +44,7 @@ def test_wheel_contains_templates_and_runtime(wheel: Path) -> None:
         path.name for path in (REPO / "templates").glob("*.jinja")
     )
     assert "kerastl/runtime/unfreeze.py" in names
+    assert "kerastl/runtime/families.json" in names  # data the runtime reads
     assert not any(name.startswith(("tests/", "examples/")) for name in names)
 
 
@@ -94,3 +96,14 @@ def test_new_works_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None
         check=True,
     ).stdout
     assert installed == checkout
+    subprocess.run(
+        [sys.executable, "-m", "kerastl", "new", "--standalone", "-o", "train.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    copy = tmp_path / COPY_NAME
+    assert {
+        path.relative_to(copy).as_posix(): path.read_bytes() for path in copy.rglob("*")
+    } == runtime_files()  # the installed runtime is the checkout's, files and data

@@ -1,17 +1,19 @@
 """Helpers that kerastl's generated training scripts call.
 
 Importing this package imports Keras. Every helper is a plain function or
-class with no hidden global state. Import it before Keras, as the scripts do,
-and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
+class with no hidden global state. Its modules import each other relatively and
+nothing else of kerastl, so that `kerastl new --standalone` can copy the package
+beside a script, byte for byte, as `kerastl_runtime`. Import it before Keras, as
+the scripts do, and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 """
 
-from kerastl.runtime.quiet import quiet_start
+from .quiet import quiet_start
 
 with quiet_start():
     import keras  # noqa: F401  (TensorFlow loads here, its start-up lines hidden)
 
-from kerastl.runtime.cache import CACHE_CHOICES
-from kerastl.runtime.data import (
+from .cache import CACHE_CHOICES
+from .data import (
     CLASS_WEIGHTS,
     FolderScan,
     check_num_classes,
@@ -23,14 +25,14 @@ from kerastl.runtime.data import (
     save_labels,
     scan_image_folder,
 )
-from kerastl.runtime.distribute import (
+from .distribute import (
     STRATEGIES,
     DistributionError,
     distribution_strategy,
     is_chief,
     worker_folder,
 )
-from kerastl.runtime.errors import (
+from .errors import (
     DataError,
     DivergedError,
     RunMismatchError,
@@ -39,30 +41,30 @@ from kerastl.runtime.errors import (
     UnfreezeError,
     WeightsError,
 )
-from kerastl.runtime.export import (
+from .export import (
     EXPORT_FORMATS,
     QUANTIZATIONS,
     ExportError,
     export_format,
     export_model,
 )
-from kerastl.runtime.features import (
+from .features import (
     FeatureCacheHint,
     cache_features,
     feature_cache_hint,
     split_at,
 )
-from kerastl.runtime.history import read_history
-from kerastl.runtime.models import (
+from .history import read_history
+from .models import (
     has_finite_weights,
     loading_weights,
     save_model_atomic,
     save_model_checked,
 )
-from kerastl.runtime.options import int_range, positive_float, weights_option
-from kerastl.runtime.precision import PRECISION_CHOICES, set_mixed_precision
-from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
-from kerastl.runtime.report import (
+from .options import int_range, positive_float, weights_option
+from .precision import PRECISION_CHOICES, set_mixed_precision
+from .predict import find_images, image_batches, top_k, write_predictions
+from .report import (
     classification_metrics,
     plot_confusion_matrix,
     plot_training_curves,
@@ -70,21 +72,21 @@ from kerastl.runtime.report import (
     summary_lines,
     write_report,
 )
-from kerastl.runtime.run import Phase, Run
-from kerastl.runtime.schedules import LR_SCHEDULES, warmup_cosine
-from kerastl.runtime.settings import (
+from .run import Phase, Run
+from .schedules import LR_SCHEDULES, warmup_cosine
+from .settings import (
     parse_settings,
     setting,
     settings_record,
     training_settings,
 )
-from kerastl.runtime.ship import choose_model
-from kerastl.runtime.training_data import (
+from .ship import choose_model
+from .training_data import (
     TrainingData,
     cache_training_features,
     load_training_data,
 )
-from kerastl.runtime.unfreeze import (
+from .unfreeze import (
     BlockRule,
     block_rule_of,
     check_unfreeze_stages,

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from kerastl.runtime.errors import DataError
+from .errors import DataError
 
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
 

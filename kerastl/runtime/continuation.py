@@ -13,8 +13,9 @@ from pathlib import Path
 
 import keras
 
-from kerastl.runtime.errors import RunMismatchError
-from kerastl.runtime.settings import flag
+from .errors import RunMismatchError
+from .settings import flag
+from .unfreeze import flat_layers
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
 
@@ -33,18 +34,9 @@ def fingerprint(model: keras.Model) -> dict:
                 [list(weight.shape) for weight in layer.weights],
                 layer.trainable,
             ]
-            for layer in _flat_layers(model)
+            for layer in flat_layers(model, with_models=True)
         ],
     }
-
-
-def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    layers = []
-    for layer in model.layers:
-        layers.append(layer)
-        if isinstance(layer, keras.Model):
-            layers.extend(_flat_layers(layer))
-    return layers
 
 
 def _model_change(saved: dict, new: dict) -> str | None:

@@ -20,14 +20,14 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from kerastl.runtime.cache import (
+from .cache import (
     CACHE_CHOICES,
     available_memory,
     choose_cache,
     disk_cache_prefix,
 )
-from kerastl.runtime.errors import DataError
-from kerastl.runtime.images import IMAGE_EXTENSIONS, check_images, list_images
+from .errors import DataError
+from .images import IMAGE_EXTENSIONS, check_images, list_images
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
 CLASS_WEIGHTS = ("none", "auto")  # auto: `class_weights` of the training images

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from kerastl.runtime.errors import ScriptError
+from .errors import ScriptError
 
 STRATEGIES = ("auto", "none", "mirrored", "multi-worker", "tpu")
 

@@ -9,7 +9,6 @@ model, because exported and quantized models can silently differ
 """
 
 import argparse
-import contextlib
 import importlib.util
 import logging
 import warnings
@@ -20,8 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.errors import ScriptError
-from kerastl.runtime.jsonfile import read_json, write_json
+from .errors import ScriptError
+from .jsonfile import read_json, write_json
+from .quiet import quiet_logger
 
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -172,7 +172,8 @@ def _onnx(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
     import onnxruntime
 
     path = folder / "model.onnx"
-    with _quiet("tf2onnx"), warnings.catch_warnings():
+    # tf2onnx's optimizer warns about what the user cannot act on.
+    with quiet_logger("tf2onnx", below=logging.ERROR), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
         model.export(str(path), format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(str(path))
@@ -219,15 +220,3 @@ def _tflite_interpreter(path: Path):
             "ignore", UserWarning
         )  # "tf.lite.Interpreter is deprecated"
         return tf.lite.Interpreter(model_path=str(path))
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Hides a converter's warnings the user cannot act on (tf2onnx's optimizer)."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

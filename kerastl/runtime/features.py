@@ -18,9 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.data import SHUFFLE_BUFFER
-from kerastl.runtime.errors import ScriptError
-from kerastl.runtime.files import replacing
+from .data import SHUFFLE_BUFFER
+from .errors import ScriptError
+from .files import replacing
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v1"

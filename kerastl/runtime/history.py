@@ -9,7 +9,7 @@ import csv
 import os
 from pathlib import Path
 
-from kerastl.runtime.files import replacing
+from .files import replacing
 
 FIRST_COLUMNS = ["epoch", "phase"]
 

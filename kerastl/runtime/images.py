@@ -12,7 +12,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from kerastl.runtime.errors import DataError
+from .errors import DataError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 

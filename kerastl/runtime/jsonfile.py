@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from kerastl.runtime.files import write_text
+from .files import write_text
 
 
 def read_json(path: Path) -> dict | None:

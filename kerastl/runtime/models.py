@@ -10,8 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerastl.runtime.errors import ScriptError, WeightsError
-from kerastl.runtime.files import replacing
+from .errors import ScriptError, WeightsError
+from .files import replacing
 
 
 @contextlib.contextmanager

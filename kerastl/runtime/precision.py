@@ -11,7 +11,7 @@ part of the optimizer state that the run's checkpoints save and restore.
 import keras
 import tensorflow as tf
 
-from kerastl.runtime.errors import ScriptError
+from .errors import ScriptError
 
 PRECISION_CHOICES = ("auto", "off", "float16", "bfloat16")
 

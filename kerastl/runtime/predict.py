@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.errors import DataError
-from kerastl.runtime.imagenet_classes import IMAGENET_CLASSES
-from kerastl.runtime.images import IMAGE_EXTENSIONS, check_images, list_images
+from .errors import DataError
+from .imagenet_classes import IMAGENET_CLASSES
+from .images import IMAGE_EXTENSIONS, check_images, list_images
 
 
 def find_images(path: str | os.PathLike) -> list[Path]:

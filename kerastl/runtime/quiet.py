@@ -1,6 +1,8 @@
-"""Quiet output: TensorFlow's start-up lines, progress bars off a terminal."""
+"""Quiet output: TensorFlow's start-up lines, progress bars off a terminal,
+and the log records of a library that a user cannot act on."""
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -45,3 +47,31 @@ def quiet_start() -> Iterator[None]:
 def progress_verbosity() -> str | int:
     """`fit()`'s `verbose`: a progress bar on a terminal, else a line an epoch."""
     return "auto" if sys.stdout.isatty() else 2
+
+
+@contextlib.contextmanager
+def quiet_logger(
+    name: str, *, below: int | None = None, containing: str | None = None
+) -> Iterator[None]:
+    """Hides records of logger `name` that the user cannot act on, in the block.
+
+    Args:
+        name: The logger, e.g. `"tensorflow"`.
+        below: Hide its records (and its child loggers') below this level.
+        containing: Hide its records whose message holds this text.
+    """
+    logger = logging.getLogger(name)
+    level = logger.level
+
+    def keep(record: logging.LogRecord) -> bool:
+        return containing is None or containing not in record.getMessage()
+
+    if below is not None:
+        logger.setLevel(below)
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+        if below is not None:
+            logger.setLevel(level)

@@ -17,11 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.data import load_test_folder
-from kerastl.runtime.files import replacing
-from kerastl.runtime.history import read_history
-from kerastl.runtime.jsonfile import write_json
-from kerastl.runtime.training_data import TrainingData
+from .data import load_test_folder
+from .files import replacing
+from .history import read_history
+from .jsonfile import write_json
+from .training_data import TrainingData
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50

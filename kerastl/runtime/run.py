@@ -29,7 +29,6 @@ and the others write their copies into a temporary folder, deleted at the end.
 import contextlib
 import dataclasses
 import json
-import logging
 import math
 import os
 import re
@@ -42,26 +41,26 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerastl.runtime.continuation import STATE_FORMAT, continue_run, fingerprint
-from kerastl.runtime.distribute import (
+from .continuation import STATE_FORMAT, continue_run, fingerprint
+from .distribute import (
     check_same_run,
     fitting_in,
     is_chief,
     is_default,
     worker_folder,
 )
-from kerastl.runtime.errors import DivergedError, ScriptError
-from kerastl.runtime.files import replacing
-from kerastl.runtime.history import drop_epochs_from, record_epoch
-from kerastl.runtime.jsonfile import read_json, write_json
-from kerastl.runtime.models import (
+from .errors import DivergedError, ScriptError
+from .files import replacing
+from .history import drop_epochs_from, record_epoch
+from .jsonfile import read_json, write_json
+from .models import (
     has_finite_weights,
     save_model_atomic,
     save_model_checked,
 )
-from kerastl.runtime.quiet import progress_verbosity
-from kerastl.runtime.settings import settings_record, training_settings
-from kerastl.runtime.unfreeze import trainable_summary
+from .quiet import progress_verbosity, quiet_logger
+from .settings import settings_record, training_settings
+from .unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these.
 RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
@@ -541,21 +540,7 @@ def without_retracing_warnings() -> contextlib.AbstractContextManager:
     so Keras traces its train step once per phase, and TensorFlow warns about
     retracing from the fifth on; here the retracing is by design.
     """
-    return _logger_filter("tensorflow", "triggered tf.function retracing")
-
-
-@contextlib.contextmanager
-def _logger_filter(name: str, text: str):
-    logger = logging.getLogger(name)
-
-    def keep(record: logging.LogRecord) -> bool:
-        return text not in record.getMessage()
-
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+    return quiet_logger("tensorflow", containing="triggered tf.function retracing")
 
 
 def load_weights_of(path: Path) -> list[np.ndarray]:

@@ -1,6 +1,6 @@
 """Which file of a finished run to ship: the final model, or the run's best epoch."""
 
-from kerastl.runtime.run import (
+from .run import (
     Run,
     improves,
     load_weights_of,

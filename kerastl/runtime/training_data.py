@@ -7,14 +7,14 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kerastl.runtime.data import (
+from .data import (
     check_num_classes,
     class_weights,
     load_image_folders,
     save_labels,
 )
-from kerastl.runtime.distribute import worker_folder
-from kerastl.runtime.features import cache_features
+from .distribute import worker_folder
+from .features import cache_features
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ The rules these helpers enforce, each a trap Keras users report:
 """
 
 import difflib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import keras
 
-from kerastl.runtime.errors import TrainabilityError, UnfreezeError
+from .errors import TrainabilityError, UnfreezeError
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
@@ -47,24 +49,23 @@ class BlockRule:
     unnamed_layers: Literal["next", "previous"] = "next"
 
 
-#: Each family's block rule, keyed by a regular expression that matches the
-#: names Keras gives its models (`efficientnetv2-b0`, `resnet50`...).
-FAMILY_BLOCKS: dict[str, BlockRule] = {
-    r"^convnext_": BlockRule(r"_(stage_\d+_block_\d+)_"),
-    r"^densenet\d+$": BlockRule(r"^(conv\d+_block\d+)_"),
-    r"^efficientnet(?:b\d|v2-\w+)$": BlockRule(r"^(block\d+[a-z])_"),
-    r"^inception_resnet_v2$": BlockRule(r"^(mixed_\d+[a-z]|block\d+_\d+)(?:_|$)"),
-    r"^inception_v3$": BlockRule(r"^(mixed\d+)$"),
-    r"^mobilenet_\d": BlockRule(r"^conv_(?:dw|pw|pad)_(\d+)"),
-    r"^mobilenetv2_": BlockRule(r"^(block_\d+)_"),
-    r"^mobilenetv3": BlockRule(r"^(expanded_conv(?:_\d+)?)_"),
-    r"^nasnet_": BlockRule(
-        r"^(?:separable_conv|normal|reduction|adjust)_\w*?_((?:stem_|reduce_)?\d+)$"
-    ),
-    r"^resnet\d+(?:v2)?$": BlockRule(r"^(conv\d_block\d+)_"),
-    r"^vgg\d+$": BlockRule(r"^(block\d)_"),
-    r"^xception$": BlockRule(r"^(block\d+)_", unnamed_layers="previous"),
-}
+#: Each `keras.applications` family's facts; kerastl's generator reads the
+#: same file. Here: the names Keras gives its models and its block rule.
+FAMILIES_FILE = Path(__file__).with_name("families.json")
+
+
+def _family_blocks() -> dict[str, BlockRule]:
+    """Each family's block rule, keyed by the regex of its Keras model names."""
+    families = json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
+    return {
+        family["model_names"]: BlockRule(
+            family["block_pattern"], family["unnamed_layers"]
+        )
+        for family in families
+    }
+
+
+FAMILY_BLOCKS: dict[str, BlockRule] = _family_blocks()
 
 
 def block_rule_of(base: keras.Model) -> BlockRule:
@@ -313,7 +314,7 @@ def compile_checked(
 
 def trainable_summary(model: keras.Model) -> str:
     """Describes which layers and parameters of `model` will train."""
-    rows = _flatten(model)
+    rows = flat_layers(model)
     trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
     total_params = sum(int(keras.ops.size(w)) for w in model.weights)
     trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
@@ -335,12 +336,21 @@ def trainable_summary(model: keras.Model) -> str:
     return "\n".join(lines)
 
 
-def _flatten(model: keras.Model) -> list[keras.layers.Layer]:
-    """Layers of `model`, with nested models replaced by their own layers."""
+def flat_layers(
+    model: keras.Model, *, with_models: bool = False
+) -> list[keras.layers.Layer]:
+    """Layers of `model`, each nested model replaced by its own layers.
+
+    Args:
+        model: The model.
+        with_models: Keep each nested model too, just before its layers.
+    """
     layers = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            layers.extend(_flatten(layer))
+            if with_models:
+                layers.append(layer)
+            layers.extend(flat_layers(layer, with_models=with_models))
         else:
             layers.append(layer)
     return layers
