@@ -80,7 +80,6 @@ def test_dry_run_prints_the_diff_and_writes_nothing(folder: Path, capsys) -> Non
     assert '-    with runtime.loading_weights("ResNet50V2", settings.weights):' in out
     assert '+    with runtime.loading_weights("MobileNetV2", settings.weights):' in out
     assert "\n-        " + BATCH_16 not in out  # the edit stays: no change
-    assert " " + BATCH_16 in out
     assert script.read_text() == before and base_path(script).read_text() == base
 
 
@@ -206,12 +205,12 @@ def test_standalone_scripts_update_both_ways(folder: Path, capsys) -> None:
     replace(script, BATCH_32, BATCH_16)
     assert kerastl(capsys, "update", SCRIPT, "--standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime\n" not in text and BATCH_16 in text
+    assert "from kerastl import runtime  #" not in text and BATCH_16 in text
     assert read_options(text, SCRIPT)["standalone"] is True
     assert read_options(base_path(script).read_text(), SCRIPT)["standalone"] is True
     assert kerastl(capsys, "update", SCRIPT, "--no-standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime\n" in text and BATCH_16 in text
+    assert "from kerastl import runtime  #" in text and BATCH_16 in text
 
 
 def test_a_renamed_script_records_its_new_name(folder: Path, capsys) -> None:

@@ -206,12 +206,12 @@ def plot_training_curves(
         for epoch, _ in starts:
             axes.axvline(epoch - 0.5, color="grey", linestyle="--", linewidth=0.8)
         # The phase names label the lines from above, clear of curves and legend.
-        phases = axes.secondary_xaxis("top")
-        phases.set_xticks([epoch - 0.5 for epoch, _ in starts])
-        phases.set_xticklabels(
+        phase_axis = axes.secondary_xaxis("top")
+        phase_axis.set_xticks([epoch - 0.5 for epoch, _ in starts])
+        phase_axis.set_xticklabels(
             [name for _, name in starts], fontsize=8, color="dimgrey", ha="left"
         )
-        phases.tick_params(length=0)
+        phase_axis.tick_params(length=0)
         if drawn:
             axes.legend(loc="best")
         else:
