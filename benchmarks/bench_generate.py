@@ -18,15 +18,32 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS = 9
 
 
-def wall_time(args: list[str]) -> float:
+FLOOR = ["-c", "import black, jinja2, click"]  # what generation cannot avoid
+
+
+def wall_time(args: list[str], python_args: list[str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "kerastl", *args],
+        [sys.executable, *(python_args or ["-m", "kerastl", *args])],
         cwd=REPO,
         check=True,
         capture_output=True,
     )
     return time.perf_counter() - start
+
+
+def generation_ratio() -> None:
+    """`kerastl new` against a bare import of its libraries, runs interleaved."""
+    new = ["new", "--mode", "fine-tune", "--stdout"]
+    wall_time(new), wall_time([], FLOOR)  # warm the file cache
+    pairs = [(wall_time(new), wall_time([], FLOOR)) for _ in range(RUNS)]
+    generate = statistics.median(pair[0] for pair in pairs) * 1000
+    floor = statistics.median(pair[1] for pair in pairs) * 1000
+    print(
+        f"kerastl new --mode fine-tune --stdout: median {generate:.0f} ms; "
+        f"python -c 'import black, jinja2, click': median {floor:.0f} ms; "
+        f"ratio {generate / floor:.2f}"
+    )
 
 
 def median_ms(args: list[str]) -> tuple[float, float]:
@@ -38,6 +55,7 @@ def median_ms(args: list[str]) -> tuple[float, float]:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     print(f"python {sys.version.split()[0]}, median and best of {RUNS} runs")
+    generation_ratio()
     folder = tempfile.TemporaryDirectory()
     standalone = str(Path(folder.name) / "train.py")
     cases = {
