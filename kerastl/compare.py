@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kerastl.errors import KerastlError
+from kerastl.files import atomic_file
 
 RUN_FILES = ("history.csv", "metrics.json", "run.json")
 MISSING = "-"
@@ -228,16 +227,8 @@ def plot_runs(
 
 def _save_atomic(figure: Any, path: Path, title: str) -> None:
     """Saves `figure` as a PNG under a temporary name, then renames it to `path`."""
-    descriptor, partial = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            figure.savefig(file, format="png", dpi=100, metadata={"Title": title})
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as file:
+        figure.savefig(file, format="png", dpi=100, metadata={"Title": title})
 
 
 def _error(folder: Path, detail: str) -> RunFolderError:

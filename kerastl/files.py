@@ -2,7 +2,10 @@
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from kerastl.errors import KerastlError
 
@@ -37,23 +40,36 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
             pass
         if not force:
             raise OutputError(f"{path} exists; pass --force to overwrite it")
+    with atomic_file(path, "w", encoding="utf-8", newline="\n") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    return "overwrote" if existed else "wrote"
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "w", **open_args) -> Iterator[IO]:
+    """A file opened under a temporary name beside `path`, renamed to it at the end.
+
+    The file gets the permissions of the file it replaces, or those of a new
+    file under the umask (not the 0600 of a temporary file). An error inside
+    the block deletes it and leaves `path` as it was.
+    """
+    existed = path.exists()
     descriptor, partial = tempfile.mkstemp(
-        dir=folder, prefix=f".{path.name}.", suffix=".partial"
+        dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
     )
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(partial, path.stat().st_mode & 0o777 if existed else _default_mode())
+        with os.fdopen(descriptor, mode, **open_args) as file:
+            yield file
+        os.chmod(partial, path.stat().st_mode & 0o777 if existed else default_mode())
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    return "overwrote" if existed else "wrote"
 
 
-def _default_mode() -> int:
+def default_mode() -> int:
     """Permissions of a new file under the current umask."""
     umask = os.umask(0)
     os.umask(umask)
