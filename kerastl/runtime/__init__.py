@@ -31,7 +31,12 @@ from kerastl.runtime.errors import (
     UnfreezeError,
     WeightsError,
 )
-from kerastl.runtime.export import ExportError, export_format, export_model
+from kerastl.runtime.export import (
+    ExportError,
+    export_format,
+    export_model,
+    load_artifact,
+)
 from kerastl.runtime.features import (
     FeatureCacheHint,
     cache_features,
@@ -49,8 +54,12 @@ from kerastl.runtime.options import int_range, positive_float, weights_option
 from kerastl.runtime.precision import set_mixed_precision
 from kerastl.runtime.predict import find_images, image_batches, top_k, write_predictions
 from kerastl.runtime.report import (
+    TopLosses,
     classification_metrics,
+    most_confused,
     plot_confusion_matrix,
+    plot_image_grid,
+    plot_top_losses,
     plot_training_curves,
     predict_dataset,
     summary_lines,
@@ -85,6 +94,7 @@ __all__ = [
     "Run",
     "RunMismatchError",
     "ScriptError",
+    "TopLosses",
     "TrainabilityError",
     "UnfreezeError",
     "WeightsError",
@@ -108,10 +118,14 @@ __all__ = [
     "imbalance_warning",
     "int_range",
     "is_chief",
+    "load_artifact",
     "load_image_folders",
     "load_test_folder",
     "loading_weights",
+    "most_confused",
     "plot_confusion_matrix",
+    "plot_image_grid",
+    "plot_top_losses",
     "plot_training_curves",
     "positive_float",
     "predict_dataset",
