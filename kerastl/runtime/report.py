@@ -126,10 +126,10 @@ class TopLosses:
 
     def __init__(self, count: int = TOP_LOSSES) -> None:
         self.count = count
-        self.images = np.zeros((0, 0, 0, 3), dtype="uint8")
-        self.labels = np.zeros(0, dtype="int64")
-        self.probabilities = np.zeros((0, 0), dtype="float32")
-        self.losses = np.zeros(0, dtype="float64")
+        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
+        self.labels: np.ndarray = np.zeros(0, dtype="int64")
+        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
+        self.losses: np.ndarray = np.zeros(0, dtype="float64")
 
     def add(self, images, labels, probabilities) -> None:
         """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
