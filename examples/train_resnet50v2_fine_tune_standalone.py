@@ -1567,6 +1567,9 @@ def write_json(path: Path, data: dict) -> None:
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 
 
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+
 # The least top-1 agreement with the Keras model each artifact must reach on the
 # validation images: float32 formats compute the same function; quantized
 # weights round it, int8 activations most.
@@ -1574,6 +1577,15 @@ MIN_AGREEMENT = {"none": 0.99, "float16": 0.99, "dynamic": 0.97, "int8": 0.95}
 
 
 CALIBRATION_IMAGES = 200
+
+
+# The file each format writes into the export folder, whatever the quantization
+# (metrics.json records the TFLite weights): deployed code names one file.
+ARTIFACTS = {
+    "saved-model": "saved_model",
+    "tflite": "model.tflite",
+    "onnx": "model.onnx",
+}
 
 
 # The packages each format needs besides TensorFlow (`pip install 'kerastl[onnx]'`).
@@ -1613,40 +1625,54 @@ def export_model(
 ) -> dict[str, dict]:
     """Exports `model` in each format, then checks each artifact against it.
 
-    The artifacts go to `output_dir/export/`; their figures (accuracy, top-1
-    agreement with the Keras model, the largest probability difference) are
-    added to `output_dir/metrics.json` under `"exports"`.
+    The artifacts go to `output_dir/export/` (`ARTIFACTS` names them), with
+    `labels.txt`, the class names of `output_dir/labels.json` one a line (the
+    TFLite convention); an artifact of a format not asked for this time is
+    deleted, so the folder holds what `metrics.json` lists. Their figures
+    (accuracy, top-1 agreement with the Keras model, the largest probability
+    difference) are added to `output_dir/metrics.json` under `"exports"`, by
+    path relative to `output_dir`.
 
     Args:
         model: The model to ship, holding its weights.
-        output_dir: The run's output folder.
+        output_dir: The run's output folder; it holds `labels.json`.
         formats: Any of `EXPORT_FORMATS`.
         validation_data: Batches of `(images, labels)` to compare on.
         quantize: The TFLite weights: one of `QUANTIZATIONS`.
         calibration_data: Training batches that calibrate int8 quantization.
 
     Returns:
-        The figures of each artifact, by its path.
+        The figures of each artifact, by its path relative to `output_dir`.
 
     Raises:
         ExportError: If an artifact agrees with the Keras model on fewer than
             `MIN_AGREEMENT` of the images; everything is written first.
     """
-    folder = Path(output_dir) / "export"
+    output_dir = Path(output_dir)
+    folder = output_dir / "export"
     folder.mkdir(parents=True, exist_ok=True)
+    class_names = read_json(output_dir / "labels.json")
+    if not isinstance(class_names, list):
+        raise ScriptError(f"{output_dir / 'labels.json'} is missing: no class names")
+    _remove_stale(folder, formats)
+    labels = folder / "labels.txt"
+    partial = labels.with_name(labels.name + ".partial")
+    partial.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
+    os.replace(partial, labels)
     results: dict[str, dict] = {}
     for name in formats:
         weights = quantize if name == "tflite" else "none"
-        path, predict = _EXPORTERS[name](model, folder, weights, calibration_data)
+        path = _EXPORTERS[name](model, folder, weights, calibration_data)
+        predict, _ = load_artifact(path)
         figures = _compare(model, predict, validation_data)
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
-        results[str(path)] = figures
+        results[path.relative_to(output_dir).as_posix()] = figures
         print(
             f"Exported {path}: accuracy {figures['accuracy']:.4f}, top-1 agreement "
             f"with the Keras model {figures['agreement']:.2%}, largest probability "
             f"difference {figures['max_probability_difference']:.2g}"
         )
-    metrics_path = Path(output_dir) / "metrics.json"
+    metrics_path = output_dir / "metrics.json"
     write_json(metrics_path, {**(read_json(metrics_path) or {}), "exports": results})
     failed = [
         f"{path} agrees on {figures['agreement']:.2%} (needs {figures['minimum']:.0%})"
@@ -1658,6 +1684,26 @@ def export_model(
             "an exported model differs from the Keras model: " + "; ".join(failed)
         )
     return results
+
+
+def _remove_stale(folder: Path, formats: list[str]) -> None:
+    """Deletes the artifacts of `folder` whose format is not in `formats`.
+
+    Also the names older releases gave quantized TFLite files
+    (`model-dynamic.tflite`...), which no format writes any more.
+    """
+    stale = [
+        folder / name for format, name in ARTIFACTS.items() if format not in formats
+    ]
+    stale += [folder / f"model-{weights}.tflite" for weights in QUANTIZATIONS[1:]]
+    for path in stale:
+        if not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        print(f"Removed {path}: not among the formats exported this time")
 
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -1686,18 +1732,59 @@ def _compare(
     }
 
 
-def _saved_model(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
-    path = folder / "saved_model"
+def _saved_model(model, folder: Path, weights, calibration) -> Path:
+    path = folder / ARTIFACTS["saved-model"]
     model.export(str(path), format="tf_saved_model", verbose=False)
-    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
-    return path, lambda images: np.asarray(loaded.serve(images))
+    return path
 
 
-def _tflite(model, folder: Path, weights: str, calibration) -> tuple[Path, Predict]:
-    path = folder / ("model.tflite" if weights == "none" else f"model-{weights}.tflite")
+def _tflite(model, folder: Path, weights: str, calibration) -> Path:
+    path = folder / ARTIFACTS["tflite"]
     model.export(
         str(path), format="litert", verbose=False, **_quantization(weights, calibration)
     )
+    return path
+
+
+def _onnx(model, folder: Path, weights, calibration) -> Path:
+    path = folder / ARTIFACTS["onnx"]
+    with _quiet("tf2onnx"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
+        model.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+def load_artifact(path: str | Path) -> tuple[Predict, tuple]:
+    """An exported artifact, loaded with the runtime a user would deploy it with.
+
+    Args:
+        path: A SavedModel folder, a `.tflite` file or a `.onnx` file.
+
+    Returns:
+        A function from a float32 batch of raw 0-255 RGB pixels to the class
+        probabilities (numpy arrays), and the artifact's input shape, e.g.
+        `(None, 224, 224, 3)`.
+
+    Raises:
+        ValueError: If `path` is none of these.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _saved_model_predict(path)
+    if path.suffix == ".tflite":
+        return _tflite_predict(path)
+    if path.suffix == ".onnx":
+        return _onnx_predict(path)
+    raise ValueError(f"{path} is not a SavedModel folder, a .tflite or an .onnx file")
+
+
+def _saved_model_predict(path: Path) -> tuple[Predict, tuple]:
+    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
+    shape = tuple(loaded.serve.input_signature[0].shape)
+    return lambda images: np.asarray(loaded.serve(images)), shape
+
+
+def _tflite_predict(path: Path) -> tuple[Predict, tuple]:
     interpreter = _tflite_interpreter(path)
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -1711,19 +1798,18 @@ def _tflite(model, folder: Path, weights: str, calibration) -> tuple[Path, Predi
         interpreter.invoke()
         return np.array(interpreter.get_tensor(target["index"]))
 
-    return path, predict
+    shape = tuple(int(n) for n in interpreter.get_input_details()[0]["shape"])
+    return predict, (None, *shape[1:])
 
 
-def _onnx(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
+def _onnx_predict(path: Path) -> tuple[Predict, tuple]:
     import onnxruntime
 
-    path = folder / "model.onnx"
-    with _quiet("tf2onnx"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
-        model.export(str(path), format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(str(path))
-    name = session.get_inputs()[0].name
-    return path, lambda images: np.asarray(session.run(None, {name: images})[0])
+    source = session.get_inputs()[0]
+    shape = tuple(n if isinstance(n, int) else None for n in source.shape)
+    name = source.name
+    return lambda images: np.asarray(session.run(None, {name: images})[0]), shape
 
 
 _EXPORTERS = {"saved-model": _saved_model, "tflite": _tflite, "onnx": _onnx}
@@ -2953,6 +3039,9 @@ MOST_CONFUSED = 20
 READABLE_CLASSES = 50
 
 
+TOP_LOSSES = 16
+
+
 def classification_metrics(
     labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
 ) -> dict:
@@ -2967,7 +3056,8 @@ def classification_metrics(
         `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
         `per_class` (class, precision, recall, f1, support; precision and
         recall are 0 where undefined), `confusion_matrix` (rows: true class,
-        columns: predicted class) and `examples`.
+        columns: predicted class), `most_confused` (see `most_confused`) and
+        `examples`.
 
     Raises:
         ValueError: If the shapes do not match each other or `class_names`, or
@@ -3012,11 +3102,125 @@ def classification_metrics(
         for index, name in enumerate(class_names)
     ]
     metrics["confusion_matrix"] = matrix.tolist()
+    metrics["most_confused"] = most_confused(matrix, class_names)
     metrics["examples"] = len(labels)
     return metrics
 
 
-def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+def most_confused(matrix, class_names: list[str]) -> list[list]:
+    """The mistakes of a confusion matrix, the most frequent first.
+
+    Args:
+        matrix: Counts; rows are the true class, columns the predicted one.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `[true class, predicted class, count]` for every cell off the diagonal
+        that is not 0, by count, then in the matrix's order.
+    """
+    matrix = np.asarray(matrix, dtype="int64")
+    errors = matrix - np.diag(np.diag(matrix))
+    rows, columns = np.nonzero(errors)
+    order = np.argsort(-errors[rows, columns], kind="stable")
+    return [
+        [
+            class_names[rows[i]],
+            class_names[columns[i]],
+            int(errors[rows[i], columns[i]]),
+        ]
+        for i in order
+    ]
+
+
+class TopLosses:
+    """The images with the highest loss seen so far, at most `count`, kept as uint8.
+
+    Feed it batches with `add`; it holds `count` images whatever the number of
+    batches, so it can follow a whole validation pass.
+    """
+
+    def __init__(self, count: int = TOP_LOSSES) -> None:
+        self.count = count
+        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
+        self.labels: np.ndarray = np.zeros(0, dtype="int64")
+        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
+        self.losses: np.ndarray = np.zeros(0, dtype="float64")
+
+    def add(self, images, labels, probabilities) -> None:
+        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
+        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
+        labels = _class_indices(labels)
+        probabilities = np.asarray(probabilities, dtype="float32")
+        losses = -np.log(
+            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+        ).astype("float64")
+        if len(self.losses):
+            images = np.concatenate([self.images, images])
+            labels = np.concatenate([self.labels, labels])
+            probabilities = np.concatenate([self.probabilities, probabilities])
+            losses = np.concatenate([self.losses, losses])
+        kept = np.argsort(-losses, kind="stable")[: self.count]
+        self.images, self.labels = images[kept], labels[kept]
+        self.probabilities, self.losses = probabilities[kept], losses[kept]
+
+
+def plot_top_losses(
+    worst: TopLosses, class_names: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws the images of `worst`, the highest loss first, as fastai's plot_top_losses.
+
+    Each image is captioned with its true class, the predicted class and its
+    probability, and the loss.
+
+    Returns:
+        `path`, or None if matplotlib is not installed or there are no images.
+    """
+    if not len(worst.losses):
+        return None
+    captions = []
+    for label, scores, loss in zip(worst.labels, worst.probabilities, worst.losses):
+        predicted = int(np.argmax(scores))
+        captions.append(
+            f"true {_label_text(class_names[label], 14)}\n"
+            f"predicted {_label_text(class_names[predicted], 14)} "
+            f"{scores[predicted]:.2f}\nloss {loss:.2f}"
+        )
+    return plot_image_grid(worst.images, captions, path, title)
+
+
+def plot_image_grid(
+    images, captions: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws images in a grid, each with its caption above it, as a PNG.
+
+    Args:
+        images: Raw 0-255 RGB images, shape `(n, height, width, 3)`.
+        captions: One caption per image (up to three short lines).
+        path: The PNG to write.
+        title: The title of the picture.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    count = len(captions)
+    columns = max(1, min(count, int(np.ceil(np.sqrt(count)))))
+    rows = int(np.ceil(count / columns))
+    figure = _agg_figure(path, (2.6 * columns, 2.9 * rows + 0.4))
+    if figure is None:
+        return None
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(np.asarray(image, dtype="uint8"), interpolation="nearest")
+        axes.set_title(caption, fontsize=9)
+        axes.axis("off")
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def predict_dataset(
+    model, dataset, worst: TopLosses | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The labels and predicted probabilities of a batched dataset, in one pass.
 
     Each batch is predicted as it is read, so the labels line up with the
@@ -3026,6 +3230,7 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         model: A Keras model whose outputs are class probabilities.
         dataset: Batches of `(images, labels)`; labels are class indices or
             one-hot rows.
+        worst: If given, it is fed every batch, to keep the top losses.
 
     Returns:
         The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
@@ -3036,6 +3241,8 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         images, batch_labels = batch[0], batch[1]
         probabilities.append(np.asarray(model.predict_on_batch(images)))
         labels.append(_class_indices(np.asarray(batch_labels)))
+        if worst is not None:
+            worst.add(images, labels[-1], probabilities[-1])
     if not labels:
         return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32")
     return np.concatenate(labels), np.concatenate(probabilities)
@@ -3167,7 +3374,8 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
 
     Returns:
         Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
-        classes (a class without examples is named apart, not ranked).
+        classes (a class without examples is named apart, not ranked), then
+        the three most frequent mistakes.
     """
     figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
     if "top5_accuracy" in metrics:
@@ -3192,6 +3400,13 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
     empty = [str(row["class"]) for row in rows if row["support"] == 0]
     if empty:
         lines.append(f"No examples of: {', '.join(empty)}")
+    confused = metrics.get("most_confused", [])[:3]
+    if confused:
+        lines.append("Most confused (true -> predicted):")
+        lines += [
+            f"  {true} -> {predicted}  {_plural(count, 'time', 'times')}"
+            for true, predicted, count in confused
+        ]
     return lines
 
 
@@ -3283,9 +3498,11 @@ def write_report(
     Call it after `run.finish()`, which leaves the model holding the weights of
     the file it ships. Writes `metrics.json` (for the validation data, and the
     test data when given: loss, accuracy, top-5 accuracy over 5 classes,
-    macro-F1, per-class figures, the confusion matrix), `confusion_matrix.png`,
-    `training_curves.png` and `run.json` (settings, versions, devices, the
-    data, each phase's wall time, the shipped file), then prints a summary.
+    macro-F1, per-class figures, the confusion matrix, the most confused pairs),
+    `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
+    validation images with the highest loss) and `run.json` (settings,
+    versions, devices, the data, each phase's wall time, the shipped file),
+    then prints a summary.
 
     Args:
         run: The finished run.
@@ -3301,10 +3518,12 @@ def write_report(
     """
     folder = run.output_dir
     metrics: dict[str, Any] = {"model": shipped}
+    worst = TopLosses()
     for name in ("validation", "test"):
         dataset = datasets.get(name)
         if dataset is not None:
-            labels, probabilities = predict_dataset(run.model, dataset)
+            keep = worst if name == "validation" else None
+            labels, probabilities = predict_dataset(run.model, dataset, keep)
             metrics[name] = {
                 "loss": _cross_entropy(labels, probabilities),
                 **classification_metrics(labels, probabilities, class_names),
@@ -3322,7 +3541,13 @@ def write_report(
     curves = plot_training_curves(
         history, folder / "training_curves.png", f"Training of {run.model.name}"
     )
-    written += [path for path in (picture, curves) if path is not None]
+    losses = plot_top_losses(
+        worst,
+        class_names,
+        folder / "top_losses.png",
+        f"Highest losses of {shipped} on the validation images",
+    )
+    written += [path for path in (picture, curves, losses) if path is not None]
     card = _run_card(run, shipped, class_names, datasets, settings)
     write_json(folder / "run.json", card)
     written.append(folder / "run.json")
