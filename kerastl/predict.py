@@ -182,10 +182,12 @@ def predict(request: Request) -> int:
             writer.writeheader()
         done = predicted = 0
         for paths, images in _batches(readable, image_size, request.batch_size):
-            for path in readable[done : readable.index(paths[0], done)]:
-                _skip(path, "TensorFlow could not decode it")
-                skipped += 1
-            done = readable.index(paths[-1], done) + 1
+            for path in paths:  # the batch leaves out what TensorFlow refused
+                position = readable.index(path, done)
+                for refused in readable[done:position]:
+                    _skip(refused, "TensorFlow could not decode it")
+                    skipped += 1
+                done = position + 1
             probabilities = run_model(images)
             predicted += len(paths)
             progress(done, clear=True)
@@ -300,7 +302,7 @@ def _screen_lines(paths, probabilities, k: int, request: Request) -> Iterator[st
     import numpy as np
 
     for path, scores in zip(paths, probabilities):
-        best = np.argsort(scores)[::-1][:k]
+        best = np.argsort(-scores, kind="stable")[:k]  # ties: as argmax
         yield f"{path}  " + ", ".join(
             f"{request.class_names[index]} {scores[index]:.4f}" for index in best
         )

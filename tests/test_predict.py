@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import keras
@@ -193,6 +194,31 @@ def test_an_unreadable_image_is_named_and_skipped(
         "(it is not a BMP, GIF, JPEG or PNG file)"
     )
     assert skipped[2] == "kerastl: skipped 2 of 5 images"
+
+
+def test_an_image_only_tensorflow_refuses_is_skipped_in_its_batch(
+    run_dir, images, tmp_path, capsys
+) -> None:
+    folder = tmp_path / "refused"
+    folder.mkdir()
+    good = sorted((images / "5").glob("*.png"))[:4]
+    for path in good:
+        (folder / path.name).write_bytes(path.read_bytes())
+    # Well-formed chunks (the scan passes it) around pixel data zlib rejects.
+    data = bytearray(good[0].read_bytes())
+    start = data.index(b"IDAT") + 4
+    length = int.from_bytes(data[start - 8 : start - 4], "big")
+    data[start : start + length] = bytes([0xFF]) * length
+    checksum = zlib.crc32(bytes(data[start - 4 : start + length]))
+    data[start + length : start + length + 4] = checksum.to_bytes(4, "big")
+    refused = folder / (good[0].stem + "b.png")  # second of five, mid-batch
+    refused.write_bytes(bytes(data))
+    code, out, err = kerastl(capsys, "predict", str(run_dir), str(folder))
+    assert code == 1
+    assert [line.split("  ")[0] for line in out.splitlines()] == [
+        str(folder / path.name) for path in good
+    ]
+    assert f"kerastl: skipped {refused}: not a readable image (TensorFlow" in err
 
 
 def test_bad_requests_are_usage_errors(run_dir, images, tmp_path, capsys) -> None:

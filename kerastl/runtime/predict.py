@@ -79,7 +79,9 @@ def top_k(
     """
     rows = []
     for path, scores in zip(paths, probabilities):
-        for rank, index in enumerate(np.argsort(scores)[::-1][:k], start=1):
+        # Ties go to the lower index, as with argmax.
+        ranked = np.argsort(-scores, kind="stable")[:k]
+        for rank, index in enumerate(ranked, start=1):
             if class_names is None:
                 wordnet_id, name = IMAGENET_CLASSES[index]
             else:
