@@ -1,4 +1,4 @@
-"""The command line: `kerastl new`, `update`, `list`, `info` and `compare`."""
+"""The command line: `kerastl new`, `update`, `list`, `info`, `compare`, `predict`."""
 
 from __future__ import annotations
 
@@ -302,6 +302,82 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
         click.echo(f"matplotlib is not installed: skipping {output}")
     else:
         click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument(
+    "run_dir",
+    metavar="RUN_DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.argument(
+    "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="Another model than the shipped one: best.keras, model.keras, or an "
+    "exported artifact (export/saved_model, export/model.tflite, export/model.onnx).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the predictions to this CSV file (the as-is script's columns).",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, 1000),
+    help="Classes per image.  [default: 1 on screen, 5 in the file]",
+)
+@click.option(
+    "--sheet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw the images with their predicted class into this PNG.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=32,
+    show_default=True,
+    help="Images per batch.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.pass_context
+def predict(
+    ctx: click.Context,
+    run_dir: Path,
+    paths: tuple[Path, ...],
+    model: Path | None,
+    output: Path | None,
+    top_k: int | None,
+    sheet: Path | None,
+    batch_size: int,
+    force: bool,
+) -> None:
+    """Classify images with a trained run's model.
+
+    RUN_DIR is a finished run's output folder (its metrics.json names the
+    shipped model, labels.json the classes); each PATH is an image or a folder
+    searched for images. Prints the top class of each image. An image that
+    cannot be read is named, skipped, and makes the command exit 1.
+    """
+    from kerastl import predict as predicting  # TensorFlow loads only to predict
+
+    try:
+        request = predicting.check_request(
+            run_dir,
+            paths,
+            model=model,
+            output=output,
+            sheet=sheet,
+            top_k=top_k,
+            batch_size=batch_size,
+            force=force,
+        )
+        ctx.exit(predicting.predict(request))
+    except predicting.PredictUsageError as error:
+        param = next(param for param in ctx.command.params if param.name == error.param)
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
 def _conflicts(count: int) -> str:

@@ -62,7 +62,7 @@ def replacing(path: Path) -> Iterator[Path]:
     umask. If the block fails, the temporary file is deleted and `path` stays
     as it was.
     """
-    mode = path.stat().st_mode & 0o777 if path.exists() else _default_mode()
+    mode = path.stat().st_mode & 0o777 if path.exists() else default_mode()
     descriptor, partial = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
     )
@@ -76,7 +76,7 @@ def replacing(path: Path) -> Iterator[Path]:
         raise
 
 
-def _default_mode() -> int:
+def default_mode() -> int:
     """Permissions of a new file under the current umask."""
     umask = os.umask(0)
     os.umask(umask)

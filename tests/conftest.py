@@ -61,3 +61,30 @@ def run_script(
         cwd=script.parent,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> Path:
+    """A real finished run with every export, trained once for the whole session.
+
+    A feature-extraction script for MobileNetV3Small at 32 pixels, one epoch
+    from random weights on the digits, `--export saved-model tflite onnx`.
+    """
+    folder = tmp_path_factory.mktemp("exported")
+    generated = subprocess.run(
+        [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction"]
+        + ["--backbone", "MobileNetV3Small", "--image-size", "32", "-o", "train.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=script_env(PYTHONPATH=str(REPO)),
+    )
+    assert generated.returncode == 0, generated.stderr
+    result = run_script(
+        folder / "train.py",
+        *("--data-dir", str(digits_dir), "--weights", "none", "--epochs", "1"),
+        *("--output-dir", "run", "--export", "saved-model", "tflite", "onnx"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder / "run"

@@ -207,6 +207,9 @@ def test_the_figure_is_a_1000_by_400_png(
     assert [path.name for path in tmp_path.iterdir() if path.is_file()] == [
         "figure.png"
     ]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # as every other output
 
 
 def test_default_output_is_compare_png_here(

@@ -405,8 +405,20 @@ def test_the_report_describes_the_shipped_model(
     ]
     assert all(figures["agreement"] >= 0.99 for figures in exports.values())
     assert "Exported out/export/model.tflite: accuracy" in result.stdout
+    assert set(exports) == {"export/model.tflite", "export/saved_model"}  # relative
+    labels = (out / "export" / "labels.txt").read_text().splitlines()
+    assert labels == [str(d) for d in range(10)]
+    # The mistakes: counted off the confusion matrix, the top three printed.
+    for subset in ("validation", "test"):
+        assert metrics[subset]["most_confused"] == runtime.most_confused(
+            metrics[subset]["confusion_matrix"], labels
+        )
+    for true, predicted, count in metrics["test"]["most_confused"][:3]:
+        assert f"  {true} -> {predicted}  {count} time" in result.stdout
     # Pictures a person can look at.
     with Image.open(out / "confusion_matrix.png") as picture:
         assert picture.size[0] >= 600 and picture.size[1] >= 500
     with Image.open(out / "training_curves.png") as picture:
         assert picture.size == (1000, 400)
+    with Image.open(out / "top_losses.png") as picture:  # 16 of the 24 images
+        assert picture.size == (1040, 1200)

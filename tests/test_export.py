@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerastl.runtime import ExportError, export_format, export_model
+from kerastl.runtime import ExportError, export_format, export_model, save_labels
 from kerastl.runtime import export as export_module
 
 RNG = np.random.default_rng(0)
@@ -33,16 +33,25 @@ def batches() -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((IMAGES, LABELS)).batch(8)
 
 
-def test_float_exports_agree_and_are_recorded(model, tmp_path: Path) -> None:
+CLASSES = ["cat", "dog", "red fox"]
+
+
+def test_float_exports_agree_and_are_recorded(
+    model, tmp_path: Path, monkeypatch
+) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps({"model": "best.keras"}))
+    save_labels(tmp_path, CLASSES)
+    monkeypatch.chdir(tmp_path.parent)  # paths in metrics.json do not depend on it
     results = export_model(
-        model, tmp_path, ["saved-model", "tflite", "onnx"], batches()
+        model, tmp_path.name, ["saved-model", "tflite", "onnx"], batches()
     )
-    assert sorted(Path(path).name for path in results) == [
-        "model.onnx",
-        "model.tflite",
-        "saved_model",
+    assert sorted(results) == [
+        "export/model.onnx",
+        "export/model.tflite",
+        "export/saved_model",
     ]
+    labels = (tmp_path / "export" / "labels.txt").read_text()
+    assert labels == "cat\ndog\nred fox\n"  # one a line, the TFLite convention
     expected = model.predict(IMAGES, verbose=0).argmax(axis=1)
     for figures in results.values():
         assert figures["agreement"] == 1.0 and figures["examples"] == 24
@@ -56,6 +65,7 @@ def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
     model, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setitem(export_module.MIN_AGREEMENT, "int8", 1.01)  # unreachable
+    save_labels(tmp_path, CLASSES)
     with pytest.raises(ExportError, match="agrees on .* \\(needs 101%\\)"):
         export_model(
             model,
@@ -65,10 +75,26 @@ def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
             quantize="int8",
             calibration_data=batches(),
         )
-    assert (tmp_path / "export" / "model-int8.tflite").is_file()
+    assert (tmp_path / "export" / "model.tflite").is_file()  # whatever the weights
     exports = json.loads((tmp_path / "metrics.json").read_text())["exports"]
     (figures,) = exports.values()
     assert figures["weights"] == "int8" and 0 <= figures["agreement"] <= 1
+
+
+def test_a_rerun_with_other_formats_leaves_only_what_it_lists(
+    model, tmp_path: Path
+) -> None:
+    save_labels(tmp_path, CLASSES)
+    export = tmp_path / "export"
+    export_model(model, tmp_path, ["saved-model", "tflite"], batches())
+    (export / "model-dynamic.tflite").write_bytes(b"")  # an older release's name
+    results = export_model(model, tmp_path, ["onnx"], batches())
+    assert sorted(path.name for path in export.iterdir()) == [
+        "labels.txt",
+        "model.onnx",
+    ]
+    exports = json.loads((tmp_path / "metrics.json").read_text())["exports"]
+    assert list(exports) == list(results) == ["export/model.onnx"]
 
 
 def test_export_formats_are_checked_before_training(monkeypatch) -> None:

@@ -17,13 +17,18 @@ from kerastl.runtime import (
     classification_metrics,
     imbalance_warning,
     plot_confusion_matrix,
+    plot_top_losses,
     plot_training_curves,
     predict_dataset,
     read_history,
     summary_lines,
 )
 from kerastl.runtime.history import record_epoch
-from kerastl.runtime.report import _most_confused_classes
+from kerastl.runtime.report import (
+    TopLosses,
+    _most_confused_classes,
+    most_confused,
+)
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -246,13 +251,52 @@ def test_summary_lines() -> None:
         "Weakest 2 classes by F1:",
         "  dog  F1 0.500  precision 0.500  recall 0.500  (2 examples)",
         "  fox  F1 0.667  precision 0.500  recall 1.000  (1 example)",
+        "Most confused (true -> predicted):",
+        "  cat -> dog  1 time",
+        "  dog -> fox  1 time",
     ]
     metrics["top5_accuracy"] = 1.0
     metrics["per_class"][0]["support"] = 0
+    metrics["most_confused"] = []
     lines = summary_lines(metrics, weakest=0)
     assert lines[1] == "  top-5 accuracy  1.0000"
     assert lines[-1] == "No examples of: cat"
     assert not any(line.startswith("Weakest") for line in lines)
+
+
+def test_most_confused_pairs_come_largest_first() -> None:
+    matrix = [[5, 1, 3], [2, 4, 0], [3, 0, 7]]
+    assert most_confused(matrix, NAMES) == [
+        ["cat", "fox", 3],
+        ["fox", "cat", 3],
+        ["dog", "cat", 2],
+        ["cat", "dog", 1],
+    ]
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    metrics = classification_metrics(
+        labels, one_hot_probabilities([0, 1, 1, 1, 2, 2], 3), NAMES
+    )
+    assert metrics["most_confused"] == [["cat", "dog", 2], ["dog", "fox", 1]]
+
+
+def test_top_losses_are_the_highest_of_all_batches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (50, 6, 6, 3)).astype("float32")
+    labels = rng.integers(0, 3, 50)
+    probabilities = rng.dirichlet(np.ones(3), 50).astype("float32")
+    worst = TopLosses(count=16)
+    for start in range(0, 50, 8):
+        end = start + 8
+        worst.add(images[start:end], labels[start:end], probabilities[start:end])
+    losses = -np.log(probabilities[np.arange(50), labels])
+    expected = np.argsort(-losses)[:16]
+    assert worst.losses == pytest.approx(losses[expected])
+    assert (worst.labels == labels[expected]).all()
+    assert (worst.images == images[expected].round().astype("uint8")).all()
+    picture = plot_top_losses(worst, NAMES, tmp_path / "top_losses.png", "Worst")
+    with Image.open(picture) as image:  # 16 images: 4 columns, 4 rows
+        assert image.size == (1040, 1200)
+    assert plot_top_losses(TopLosses(), NAMES, tmp_path / "none.png", "t") is None
 
 
 def test_class_weights_are_inverse_frequencies() -> None:

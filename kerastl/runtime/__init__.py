@@ -47,6 +47,7 @@ from .export import (
     ExportError,
     export_format,
     export_model,
+    load_artifact,
 )
 from .features import (
     FeatureCacheHint,
@@ -65,8 +66,12 @@ from .options import int_range, positive_float, weights_option
 from .precision import PRECISION_CHOICES, set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
 from .report import (
+    TopLosses,
     classification_metrics,
+    most_confused,
     plot_confusion_matrix,
+    plot_image_grid,
+    plot_top_losses,
     plot_training_curves,
     predict_dataset,
     summary_lines,
@@ -120,6 +125,7 @@ __all__ = [
     "Run",
     "RunMismatchError",
     "ScriptError",
+    "TopLosses",
     "TrainabilityError",
     "TrainingData",
     "UnfreezeError",
@@ -146,12 +152,16 @@ __all__ = [
     "imbalance_warning",
     "int_range",
     "is_chief",
+    "load_artifact",
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
     "loading_weights",
+    "most_confused",
     "parse_settings",
     "plot_confusion_matrix",
+    "plot_image_grid",
+    "plot_top_losses",
     "plot_training_curves",
     "positive_float",
     "predict_dataset",

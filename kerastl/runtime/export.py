@@ -11,6 +11,8 @@ model, because exported and quantized models can silently differ
 import argparse
 import importlib.util
 import logging
+import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +32,13 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # weights round it, int8 activations most.
 MIN_AGREEMENT = {"none": 0.99, "float16": 0.99, "dynamic": 0.97, "int8": 0.95}
 CALIBRATION_IMAGES = 200
+# The file each format writes into the export folder, whatever the quantization
+# (metrics.json records the TFLite weights): deployed code names one file.
+ARTIFACTS = {
+    "saved-model": "saved_model",
+    "tflite": "model.tflite",
+    "onnx": "model.onnx",
+}
 # The packages each format needs besides TensorFlow (`pip install 'kerastl[onnx]'`).
 _FORMAT_PACKAGES = {"onnx": ("tf2onnx", "onnx", "onnxruntime")}
 
@@ -67,40 +76,54 @@ def export_model(
 ) -> dict[str, dict]:
     """Exports `model` in each format, then checks each artifact against it.
 
-    The artifacts go to `output_dir/export/`; their figures (accuracy, top-1
-    agreement with the Keras model, the largest probability difference) are
-    added to `output_dir/metrics.json` under `"exports"`.
+    The artifacts go to `output_dir/export/` (`ARTIFACTS` names them), with
+    `labels.txt`, the class names of `output_dir/labels.json` one a line (the
+    TFLite convention); an artifact of a format not asked for this time is
+    deleted, so the folder holds what `metrics.json` lists. Their figures
+    (accuracy, top-1 agreement with the Keras model, the largest probability
+    difference) are added to `output_dir/metrics.json` under `"exports"`, by
+    path relative to `output_dir`.
 
     Args:
         model: The model to ship, holding its weights.
-        output_dir: The run's output folder.
+        output_dir: The run's output folder; it holds `labels.json`.
         formats: Any of `EXPORT_FORMATS`.
         validation_data: Batches of `(images, labels)` to compare on.
         quantize: The TFLite weights: one of `QUANTIZATIONS`.
         calibration_data: Training batches that calibrate int8 quantization.
 
     Returns:
-        The figures of each artifact, by its path.
+        The figures of each artifact, by its path relative to `output_dir`.
 
     Raises:
         ExportError: If an artifact agrees with the Keras model on fewer than
             `MIN_AGREEMENT` of the images; everything is written first.
     """
-    folder = Path(output_dir) / "export"
+    output_dir = Path(output_dir)
+    folder = output_dir / "export"
     folder.mkdir(parents=True, exist_ok=True)
+    class_names = read_json(output_dir / "labels.json")
+    if not isinstance(class_names, list):
+        raise ScriptError(f"{output_dir / 'labels.json'} is missing: no class names")
+    _remove_stale(folder, formats)
+    labels = folder / "labels.txt"
+    partial = labels.with_name(labels.name + ".partial")
+    partial.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
+    os.replace(partial, labels)
     results: dict[str, dict] = {}
     for name in formats:
         weights = quantize if name == "tflite" else "none"
-        path, predict = _EXPORTERS[name](model, folder, weights, calibration_data)
+        path = _EXPORTERS[name](model, folder, weights, calibration_data)
+        predict, _ = load_artifact(path)
         figures = _compare(model, predict, validation_data)
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
-        results[str(path)] = figures
+        results[path.relative_to(output_dir).as_posix()] = figures
         print(
             f"Exported {path}: accuracy {figures['accuracy']:.4f}, top-1 agreement "
             f"with the Keras model {figures['agreement']:.2%}, largest probability "
             f"difference {figures['max_probability_difference']:.2g}"
         )
-    metrics_path = Path(output_dir) / "metrics.json"
+    metrics_path = output_dir / "metrics.json"
     write_json(metrics_path, {**(read_json(metrics_path) or {}), "exports": results})
     failed = [
         f"{path} agrees on {figures['agreement']:.2%} (needs {figures['minimum']:.0%})"
@@ -112,6 +135,26 @@ def export_model(
             "an exported model differs from the Keras model: " + "; ".join(failed)
         )
     return results
+
+
+def _remove_stale(folder: Path, formats: list[str]) -> None:
+    """Deletes the artifacts of `folder` whose format is not in `formats`.
+
+    Also the names older releases gave quantized TFLite files
+    (`model-dynamic.tflite`...), which no format writes any more.
+    """
+    stale = [
+        folder / name for format, name in ARTIFACTS.items() if format not in formats
+    ]
+    stale += [folder / f"model-{weights}.tflite" for weights in QUANTIZATIONS[1:]]
+    for path in stale:
+        if not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        print(f"Removed {path}: not among the formats exported this time")
 
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -140,18 +183,60 @@ def _compare(
     }
 
 
-def _saved_model(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
-    path = folder / "saved_model"
+def _saved_model(model, folder: Path, weights, calibration) -> Path:
+    path = folder / ARTIFACTS["saved-model"]
     model.export(str(path), format="tf_saved_model", verbose=False)
-    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
-    return path, lambda images: np.asarray(loaded.serve(images))
+    return path
 
 
-def _tflite(model, folder: Path, weights: str, calibration) -> tuple[Path, Predict]:
-    path = folder / ("model.tflite" if weights == "none" else f"model-{weights}.tflite")
+def _tflite(model, folder: Path, weights: str, calibration) -> Path:
+    path = folder / ARTIFACTS["tflite"]
     model.export(
         str(path), format="litert", verbose=False, **_quantization(weights, calibration)
     )
+    return path
+
+
+def _onnx(model, folder: Path, weights, calibration) -> Path:
+    path = folder / ARTIFACTS["onnx"]
+    # tf2onnx's optimizer warns about what the user cannot act on.
+    with quiet_logger("tf2onnx", below=logging.ERROR), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
+        model.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+def load_artifact(path: str | Path) -> tuple[Predict, tuple]:
+    """An exported artifact, loaded with the runtime a user would deploy it with.
+
+    Args:
+        path: A SavedModel folder, a `.tflite` file or a `.onnx` file.
+
+    Returns:
+        A function from a float32 batch of raw 0-255 RGB pixels to the class
+        probabilities (numpy arrays), and the artifact's input shape, e.g.
+        `(None, 224, 224, 3)`.
+
+    Raises:
+        ValueError: If `path` is none of these.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _saved_model_predict(path)
+    if path.suffix == ".tflite":
+        return _tflite_predict(path)
+    if path.suffix == ".onnx":
+        return _onnx_predict(path)
+    raise ValueError(f"{path} is not a SavedModel folder, a .tflite or an .onnx file")
+
+
+def _saved_model_predict(path: Path) -> tuple[Predict, tuple]:
+    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
+    shape = tuple(loaded.serve.input_signature[0].shape)
+    return lambda images: np.asarray(loaded.serve(images)), shape
+
+
+def _tflite_predict(path: Path) -> tuple[Predict, tuple]:
     interpreter = _tflite_interpreter(path)
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -165,20 +250,18 @@ def _tflite(model, folder: Path, weights: str, calibration) -> tuple[Path, Predi
         interpreter.invoke()
         return np.array(interpreter.get_tensor(target["index"]))
 
-    return path, predict
+    shape = tuple(int(n) for n in interpreter.get_input_details()[0]["shape"])
+    return predict, (None, *shape[1:])
 
 
-def _onnx(model, folder: Path, weights, calibration) -> tuple[Path, Predict]:
+def _onnx_predict(path: Path) -> tuple[Predict, tuple]:
     import onnxruntime
 
-    path = folder / "model.onnx"
-    # tf2onnx's optimizer warns about what the user cannot act on.
-    with quiet_logger("tf2onnx", below=logging.ERROR), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
-        model.export(str(path), format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(str(path))
-    name = session.get_inputs()[0].name
-    return path, lambda images: np.asarray(session.run(None, {name: images})[0])
+    source = session.get_inputs()[0]
+    shape = tuple(n if isinstance(n, int) else None for n in source.shape)
+    name = source.name
+    return lambda images: np.asarray(session.run(None, {name: images})[0]), shape
 
 
 _EXPORTERS = {"saved-model": _saved_model, "tflite": _tflite, "onnx": _onnx}

@@ -1,4 +1,4 @@
-"""Predicting ImageNet classes for image files (the as-is mode)."""
+"""Predicting the classes of image files: ImageNet's (the as-is mode) or a run's."""
 
 import csv
 import os
@@ -11,12 +11,22 @@ from .errors import DataError
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
+# The columns of `predictions.csv`, one row per image and rank.
+PREDICTION_COLUMNS = (
+    "image",
+    "rank",
+    "class_index",
+    "wordnet_id",
+    "class_name",
+    "probability",
+)
 
-def find_images(path: str | os.PathLike) -> list[Path]:
-    """The image at `path`, or the images below the folder `path`, checked.
+
+def image_paths(path: str | os.PathLike) -> list[Path]:
+    """The image at `path`, or the images below the folder `path`, unchecked.
 
     Raises:
-        DataError: If there is no image, or a file is not a readable image.
+        DataError: If `path` does not exist or is a folder without images.
     """
     path = Path(path)
     if not path.exists():
@@ -24,33 +34,58 @@ def find_images(path: str | os.PathLike) -> list[Path]:
     paths = [path] if path.is_file() else list_images(path)
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return paths
+
+
+def find_images(path: str | os.PathLike) -> list[Path]:
+    """The image at `path`, or the images below the folder `path`, checked.
+
+    Raises:
+        DataError: If there is no image, or a file is not a readable image.
+    """
+    paths = image_paths(path)
     check_images(paths)
     return paths
+
+
+def load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
+    """The image file `path` as raw RGB pixels in [0, 255], resized like the data."""
+    image = tf.io.decode_image(
+        tf.io.read_file(path), channels=3, expand_animations=False
+    )
+    return tf.image.resize(image, (image_size, image_size))
 
 
 def image_batches(
     paths: list[Path], image_size: int, batch_size: int
 ) -> tf.data.Dataset:
     """Batches of raw RGB pixels in [0, 255], resized like the training data."""
-
-    def load(path):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=3, expand_animations=False
-        )
-        return tf.image.resize(image, (image_size, image_size))
-
     dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    dataset = dataset.map(
+        lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def top_k(
-    paths: list[Path], probabilities: np.ndarray, k: int
+    paths: list[Path],
+    probabilities: np.ndarray,
+    k: int,
+    class_names: list[str] | None = None,
 ) -> list[dict[str, str | int | float]]:
-    """The `k` most probable ImageNet classes of each image, as CSV rows."""
+    """The `k` most probable classes of each image, as CSV rows.
+
+    The classes are ImageNet's, or `class_names` (without a WordNet id).
+    """
     rows = []
     for path, scores in zip(paths, probabilities):
-        for rank, index in enumerate(np.argsort(scores)[::-1][:k], start=1):
-            wordnet_id, name = IMAGENET_CLASSES[index]
+        # Ties go to the lower index, as with argmax.
+        ranked = np.argsort(-scores, kind="stable")[:k]
+        for rank, index in enumerate(ranked, start=1):
+            if class_names is None:
+                wordnet_id, name = IMAGENET_CLASSES[index]
+            else:
+                wordnet_id, name = "", class_names[index]
             rows.append(
                 {
                     "image": str(path),
@@ -68,16 +103,8 @@ def write_predictions(path: str | os.PathLike, rows: list[dict]) -> Path:
     """Writes the prediction rows to a CSV file (`predictions.csv`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [
-        "image",
-        "rank",
-        "class_index",
-        "wordnet_id",
-        "class_name",
-        "probability",
-    ]
     with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, columns)
+        writer = csv.DictWriter(file, PREDICTION_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return path

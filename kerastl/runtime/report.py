@@ -25,6 +25,7 @@ from .training_data import TrainingData
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
+TOP_LOSSES = 16
 
 
 def classification_metrics(
@@ -41,7 +42,8 @@ def classification_metrics(
         `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
         `per_class` (class, precision, recall, f1, support; precision and
         recall are 0 where undefined), `confusion_matrix` (rows: true class,
-        columns: predicted class) and `examples`.
+        columns: predicted class), `most_confused` (see `most_confused`) and
+        `examples`.
 
     Raises:
         ValueError: If the shapes do not match each other or `class_names`, or
@@ -86,11 +88,125 @@ def classification_metrics(
         for index, name in enumerate(class_names)
     ]
     metrics["confusion_matrix"] = matrix.tolist()
+    metrics["most_confused"] = most_confused(matrix, class_names)
     metrics["examples"] = len(labels)
     return metrics
 
 
-def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+def most_confused(matrix, class_names: list[str]) -> list[list]:
+    """The mistakes of a confusion matrix, the most frequent first.
+
+    Args:
+        matrix: Counts; rows are the true class, columns the predicted one.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `[true class, predicted class, count]` for every cell off the diagonal
+        that is not 0, by count, then in the matrix's order.
+    """
+    matrix = np.asarray(matrix, dtype="int64")
+    errors = matrix - np.diag(np.diag(matrix))
+    rows, columns = np.nonzero(errors)
+    order = np.argsort(-errors[rows, columns], kind="stable")
+    return [
+        [
+            class_names[rows[i]],
+            class_names[columns[i]],
+            int(errors[rows[i], columns[i]]),
+        ]
+        for i in order
+    ]
+
+
+class TopLosses:
+    """The images with the highest loss seen so far, at most `count`, kept as uint8.
+
+    Feed it batches with `add`; it holds `count` images whatever the number of
+    batches, so it can follow a whole validation pass.
+    """
+
+    def __init__(self, count: int = TOP_LOSSES) -> None:
+        self.count = count
+        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
+        self.labels: np.ndarray = np.zeros(0, dtype="int64")
+        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
+        self.losses: np.ndarray = np.zeros(0, dtype="float64")
+
+    def add(self, images, labels, probabilities) -> None:
+        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
+        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
+        labels = _class_indices(labels)
+        probabilities = np.asarray(probabilities, dtype="float32")
+        losses = -np.log(
+            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+        ).astype("float64")
+        if len(self.losses):
+            images = np.concatenate([self.images, images])
+            labels = np.concatenate([self.labels, labels])
+            probabilities = np.concatenate([self.probabilities, probabilities])
+            losses = np.concatenate([self.losses, losses])
+        kept = np.argsort(-losses, kind="stable")[: self.count]
+        self.images, self.labels = images[kept], labels[kept]
+        self.probabilities, self.losses = probabilities[kept], losses[kept]
+
+
+def plot_top_losses(
+    worst: TopLosses, class_names: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws the images of `worst`, the highest loss first, as fastai's plot_top_losses.
+
+    Each image is captioned with its true class, the predicted class and its
+    probability, and the loss.
+
+    Returns:
+        `path`, or None if matplotlib is not installed or there are no images.
+    """
+    if not len(worst.losses):
+        return None
+    captions = []
+    for label, scores, loss in zip(worst.labels, worst.probabilities, worst.losses):
+        predicted = int(np.argmax(scores))
+        captions.append(
+            f"true {_label_text(class_names[label], 14)}\n"
+            f"predicted {_label_text(class_names[predicted], 14)} "
+            f"{scores[predicted]:.2f}\nloss {loss:.2f}"
+        )
+    return plot_image_grid(worst.images, captions, path, title)
+
+
+def plot_image_grid(
+    images, captions: list[str], path: str | os.PathLike, title: str
+) -> Path | None:
+    """Draws images in a grid, each with its caption above it, as a PNG.
+
+    Args:
+        images: Raw 0-255 RGB images, shape `(n, height, width, 3)`.
+        captions: One caption per image (up to three short lines).
+        path: The PNG to write.
+        title: The title of the picture.
+
+    Returns:
+        `path`, or None if matplotlib is not installed.
+    """
+    path = Path(path)
+    count = len(captions)
+    columns = max(1, min(count, int(np.ceil(np.sqrt(count)))))
+    rows = int(np.ceil(count / columns))
+    figure = _agg_figure(path, (2.6 * columns, 2.9 * rows + 0.4))
+    if figure is None:
+        return None
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(np.asarray(image, dtype="uint8"), interpolation="nearest")
+        axes.set_title(caption, fontsize=9)
+        axes.axis("off")
+    figure.suptitle(title)
+    return _save_png(figure, path, title)
+
+
+def predict_dataset(
+    model, dataset, worst: TopLosses | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The labels and predicted probabilities of a batched dataset, in one pass.
 
     Each batch is predicted as it is read, so the labels line up with the
@@ -100,6 +216,7 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         model: A Keras model whose outputs are class probabilities.
         dataset: Batches of `(images, labels)`; labels are class indices or
             one-hot rows.
+        worst: If given, it is fed every batch, to keep the top losses.
 
     Returns:
         The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
@@ -110,6 +227,8 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         images, batch_labels = batch[0], batch[1]
         probabilities.append(np.asarray(model.predict_on_batch(images)))
         labels.append(_class_indices(np.asarray(batch_labels)))
+        if worst is not None:
+            worst.add(images, labels[-1], probabilities[-1])
     if not labels:
         return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32")
     return np.concatenate(labels), np.concatenate(probabilities)
@@ -245,7 +364,8 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
 
     Returns:
         Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
-        classes (a class without examples is named apart, not ranked).
+        classes (a class without examples is named apart, not ranked), then
+        the three most frequent mistakes.
     """
     figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
     if "top5_accuracy" in metrics:
@@ -270,6 +390,13 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
     empty = [str(row["class"]) for row in rows if row["support"] == 0]
     if empty:
         lines.append(f"No examples of: {', '.join(empty)}")
+    confused = metrics.get("most_confused", [])[:3]
+    if confused:
+        lines.append("Most confused (true -> predicted):")
+        lines += [
+            f"  {true} -> {predicted}  {_plural(count, 'time', 'times')}"
+            for true, predicted, count in confused
+        ]
     return lines
 
 
@@ -349,11 +476,13 @@ def write_report(
     """Evaluates the shipped model and writes the report into the run's folder.
 
     Call it after `choose_model()`, which leaves the model holding the weights
-    of the file it ships. Writes `metrics.json` (for the validation data, and
-    the test data when given: loss, accuracy, top-5 accuracy over 5 classes,
-    macro-F1, per-class figures, the confusion matrix), `confusion_matrix.png`,
-    `training_curves.png` and `run.json` (settings, versions, devices, the
-    data, each phase's wall time, the shipped file), then prints a summary.
+    of the file it ships. Writes `metrics.json` (for the validation data, and the
+    test data when given: loss, accuracy, top-5 accuracy over 5 classes,
+    macro-F1, per-class figures, the confusion matrix, the most confused pairs),
+    `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
+    validation images with the highest loss) and `run.json` (settings,
+    versions, devices, the data, each phase's wall time, the shipped file),
+    then prints a summary.
 
     Args:
         output_dir: The run's folder.
@@ -380,10 +509,12 @@ def write_report(
     datasets = {"training": data.train, "validation": data.validation, "test": test}
     class_names = data.class_names
     metrics: dict[str, Any] = {"model": shipped}
+    worst = TopLosses()
     for name in ("validation", "test"):
         dataset = datasets.get(name)
         if dataset is not None:
-            labels, probabilities = predict_dataset(model, dataset)
+            keep = worst if name == "validation" else None
+            labels, probabilities = predict_dataset(model, dataset, keep)
             metrics[name] = {
                 "loss": _cross_entropy(labels, probabilities),
                 **classification_metrics(labels, probabilities, class_names),
@@ -404,7 +535,13 @@ def write_report(
         f"Training of {model.name}",
         card.get("phases", []),
     )
-    written += [path for path in (picture, curves) if path is not None]
+    losses = plot_top_losses(
+        worst,
+        class_names,
+        folder / "top_losses.png",
+        f"Highest losses of {shipped} on the validation images",
+    )
+    written += [path for path in (picture, curves, losses) if path is not None]
     run_card = {
         "shipped_model": shipped,
         **card,

@@ -1,0 +1,361 @@
+"""`kerastl predict`: the classes of new images, under a trained run's model.
+
+The run folder, the paths and the output files are checked first, without
+TensorFlow (`check_request`), so that a usage error is quick; `predict` imports
+TensorFlow and the runtime only when it runs. The images stream through
+`tf.data` in batches: what is held in memory does not grow with their number
+(the contact sheet keeps at most `SHEET_IMAGES` thumbnails).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from kerastl.errors import KerastlError
+from kerastl.files import replacing
+
+KERAS_SUFFIX = ".keras"
+ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+SHEET_IMAGES = 64
+DEFAULT_TOP_K = {"screen": 1, "file": 5}
+
+
+class PredictUsageError(KerastlError):
+    """A request `kerastl predict` cannot serve; `param` names the culprit."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `kerastl predict` was asked, checked."""
+
+    model: Path  # a .keras file, a SavedModel folder, a .tflite or a .onnx file
+    model_param: str  # where the model came from: "run_dir" or "model" (--model)
+    class_names: list[str]
+    paths: list[Path]  # as given: images and folders
+    output: Path | None
+    sheet: Path | None
+    top_k: int | None
+    batch_size: int
+    force: bool
+
+
+def check_request(
+    run_dir: Path,
+    paths: tuple[Path, ...],
+    *,
+    model: Path | None = None,
+    output: Path | None = None,
+    sheet: Path | None = None,
+    top_k: int | None = None,
+    batch_size: int = 32,
+    force: bool = False,
+) -> Request:
+    """Checks a request without TensorFlow: the run, the model's kind, the paths.
+
+    Args:
+        run_dir: A finished run's output folder: `metrics.json` names the
+            shipped model, `labels.json` holds the class names.
+        paths: Image files and folders.
+        model: Another model than the shipped one: a path as given, or a
+            path inside `run_dir` (`best.keras`, `export/model.tflite`).
+        output: The CSV file to write.
+        sheet: The PNG contact sheet to write.
+        top_k: The classes per image, on screen and in the file.
+        batch_size: Images per batch.
+        force: Whether `output` and `sheet` may replace existing files.
+
+    Raises:
+        PredictUsageError: Naming the parameter at fault and why.
+    """
+    metrics = _read_json(run_dir, "metrics.json")
+    class_names = _read_json(run_dir, "labels.json")
+    if not isinstance(class_names, list) or not class_names:
+        raise PredictUsageError(
+            "run_dir", f"{run_dir}/labels.json does not list the class names"
+        )
+    if model is None:
+        shipped = metrics.get("model") if isinstance(metrics, dict) else None
+        if not isinstance(shipped, str):
+            raise PredictUsageError(
+                "run_dir",
+                f"{run_dir}/metrics.json names no shipped model: the run is not finished",
+            )
+        chosen, param = run_dir / shipped, "run_dir"
+    else:
+        chosen = model if model.exists() else run_dir / model
+        param = "model"
+    if not chosen.exists():
+        where = f" (nor {chosen})" if model is not None and chosen != model else ""
+        raise PredictUsageError(param, f"{model or chosen} does not exist{where}")
+    if not _model_kind(chosen):
+        raise PredictUsageError(
+            param,
+            f"{chosen} is not a .keras file, a SavedModel folder, a .tflite "
+            "or an .onnx file",
+        )
+    for path in paths:
+        if not path.exists():
+            raise PredictUsageError("paths", f"{path} does not exist")
+    for name, target in (("output", output), ("sheet", sheet)):
+        if target is None:
+            continue
+        if not target.parent.is_dir():
+            raise PredictUsageError(name, f"folder {target.parent} does not exist")
+        if target.is_dir():
+            raise PredictUsageError(name, f"{target} is a folder")
+        if target.exists() and not force:
+            raise PredictUsageError(
+                name, f"{target} exists; pass --force to overwrite it"
+            )
+    return Request(
+        model=chosen,
+        model_param=param,
+        class_names=[str(name) for name in class_names],
+        paths=list(paths),
+        output=output,
+        sheet=sheet,
+        top_k=top_k,
+        batch_size=batch_size,
+        force=force,
+    )
+
+
+def predict(request: Request) -> int:
+    """Predicts the class of every image of the request, streaming.
+
+    Prints the top classes of each image (and a progress bar on a terminal),
+    writes the CSV and the contact sheet when asked, and names each image that
+    cannot be read, in one line on stderr.
+
+    Returns:
+        The exit status: 0, or 1 when an image was skipped.
+
+    Raises:
+        PredictUsageError: If a folder holds no image or the model does not fit
+            the run's classes.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+
+    from kerastl.runtime.errors import DataError
+    from kerastl.runtime.images import image_problem
+    from kerastl.runtime.predict import PREDICTION_COLUMNS, image_paths, top_k
+
+    files: list[Path] = []
+    for path in request.paths:
+        try:
+            files += image_paths(path)
+        except DataError as error:
+            raise PredictUsageError("paths", str(error)) from None
+    run_model, image_size = _load_model(request)
+    skipped = 0
+    readable = []
+    for path in files:
+        problem = image_problem(path)
+        if problem is None:
+            readable.append(path)
+        else:
+            _skip(path, problem)
+            skipped += 1
+    screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
+    file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
+    thumbnails: list[Any] = []
+    captions: list[str] = []
+    progress = _progress(len(readable))
+    with _csv_file(request.output) as output:
+        writer = csv.DictWriter(output, PREDICTION_COLUMNS) if output else None
+        if writer:
+            writer.writeheader()
+        done = predicted = 0
+        for paths, images in _batches(readable, image_size, request.batch_size):
+            for path in paths:  # the batch leaves out what TensorFlow refused
+                position = readable.index(path, done)
+                for refused in readable[done:position]:
+                    _skip(refused, "TensorFlow could not decode it")
+                    skipped += 1
+                done = position + 1
+            probabilities = run_model(images)
+            predicted += len(paths)
+            progress(done, clear=True)
+            for row in _screen_lines(paths, probabilities, screen_k, request):
+                click.echo(row)
+            if writer:
+                writer.writerows(
+                    top_k(paths, probabilities, file_k, request.class_names)
+                )
+            if request.sheet and len(thumbnails) < SHEET_IMAGES:
+                room = SHEET_IMAGES - len(thumbnails)
+                for path, image, scores in zip(
+                    paths[:room], images[:room], probabilities[:room]
+                ):
+                    best = int(np.argmax(scores))
+                    thumbnails.append(np.clip(image, 0, 255).astype("uint8"))
+                    captions.append(
+                        f"{request.class_names[best]} {scores[best]:.2f}\n{path.name}"
+                    )
+            progress(done)
+        for path in readable[done:]:
+            _skip(path, "TensorFlow could not decode it")
+            skipped += 1
+        progress(done, finish=True)
+    if request.output:
+        click.echo(f"wrote {request.output}")
+    if request.sheet:
+        _draw_sheet(request, thumbnails, captions, predicted)
+    if skipped:
+        click.echo(f"kerastl: skipped {skipped} of {len(files)} images", err=True)
+    return 1 if skipped else 0
+
+
+def _read_json(run_dir: Path, name: str) -> Any:
+    path = run_dir / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PredictUsageError(
+            "run_dir", f"{run_dir} is not a finished run: it has no {name}"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise PredictUsageError("run_dir", f"{path} cannot be read: {error}") from None
+
+
+def _model_kind(path: Path) -> str | None:
+    """The kind of model at `path`: "keras", "artifact", or None."""
+    if path.is_file() and path.suffix == KERAS_SUFFIX:
+        return "keras"
+    if path.is_file() and path.suffix in ARTIFACT_SUFFIXES:
+        return "artifact"
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return "artifact"
+    return None
+
+
+def _load_model(request: Request) -> tuple[Callable[[Any], Any], int]:
+    """The model as a function of a batch, and its image size, checked to fit."""
+    import numpy as np
+
+    param = request.model_param
+    try:
+        if _model_kind(request.model) == "keras":
+            import keras
+
+            model = keras.saving.load_model(request.model, compile=False)
+            shape = tuple(model.input_shape)
+            run_model = model.predict_on_batch
+        else:
+            from kerastl.runtime.export import load_artifact
+
+            run_model, shape = load_artifact(request.model)
+    except Exception as error:  # noqa: BLE001 - any loader's refusal is the answer
+        raise PredictUsageError(
+            param, f"{request.model} cannot be loaded: {_first_line(error)}"
+        ) from None
+    if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2] or not shape[1]:
+        raise PredictUsageError(
+            param,
+            f"{request.model} takes inputs of shape {shape}, not square RGB images",
+        )
+    size = int(shape[1])
+    outputs = np.asarray(run_model(np.zeros((1, size, size, 3), "float32"))).shape
+    if outputs != (1, len(request.class_names)):
+        raise PredictUsageError(
+            param,
+            f"{request.model} gives outputs of shape {outputs}; the run has "
+            f"{len(request.class_names)} classes (labels.json)",
+        )
+    return (lambda images: np.asarray(run_model(images))), size
+
+
+def _batches(
+    paths: list[Path], image_size: int, batch_size: int
+) -> Iterator[tuple[list[Path], Any]]:
+    """`(paths, images)` batches; an image TensorFlow cannot decode is left out."""
+    import tensorflow as tf
+
+    from kerastl.runtime.predict import load_image
+
+    dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+    dataset = dataset.map(
+        lambda path: (path, load_image(path, image_size)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    dataset = dataset.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    for names, images in dataset.as_numpy_iterator():
+        yield [Path(name.decode()) for name in names], images
+
+
+def _screen_lines(paths, probabilities, k: int, request: Request) -> Iterator[str]:
+    import numpy as np
+
+    for path, scores in zip(paths, probabilities):
+        best = np.argsort(-scores, kind="stable")[:k]  # ties: as argmax
+        yield f"{path}  " + ", ".join(
+            f"{request.class_names[index]} {scores[index]:.4f}" for index in best
+        )
+
+
+def _skip(path: Path, why: str) -> None:
+    click.echo(f"kerastl: skipped {path}: not a readable image ({why})", err=True)
+
+
+def _progress(total: int) -> Callable[..., None]:
+    """A progress line on stderr, when stderr is a terminal; else nothing."""
+    if not sys.stderr.isatty():
+        return lambda done, clear=False, finish=False: None
+
+    def show(done: int, clear: bool = False, finish: bool = False) -> None:
+        if clear:
+            sys.stderr.write("\r\033[K")
+        elif finish:
+            sys.stderr.write("\n")
+        else:
+            width = 30
+            filled = width * done // max(total, 1)
+            sys.stderr.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} images"
+            )
+        sys.stderr.flush()
+
+    return show
+
+
+@contextmanager
+def _csv_file(path: Path | None) -> Iterator[IO[str] | None]:
+    """The CSV file to write, atomically; None without `--output`."""
+    if path is None:
+        yield None
+        return
+    with (
+        replacing(path) as partial,
+        open(partial, "w", newline="", encoding="utf-8") as file,
+    ):
+        yield file
+
+
+def _draw_sheet(request: Request, thumbnails, captions, total: int) -> None:
+    from kerastl.runtime.report import plot_image_grid
+
+    assert request.sheet is not None
+    shown = f"the first {len(captions)} of {total}" if total > len(captions) else total
+    title = f"{request.model.name}: predictions of {shown} images"
+    if plot_image_grid(thumbnails, captions, request.sheet, title) is not None:
+        click.echo(f"wrote {request.sheet}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,99 @@
+"""The README's export snippets and `kerastl predict` commands, run as written
+against a real exported run (slow: trains one tiny run for the session)."""
+
+import csv
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, script_env
+
+pytestmark = pytest.mark.slow
+
+
+def code_blocks(language: str) -> list[str]:
+    """The README's fenced code blocks in `language`, in order."""
+    text = (REPO / "README.md").read_text()
+    fence = f"```{language}\n"
+    return [part.split("```", 1)[0] for part in text.split(fence)[1:]]
+
+
+EXPORT_SNIPPETS = [block for block in code_blocks("python") if "/export/" in block]
+PREDICT_COMMANDS = [
+    line.split("  #")[0].strip()
+    for block in code_blocks("bash")
+    for line in block.splitlines()
+    if line.startswith("kerastl predict ")
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, exported_run: Path) -> Path:
+    """A folder laid out as the README assumes: `runs/first` and `examples/`."""
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "runs").mkdir()
+    (folder / "runs" / "first").symlink_to(exported_run)
+    (folder / "examples").symlink_to(REPO / "examples")
+    return folder
+
+
+def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=script_env(PYTHONPATH=str(REPO)),
+        timeout=300,
+    )
+
+
+def test_the_readme_has_a_snippet_per_format_and_predict_commands() -> None:
+    formats = ["/export/saved_model", "/export/model.tflite", "/export/model.onnx"]
+    assert [
+        next(name for name in formats if name in block) for block in EXPORT_SNIPPETS
+    ] == formats
+    assert len(PREDICT_COMMANDS) == 3
+
+
+@pytest.mark.parametrize("index", range(3), ids=["saved-model", "tflite", "onnx"])
+def test_each_export_snippet_runs_as_written(workspace: Path, index: int) -> None:
+    result = run(workspace, "-c", EXPORT_SNIPPETS[index])
+    assert result.returncode == 0, result.stderr[-3000:]
+    name, probability = result.stdout.split()
+    labels = json.loads((workspace / "runs" / "first" / "labels.json").read_text())
+    assert name in labels and 0 < float(probability) <= 1
+
+
+def test_the_predict_commands_run_as_written_and_agree_with_keras(
+    workspace: Path,
+) -> None:
+    import keras
+    import numpy as np
+
+    for command in PREDICT_COMMANDS:
+        result = run(workspace, "-m", "kerastl", *shlex.split(command)[1:])
+        assert result.returncode == 0, (command, result.stderr[-3000:])
+    with open(workspace / "predictions.csv", newline="") as file:
+        top = [row for row in csv.DictReader(file) if row["rank"] == "1"]
+    assert len(top) == 200
+    run_dir = workspace / "runs" / "first"
+    shipped = json.loads((run_dir / "metrics.json").read_text())["model"]
+    model = keras.saving.load_model(run_dir / shipped, compile=False)
+    images = np.stack(
+        [
+            keras.utils.img_to_array(
+                keras.utils.load_img(workspace / row["image"], target_size=(32, 32))
+            )
+            for row in top
+        ]
+    )
+    labels = json.loads((run_dir / "labels.json").read_text())
+    expected = [labels[i] for i in model.predict(images, verbose=0).argmax(axis=1)]
+    assert [row["class_name"] for row in top] == expected
+    assert (workspace / "sheet.png").is_file()
