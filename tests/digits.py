@@ -1,5 +1,7 @@
 """Writes small image folders of handwritten digits, from scikit-learn's bundled data."""
 
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -7,22 +9,61 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 
+def digit_images(
+    label: int, *, start: int = 0, count: int | None = None, size: int = 32
+) -> list[tuple[int, np.ndarray]]:
+    """Images of one digit from scikit-learn's data set, in the data set's order.
+
+    Args:
+        label: The digit, 0 to 9.
+        start: How many of the digit's images to skip.
+        count: How many to return (None: all the rest).
+        size: Width and height in pixels: the 8x8 originals are scaled up bilinearly.
+
+    Returns:
+        Pairs of the image's index in the data set and its grey pixels, a
+        `size` x `size` uint8 array from 0 (background) to 255.
+    """
+    digits = _digits()
+    indices = np.flatnonzero(digits.target == label)[start:]
+    if count is not None:
+        indices = indices[:count]
+    return [(int(index), _upscale(digits.images[index], size)) for index in indices]
+
+
+@cache
+def _digits():
+    return load_digits()
+
+
+def _upscale(image: np.ndarray, size: int) -> np.ndarray:
+    pixels = (image * (255 / 16)).round().astype(np.uint8)
+    upscaled = Image.fromarray(pixels, mode="L").resize((size, size), Image.BILINEAR)
+    return np.asarray(upscaled)
+
+
 def write_digits(
-    folder: Path, *, per_class: int, size: int = 32, classes: int = 10
+    folder: Path,
+    *,
+    per_class: int,
+    size: int = 32,
+    classes: int = 10,
+    labels: Iterable[int] | None = None,
+    start: int = 0,
 ) -> Path:
     """Writes `per_class` PNGs of each digit below `folder/<digit>/`, `size` pixels wide.
 
-    The images are the first of each digit in scikit-learn's data set, so the
-    same call always writes the same pixels.
+    The images are the first of each digit in scikit-learn's data set after the
+    first `start`, so the same call always writes the same pixels, and calls
+    with `start` ranges that do not overlap write different images.
+    `labels` chooses the digits (default: 0 to `classes` - 1).
     """
-    digits = load_digits()
-    for label in range(classes):
+    for label in range(classes) if labels is None else labels:
         target = folder / str(label)
         target.mkdir(parents=True, exist_ok=True)
-        for index in np.flatnonzero(digits.target == label)[:per_class]:
-            pixels = (digits.images[index] * (255 / 16)).round().astype(np.uint8)
-            image = Image.fromarray(pixels, mode="L").resize(
-                (size, size), Image.BILINEAR
-            )
+        for index, pixels in digit_images(
+            label, start=start, count=per_class, size=size
+        ):
+            image = Image.fromarray(pixels, mode="L")
             image.save(target / f"{label}_{index:04d}.png", optimize=True)
     return folder

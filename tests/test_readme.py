@@ -23,6 +23,16 @@ def test_readme_starts_with_two_setup_commands() -> None:
     assert commands[1].endswith("pytest")
 
 
+def test_readme_first_command_names_files_that_exist() -> None:
+    paths = [
+        word
+        for word in shlex.split(setup_commands()[0])
+        if word.startswith("examples/")
+    ]
+    assert paths
+    assert [path for path in paths if not (REPO / path).exists()] == []
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert setup_commands()[1] in ci
