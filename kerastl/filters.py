@@ -24,7 +24,7 @@ def pyrepr(value: object) -> str:
             `repr` does not read back as the same value.
     """
     _check_literal(value)
-    text = repr(value)
+    text = _double_quoted(repr(value)) if isinstance(value, str) else repr(value)
     try:
         same = ast.literal_eval(text) == value
     except (ValueError, SyntaxError):
@@ -33,6 +33,13 @@ def pyrepr(value: object) -> str:
         raise UnsafeValueError(
             f"cannot write {type(value).__name__} {text[:60]} as a literal"
         )
+    return text
+
+
+def _double_quoted(text: str) -> str:
+    """`repr`'s `'text'` as `"text"`, black's quotes, where nothing else changes."""
+    if text.startswith("'") and '"' not in text:
+        return '"' + text[1:-1] + '"'
     return text
 
 

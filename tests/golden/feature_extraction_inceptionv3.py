@@ -95,7 +95,7 @@ class Settings:
     # The run: where it goes, how it starts, what it ships.
     seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
     output_dir: str = runtime.setting(
-        "runs/inceptionv3_feature_extraction", "folder of the run's files", trains=False
+        "runs/inceptionv3_feature_extraction", "the run's folder", trains=False
     )
     restart: bool = runtime.setting(
         False, "delete the run in --output-dir first", trains=False
