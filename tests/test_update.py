@@ -205,12 +205,14 @@ def test_standalone_scripts_update_both_ways(folder: Path, capsys) -> None:
     replace(script, BATCH_32, BATCH_16)
     assert kerastl(capsys, "update", SCRIPT, "--standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime  #" not in text and BATCH_16 in text
+    assert "\nfrom kerastl import runtime  #" not in text and BATCH_16 in text
+    assert "\nimport kerastl_runtime as runtime  #" in text
+    assert (folder / "kerastl_runtime" / "MANIFEST").is_file()
     assert read_options(text, SCRIPT)["standalone"] is True
     assert read_options(base_path(script).read_text(), SCRIPT)["standalone"] is True
     assert kerastl(capsys, "update", SCRIPT, "--no-standalone")[0] == 0
     text = script.read_text()
-    assert "from kerastl import runtime  #" in text and BATCH_16 in text
+    assert "\nfrom kerastl import runtime  #" in text and BATCH_16 in text
 
 
 def test_a_renamed_script_records_its_new_name(folder: Path, capsys) -> None:
