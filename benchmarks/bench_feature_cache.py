@@ -88,44 +88,41 @@ def time_path(generated, path: str, data: Path, output: Path, epochs: int) -> fl
     import keras
 
     runtime = generated.runtime
-    args = generated.parse_args(
+    settings = runtime.parse_settings(
+        generated.Settings,
         ["--data-dir", str(data), "--no-augment", "--weights", "none"]
-        + ["--epochs", str(epochs), "--output-dir", str(output)]
+        + ["--epochs", str(epochs), "--output-dir", str(output), "--cache", "memory"]
+        + ["--patience", str(max(1, epochs))],
     )
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(settings.seed)
+    strategy = runtime.distribution_strategy("none", batch_size=settings.batch_size)
     with redirect_stdout(io.StringIO()):
-        train_ds, val_ds, class_names = runtime.load_image_folders(
-            data,
-            image_size=generated.IMAGE_SIZE,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            cache="memory",
-        )
-    model, base_model = generated.build_model(len(class_names), None)
+        data_set = runtime.load_training_data(settings, strategy)
+    model, base_model = generated.build_model(data_set.num_classes, settings)
     with redirect_stdout(io.StringIO()):
         started = time.perf_counter()
         if path == "floor":
-            floor(model, train_ds, val_ds, epochs, args.learning_rate)
+            floor(
+                model,
+                data_set.train,
+                data_set.validation,
+                epochs,
+                settings.learning_rate,
+            )
         else:
-            trained_model, train_data, val_data = model, train_ds, val_ds
+            trained_model, training_data = model, data_set
             if path == "cache":
-                trained_model, train_data, val_data = runtime.cache_features(
-                    model,
-                    "avg_pool",
-                    train_ds,
-                    val_ds,
-                    output / "features",
-                    batch_size=args.batch_size,
-                    seed=args.seed,
+                trained_model, training_data = runtime.cache_training_features(
+                    model, "avg_pool", data_set, settings
                 )
             run = runtime.Run(
                 output,
                 model,
-                generated.phases(args),
+                generated.phases(settings),
                 trained_model=trained_model,
-                patience=epochs,
+                patience=settings.patience,
             )
-            generated.train(run, base_model, train_data, val_data, None)
+            generated.train(run, base_model, training_data, settings)
         return time.perf_counter() - started
 
 

@@ -116,7 +116,8 @@ def main() -> None:
 
 def epoch_function(generated, feed, classes: int):
     """A function that trains one epoch of a new model on `feed`, traced once."""
-    model, _ = generated.build_model(classes, None)
+    settings = generated.Settings(data_dir=None, weights=None)
+    model, _ = generated.build_model(classes, settings)
     model.compile(
         optimizer="adam",
         loss="sparse_categorical_crossentropy",

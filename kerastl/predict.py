@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,9 +147,9 @@ def predict(request: Request) -> int:
         PredictUsageError: If a folder holds no image or the model does not fit
             the run's classes.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
+    from kerastl import runtime  # noqa: F401  (first: it quiets TensorFlow's start)
     from kerastl.runtime.errors import DataError
     from kerastl.runtime.images import image_problem
     from kerastl.runtime.predict import PREDICTION_COLUMNS, image_paths, top_k

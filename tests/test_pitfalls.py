@@ -41,7 +41,9 @@ def function(tree: ast.Module, name: str) -> ast.FunctionDef:
 
 
 def calls(node: ast.AST) -> list[ast.Call]:
-    return [call for call in ast.walk(node) if isinstance(call, ast.Call)]
+    """The calls in `node`, in the order they stand in the source."""
+    found = [call for call in ast.walk(node) if isinstance(call, ast.Call)]
+    return sorted(found, key=lambda call: (call.lineno, call.col_offset))
 
 
 def dotted(node: ast.AST) -> str:

@@ -216,7 +216,10 @@ def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     model_file = (tmp_path / "model.keras").read_bytes()
     again = Run(tmp_path, tiny_model(), [HEAD], settings={"dropout": 0.5, "seed": 1})
     out = capsys.readouterr().out
-    assert "finished: nothing to train; --dropout 0.5 (the run used 0.2) cannot" in out
+    assert (
+        "finished: nothing to train; --dropout 0.5 (the run used --dropout 0.2) cannot"
+        in out
+    )
     assert "--seed" not in out  # unchanged settings are not named
     assert fit(again, HEAD) is None
     again.finish(batches(*VALIDATION))

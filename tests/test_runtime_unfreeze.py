@@ -118,7 +118,8 @@ def test_top_layers_from_and_dispatch(built) -> None:
         base.layers[-7].name,
         base.layers[-6].name,
     }
-    assert unfreeze(base, start) == unfreeze_from(base, start)
+    block = list(find_blocks(base).values())[-2][0].name  # a block's first layer
+    assert unfreeze(base, block) == unfreeze_from(base, block)
     assert unfreeze(base, None) == freeze(base) == []
     assert not base.trainable
     assert unfreeze(base, "all") == unfreeze_all(base)
@@ -129,6 +130,9 @@ def test_bad_requests_are_named(built) -> None:
     _, _, base = built
     with pytest.raises(ValueError, match="has no layer 'no_such_layer'"):
         unfreeze_from(base, "no_such_layer")
+    inside = list(find_blocks(base).values())[-2][1].name  # not a block's first
+    with pytest.raises(ValueError, match=f"{inside!r} does not start a block"):
+        unfreeze(base, inside)
     with pytest.raises(ValueError, match="blocks; cannot unfreeze 999"):
         unfreeze_top_blocks(base, 999)
     with pytest.raises(ValueError, match="matches the block pattern"):

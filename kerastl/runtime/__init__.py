@@ -10,7 +10,10 @@ the scripts do, and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 from .quiet import quiet_start
 
 with quiet_start():
-    import keras  # noqa: F401  (TensorFlow loads here, its start-up lines hidden)
+    # TensorFlow loads and looks for GPUs here, printing lines no one can act on.
+    import tensorflow
+
+    tensorflow.config.list_physical_devices()
 
 from .cache import CACHE_CHOICES
 from .data import (
@@ -62,7 +65,7 @@ from .models import (
     save_model_atomic,
     save_model_checked,
 )
-from .options import int_range, positive_float, weights_option
+from .options import weights_option
 from .precision import PRECISION_CHOICES, set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
 from .report import (
@@ -150,7 +153,6 @@ __all__ = [
     "has_finite_weights",
     "image_batches",
     "imbalance_warning",
-    "int_range",
     "is_chief",
     "load_artifact",
     "load_image_folders",
@@ -163,7 +165,6 @@ __all__ = [
     "plot_image_grid",
     "plot_top_losses",
     "plot_training_curves",
-    "positive_float",
     "predict_dataset",
     "quiet_start",
     "read_history",

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from .errors import RunMismatchError
-from .settings import flag
+from .settings import option_text
 from .unfreeze import flat_layers
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
@@ -178,7 +178,8 @@ def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
 def _ignored_settings(trained: dict, new: dict) -> str:
     """The settings a finished run trained with that this rerun changes, in words."""
     changed = [
-        f"{flag(name)} {_short(value)} (the run used {_short(trained[name])})"
+        f"{_short(option_text(name, value))} (the run used "
+        f"{_short(option_text(name, trained[name]))})"
         for name, value in new["training_settings"].items()
         if name in trained and trained[name] != value
     ]

@@ -27,6 +27,7 @@ from .cache import (
     disk_cache_prefix,
 )
 from .errors import DataError
+from .files import write_text
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
@@ -409,18 +410,18 @@ def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     """Returns the number of classes, checking it against the script's setting."""
     if expected is not None and expected != len(class_names):
         raise DataError(
-            f"the script is set up for {expected} classes but the data has "
-            f"{len(class_names)}: {', '.join(class_names)}"
+            f"the script is set up for {expected} classes (--num-classes) but the "
+            f"data has {len(class_names)}: {', '.join(class_names)}; give "
+            "--num-classes none to take the data's"
         )
     return len(class_names)
 
 
 def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
     """Writes `labels.json`: the class names, in the order of the model's outputs."""
-    path = Path(output_dir) / "labels.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(class_names, indent=2) + "\n")
-    return path
+    return write_text(
+        Path(output_dir) / "labels.json", json.dumps(class_names, indent=2) + "\n"
+    )
 
 
 def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:

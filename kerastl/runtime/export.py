@@ -11,7 +11,6 @@ model, because exported and quantized models can silently differ
 import argparse
 import importlib.util
 import logging
-import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import ScriptError
+from .files import write_text
 from .jsonfile import read_json, write_json
 from .quiet import quiet_logger
 
@@ -105,11 +105,9 @@ def export_model(
     class_names = read_json(output_dir / "labels.json")
     if not isinstance(class_names, list):
         raise ScriptError(f"{output_dir / 'labels.json'} is missing: no class names")
+    formats = list(dict.fromkeys(formats))  # `--export tflite --export tflite`: once
     _remove_stale(folder, formats)
-    labels = folder / "labels.txt"
-    partial = labels.with_name(labels.name + ".partial")
-    partial.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
-    os.replace(partial, labels)
+    write_text(folder / "labels.txt", "".join(f"{name}\n" for name in class_names))
     results: dict[str, dict] = {}
     for name in formats:
         weights = quantize if name == "tflite" else "none"

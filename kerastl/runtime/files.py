@@ -1,8 +1,10 @@
 """Writing a run's files: under a temporary name, then renamed, so that a kill
 never leaves a half-written file under the real name.
 
-Every file the runtime writes goes through `replacing`. (The generator has its
-own `kerastl.files`: it may not import this package, which loads TensorFlow.)
+Every file the runtime writes whole goes through `replacing`; `history.csv`
+also gets rows appended (and synced), and Keras's exporters write the exported
+artifacts. (The generator has its own `kerastl.files`: it may not import this
+package, which loads TensorFlow.)
 """
 
 import contextlib

@@ -1,38 +1,7 @@
-"""Types for a script's command-line options: a bad value is a usage error."""
+"""Readers of a script's option values beyond a type and bounds (`setting(parse=...)`)."""
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-
-
-def int_range(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse `type` for whole numbers from `minimum` to `maximum`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bounds = (
-                f"from {minimum} to {maximum}" if maximum else f"at least {minimum}"
-            )
-            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
-        return value
-
-    parse.__name__ = "whole number"
-    return parse
-
-
-def positive_float(text: str) -> float:
-    """An argparse `type` for a number above zero, such as a learning rate."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be above zero, not {text}")
-    return value
 
 
 def weights_option(value: str) -> str | None:

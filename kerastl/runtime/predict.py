@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import DataError
+from .files import replacing
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
@@ -102,8 +103,7 @@ def top_k(
 def write_predictions(path: str | os.PathLike, rows: list[dict]) -> Path:
     """Writes the prediction rows to a CSV file (`predictions.csv`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as file:
+    with replacing(path) as partial, open(partial, "w", newline="") as file:
         writer = csv.DictWriter(file, PREDICTION_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

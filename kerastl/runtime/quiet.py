@@ -17,17 +17,18 @@ def quiet_start() -> Iterator[None]:
     """Hides what TensorFlow's C++ side prints while it loads.
 
     On a machine without a GPU, a CUDA build of TensorFlow prints lines such
-    as "Could not find cuda drivers" and "failed call to cuInit", before its
-    own log level is read. Around the first import of TensorFlow this sets
-    `TF_CPP_MIN_LOG_LEVEL=3` (errors that stop the program still show) and
-    sends the process's standard error to a temporary file, whose text is
-    printed after all if the import fails. A user who sets
-    `TF_CPP_MIN_LOG_LEVEL` (`0` shows everything) sees what it lets through.
+    as "Could not find cuda drivers" (before its own log level is read) and
+    "failed call to cuInit" (when it first looks for GPUs). Around the block
+    that imports TensorFlow and looks for GPUs, this sends the process's
+    standard error to a temporary file, printed after all if the block fails,
+    and it sets `TF_CPP_MIN_LOG_LEVEL=2` for the run: TensorFlow's C++ errors
+    show, its information and warnings do not. A user who sets
+    `TF_CPP_MIN_LOG_LEVEL` (`0` shows everything) sees what that lets through.
     """
     if TF_LOG_LEVEL in os.environ or "tensorflow" in sys.modules:
         yield
         return
-    os.environ[TF_LOG_LEVEL] = "3"
+    os.environ[TF_LOG_LEVEL] = "2"
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:

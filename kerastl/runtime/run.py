@@ -198,7 +198,8 @@ class Run:
             "best_epoch": self.best,
             "phase_seconds": self.state.get("seconds", {}),
             "phases": phases,
-            "settings": self.settings,
+            # A finished run rerun with other settings did not train with them.
+            "settings": {**self.settings, **self.state.get("training_settings", {})},
         }
 
     def fit(

@@ -62,6 +62,8 @@ def setting(
     """
     check = _Check(minimum, maximum, above, below, tuple(choices or ()), parse, folder)
     metadata = {"help": help, "check": check, "required": required, "trains": trains}
+    if isinstance(default, list):  # a dataclass default must not be mutable
+        default = tuple(default)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -77,12 +79,13 @@ class _Check:
     parse: Callable[[str], Any] | None
     folder: bool
 
-    def read(self, text: str, kind: type) -> Any:
-        """Reads a value from the command line."""
+    def read(self, text: str, kind: type, optional: bool) -> Any:
+        """Reads a value from the command line (`none` for None if optional)."""
+        if optional and text.strip().lower() == "none":
+            return None
         if self.parse is not None:
-            return self.parse(text)
-        if kind is bool:
-            raise argparse.ArgumentTypeError("takes no value")
+            value = self.parse(text)
+            return value if value is None else self.check(value)
         try:
             value = kind(text)
         except ValueError:
@@ -91,9 +94,23 @@ class _Check:
         return self.check(value)
 
     def check(self, value: Any) -> Any:
-        """Returns `value` if it is allowed, else raises `ArgumentTypeError`."""
+        """Returns `value` if it is allowed, else raises `ArgumentTypeError`.
+
+        Bounds apply to numbers (a stage of `--unfreeze` may also be a name).
+        """
         if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, not {value}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._check_bounds(value)
+        if self.choices and value not in self.choices:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not one of {', '.join(self.choices)}"
+            )
+        if self.folder and not os.path.isdir(value):
+            raise argparse.ArgumentTypeError(f"{value} is not a folder")
+        return value
+
+    def _check_bounds(self, value: float) -> None:
         bounds = [
             (self.minimum, lambda limit: value >= limit, "at least"),
             (self.maximum, lambda limit: value <= limit, "at most"),
@@ -110,13 +127,6 @@ class _Check:
                 f"{words} {limit:g}" for limit, _, words in bounds if limit is not None
             )
             raise argparse.ArgumentTypeError(f"must be {allowed}, not {value:g}")
-        if self.choices and value not in self.choices:
-            raise argparse.ArgumentTypeError(
-                f"{value!r} is not one of {', '.join(self.choices)}"
-            )
-        if self.folder and not os.path.isdir(value):
-            raise argparse.ArgumentTypeError(f"{value} is not a folder")
-        return value
 
 
 def parse_settings(
@@ -146,7 +156,7 @@ def parse_settings(
     for field in fields:
         value = given[field.name]
         if value is _DEFAULT:  # not on the command line: the script's default
-            value = _checked_default(parser, field)
+            value = _checked_default(parser, field, hints[field.name])
         values[field.name] = tuple(value) if isinstance(value, list) else value
     _check_folders(parser, fields, values)
     return cls(**values)
@@ -185,12 +195,20 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def option_text(name: str, value: Any) -> str:
+    """The option that gives `value`: `--dropout 0.5`, `--no-augment`."""
+    if isinstance(value, bool):
+        return flag(name) if value else "--no-" + flag(name)[2:]
+    shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return f"{flag(name)} {shown}"
+
+
 def _add_option(
     parser: argparse.ArgumentParser, field: dataclasses.Field, annotation: Any
 ) -> None:
     check: _Check = field.metadata["check"]
-    default = _default(field)
-    kind, many = _value_type(annotation)
+    default = field.default
+    kind, many, optional = _value_type(annotation)
     shown = _shown(default)
     options: dict[str, Any] = {
         "dest": field.name,
@@ -203,7 +221,7 @@ def _add_option(
             field.metadata["help"] + f" (default: {'yes' if default else 'no'})"
         )
     else:
-        options["type"] = _reader(check, kind)
+        options["type"] = _reader(check, kind, optional)
         options["metavar"] = (
             "{" + ",".join(check.choices) + "}"
             if check.choices
@@ -217,9 +235,9 @@ def _add_option(
     parser.add_argument(flag(field.name), **options)
 
 
-def _reader(check: _Check, kind: type) -> Callable[[str], Any]:
+def _reader(check: _Check, kind: type, optional: bool) -> Callable[[str], Any]:
     def read(text: str) -> Any:
-        return check.read(text, kind)
+        return check.read(text, kind, optional)
 
     read.__name__ = kind.__name__  # argparse names the type in its errors
     return read
@@ -234,22 +252,23 @@ class _AddUp(argparse.Action):
         setattr(namespace, self.dest, [*earlier, *values])
 
 
-def _default(field: dataclasses.Field) -> Any:
-    return field.default
-
-
-def _value_type(annotation: Any) -> tuple[type, bool]:
-    """The type of one value, and whether the setting holds a list of them."""
+def _value_type(annotation: Any) -> tuple[Any, bool, bool]:
+    """The type of one value; whether the setting holds several; whether None."""
     if typing.get_origin(annotation) is tuple:
-        (item,) = typing.get_args(annotation)[:1]
-        return _value_type(item)[0], True
+        item = typing.get_args(annotation)[0]
+        return _value_type(item)[0], True, False
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if kinds == [int, str] or kinds == [str, int]:
-            return _int_or_str, False  # type: ignore[return-value]
+        optional = len(kinds) < len(typing.get_args(annotation))
+        if set(kinds) == {int, str}:
+            return _int_or_str, False, optional
         (kind,) = kinds
-        return _value_type(kind)[0], False
-    return annotation, False
+        return _value_type(kind)[0], False, optional
+    return annotation, False, False
+
+
+#: What a default of each type may be (a whole number is a float too).
+_ACCEPTS: dict[Any, tuple[type, ...]] = {float: (int, float)}
 
 
 def _int_or_str(text: str) -> int | str:
@@ -264,20 +283,33 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _checked_default(parser: argparse.ArgumentParser, field: dataclasses.Field) -> Any:
+def _checked_default(
+    parser: argparse.ArgumentParser, field: dataclasses.Field, annotation: Any
+) -> Any:
     """The default, checked as a typed value would be (a script may edit it)."""
     check: _Check = field.metadata["check"]
-    value = _default(field)
-    if value is None or isinstance(value, bool):
+    value = field.default
+    kind, many, _ = _value_type(annotation)
+    if value is None:
         return value
+    accepted = _ACCEPTS.get(kind, (int, str) if kind is _int_or_str else (kind,))
 
     def checked(item: Any) -> Any:
+        wrong_bool = isinstance(item, bool) and bool not in accepted
+        if wrong_bool or not isinstance(item, accepted):
+            names = " or ".join(kind.__name__ for kind in accepted)
+            raise argparse.ArgumentTypeError(f"{item!r} is not of type {names}")
+        if isinstance(item, bool):
+            return item
         if check.parse is not None and isinstance(item, str):
-            return check.parse(item)
+            parsed = check.parse(item)
+            return parsed if parsed is None else check.check(parsed)
         return check.check(item)
 
     try:
-        if isinstance(value, tuple):
+        if many:
+            if not isinstance(value, tuple):
+                raise argparse.ArgumentTypeError(f"{value!r} is not a tuple")
             return tuple(checked(item) for item in value)
         return checked(value)
     except argparse.ArgumentTypeError as error:

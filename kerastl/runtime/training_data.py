@@ -11,7 +11,6 @@ from .data import (
     check_num_classes,
     class_weights,
     load_image_folders,
-    save_labels,
 )
 from .distribute import worker_folder
 from .features import cache_features
@@ -60,7 +59,7 @@ def load_training_data(
         augmentation: Random changes applied to the training images each epoch.
 
     Returns:
-        The data; `labels.json` is written into the folder this process writes.
+        The data.
 
     Raises:
         DataError: If the folders cannot be used, or hold another number of
@@ -80,7 +79,6 @@ def load_training_data(
         class_weight=settings.class_weight,
     )
     check_num_classes(settings.num_classes, class_names)
-    save_labels(folder, class_names)
     weights = (
         class_weights(train.class_counts, class_names)
         if settings.class_weight == "auto"

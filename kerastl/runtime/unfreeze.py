@@ -225,7 +225,22 @@ def unfreeze(
         return unfreeze_top_blocks(
             base, what, block_rule=block_rule, train_batchnorm=train_batchnorm
         )
-    return unfreeze_from(base, what, train_batchnorm=train_batchnorm)
+    trainable = unfreeze_from(base, what, train_batchnorm=train_batchnorm)
+    _check_block_start(base, what, block_rule)  # after: a missing layer is named
+    return trainable
+
+
+def _check_block_start(
+    base: keras.Model, layer_name: str, block_rule: BlockRule | None
+) -> None:
+    """A stage named by a layer must start a block: blocks are never cut in half."""
+    starts = [layers[0].name for layers in find_blocks(base, block_rule).values()]
+    if layer_name not in starts:
+        close = difflib.get_close_matches(layer_name, starts, n=2) or starts[-1:]
+        raise UnfreezeError(
+            f"{layer_name!r} does not start a block of {base.name!r}, so a stage "
+            f"from it would cut a block in half; did you mean {' or '.join(close)}?"
+        )
 
 
 def check_unfreeze_stages(

@@ -8,8 +8,9 @@ Give it a folder with one sub-folder of images per class. The base
 model stays frozen: only the new output layer learns.
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
-confusion_matrix.png, training_curves.png and run.json. Running the same command
-again resumes an interrupted run; --restart starts the folder over.
+confusion_matrix.png, training_curves.png, top_losses.png and run.json. Running
+the same command again resumes an interrupted run; --restart starts the folder
+over.
 """
 
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         patience=settings.patience,
         restart=settings.restart,
     )
+    runtime.save_labels(run.write_dir, data.class_names)
     with strategy.scope():
         train(run, base_model, training_data, settings)
     run.finish(data.validation)  # saves model.keras, checked after reloading
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.export:  # each artifact is checked against the Keras model
         runtime.export_model(
             run.model,
-            settings.output_dir,
+            run.output_dir,
             settings.export,
             data.validation,
             quantize=settings.quantize,

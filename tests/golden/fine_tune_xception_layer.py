@@ -9,8 +9,9 @@ trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of --unfreeze and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
-confusion_matrix.png, training_curves.png and run.json. Running the same command
-again resumes an interrupted run; --restart starts the folder over.
+confusion_matrix.png, training_curves.png, top_losses.png and run.json. Running
+the same command again resumes an interrupted run; --restart starts the folder
+over.
 """
 
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class Settings:
     unfreeze: tuple[int | str, ...] = runtime.setting(
         ("block13_sepconv1_act",),
         "stages: top N of the 14 blocks, all, or a block's first layer",
+        minimum=1,
+        maximum=14,
     )
     fine_tune_epochs: int = runtime.setting(10, "epochs of each stage", minimum=0)
     fine_tune_learning_rate: float = runtime.setting(
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         patience=settings.patience,
         restart=settings.restart,
     )
+    runtime.save_labels(run.write_dir, data.class_names)
     with strategy.scope():
         train(run, base_model, data, settings)
     run.finish(data.validation)  # saves model.keras, checked after reloading
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.export:  # each artifact is checked against the Keras model
         runtime.export_model(
             run.model,
-            settings.output_dir,
+            run.output_dir,
             settings.export,
             data.validation,
             quantize=settings.quantize,
