@@ -143,3 +143,47 @@ def test_the_record_holds_every_setting_and_the_training_ones(data: str) -> None
     assert record["unfreeze"] == [5] and record["export"] == ["tflite"]
     assert set(record) == {field.name for field in dataclasses.fields(Settings)}
     assert set(record) - set(training_settings(settings)) == {"export", "output_dir"}
+
+
+def test_none_sets_an_optional_setting_back_to_its_automatic_value(data: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Fixed(Settings):
+        num_classes: int | None = setting(10, "classes", minimum=2)
+
+    assert parse_settings(Fixed, ["--data-dir", data]).num_classes == 10
+    settings = parse_settings(Fixed, ["--data-dir", data, "--num-classes", "none"])
+    assert settings.num_classes is None
+
+
+def test_bounds_apply_to_the_numbers_of_a_mixed_setting(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Stages(Settings):
+        unfreeze: tuple[int | str, ...] = setting((5,), "stages", minimum=1, maximum=21)
+
+    argv = ["--data-dir", data, "--unfreeze", "3", "all", "block6a_expand_conv"]
+    assert parse_settings(Stages, argv).unfreeze == (3, "all", "block6a_expand_conv")
+    message = usage_error(capsys, Stages, ["--data-dir", data, "--unfreeze", "0"])
+    assert "argument --unfreeze: must be at least 1 and at most 21, not 0" in message
+
+
+def test_a_default_of_the_wrong_type_is_a_usage_error(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Edited(Settings):
+        batch_size: int = setting("32", "images per step", minimum=1)
+
+    message = usage_error(capsys, Edited, ["--data-dir", data])
+    assert message.endswith(
+        "argument --batch-size: '32' is not of type int (the script's default)"
+    )
+
+
+def test_a_list_default_is_kept_as_a_tuple(data: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Edited(Settings):
+        unfreeze: tuple[int | str, ...] = setting([2, "all"], "stages")
+
+    assert parse_settings(Edited, ["--data-dir", data]).unfreeze == (2, "all")
