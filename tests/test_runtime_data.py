@@ -358,7 +358,9 @@ def test_pixel_range_check_catches_scaled_images(folder: Path) -> None:
 def test_num_classes_must_match_the_data() -> None:
     assert check_num_classes(None, ["a", "b"]) == 2
     assert check_num_classes(2, ["a", "b"]) == 2
-    with pytest.raises(DataError, match="set up for 3 classes but the data has 2"):
+    with pytest.raises(
+        DataError, match=r"3 classes \(--num-classes\) but the data has 2: a, b"
+    ):
         check_num_classes(3, ["a", "b"])
 
 

@@ -209,8 +209,10 @@ def test_trainable_summary_reports_layers_parameters_and_batchnorm() -> None:
 def test_stages_are_checked_before_training_without_changing_anything() -> None:
     _, base = build("ResNet50V2")
     before = [layer.trainable for layer in base.layers]
-    check_unfreeze_stages(base, [2, "conv5_block1_1_conv", "all"])
+    check_unfreeze_stages(base, [2, "conv5_block1_preact_bn", "all"])
     assert [layer.trainable for layer in base.layers] == before and not base.trainable
+    with pytest.raises(UnfreezeError, match="did you mean conv5_block1_preact_bn"):
+        check_unfreeze_stages(base, [2, "conv5_block1_1_conv"])
     with pytest.raises(UnfreezeError, match="has no layer 'conv5_blok1'"):
         check_unfreeze_stages(base, [2, "conv5_blok1"])
     with pytest.raises(UnfreezeError, match="16 blocks; cannot unfreeze 17"):
