@@ -142,6 +142,36 @@ def test_patience_is_part_of_the_saved_state(tmp_path: Path) -> None:
     assert best["phase"] == "head"
 
 
+def test_a_kill_after_an_early_stop_ends_that_phase_on_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    stalled = Phase("stalled", epochs=10, learning_rate=1e-9)  # cannot improve
+    tail = Phase("tail", epochs=1, learning_rate=0.01)
+    run = Run(tmp_path, tiny_model(), [HEAD, stalled, tail], patience=3)
+    fit(run, HEAD)
+
+    def killed(phase: Phase, end_epoch: int) -> None:
+        raise KeyboardInterrupt  # after the early stop, before the phase ends
+
+    monkeypatch.setattr(run, "_complete", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, stalled)
+    again = Run(tmp_path, tiny_model(), [HEAD, stalled, tail], patience=3)
+    fit(again, HEAD)
+    capsys.readouterr()
+    assert fit(again, stalled) is None
+    assert f"Phase 'stalled' stopped early after epoch {HEAD.epochs + 3}" in (
+        capsys.readouterr().out
+    )
+    reference = keras.saving.load_model(tmp_path / "best.keras", compile=False)
+    for expected, actual in zip(reference.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(expected, actual)  # on from the best
+    fit(again, tail)
+    _, rows = read_history(tmp_path / "history.csv")
+    phases = [row["phase"] for row in rows]
+    assert phases == ["head"] * HEAD.epochs + ["stalled"] * 3 + ["tail"]
+
+
 def test_a_nan_phase_saves_nothing_and_says_what_to_do(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD, NAN])
     fit(run, HEAD)

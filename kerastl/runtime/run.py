@@ -248,6 +248,16 @@ class Run:
         resumed = f", resumed after epoch {initial_epoch}" * (
             initial_epoch >= first_epoch
         )
+        if resumed and self.state["wait"] >= self.patience:
+            # Killed after the phase stopped early and before it ended: end it now.
+            print(
+                f"Phase {phase.name!r} stopped early after epoch {initial_epoch} "
+                f"in an earlier run ({self.monitor} had not beaten the run's best "
+                f"for {self.state['wait']} epochs); on from the best epoch."
+            )
+            self._load_best()
+            self._complete(phase, initial_epoch)
+            return None
         print(
             f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}{resumed}:"
         )
