@@ -36,6 +36,11 @@ def build(entry: backbones.Backbone, **kwargs) -> keras.Model:
     return getattr(keras.applications, entry.name)(weights=None, **kwargs)
 
 
+def block_starts(blocks: dict) -> list[str]:
+    """The first layer of each block of `find_blocks`, in order."""
+    return [layers[0].name for layers in blocks.values()]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_facts_match_keras(name: str) -> None:
     entry = backbones.BACKBONES[name]
@@ -60,7 +65,7 @@ def test_facts_match_keras(name: str) -> None:
     assert block_rule_of(base) == BlockRule(family.block_pattern, family.unnamed_layers)
     blocks = find_blocks(base)  # the block rule recognised from the model
     assert len(blocks) == entry.num_blocks
-    FOUND_BLOCK_STARTS[name] = [layers[0].name for layers in blocks.values()]
+    FOUND_BLOCK_STARTS[name] = block_starts(blocks)
     order = [
         key
         for layer in base.layers[1:]
@@ -114,9 +119,7 @@ def test_block_starts_file_matches_keras(update_golden: bool) -> None:
         if name not in FOUND_BLOCK_STARTS:
             size = entry.min_size
             base = build(entry, include_top=False, input_shape=(size, size, 3))
-            FOUND_BLOCK_STARTS[name] = [
-                layers[0].name for layers in find_blocks(base).values()
-            ]
+            FOUND_BLOCK_STARTS[name] = block_starts(find_blocks(base))
         actual[name] = FOUND_BLOCK_STARTS[name]
         assert len(actual[name]) == entry.num_blocks, name
     if update_golden:

@@ -245,10 +245,8 @@ class Run:
             self._complete(phase, initial_epoch)
             return None
         first_epoch = self._end_epoch(self.phases.index(phase) - 1) + 1
-        resumed = f", resumed after epoch {initial_epoch}" * (
-            initial_epoch >= first_epoch
-        )
-        if resumed and self.state["wait"] >= self.patience:
+        is_resumed = initial_epoch >= first_epoch
+        if is_resumed and self.state["wait"] >= self.patience:
             # Killed after the phase stopped early and before it ended: end it now.
             print(
                 f"Phase {phase.name!r} stopped early after epoch {initial_epoch} "
@@ -258,6 +256,7 @@ class Run:
             self._load_best()
             self._complete(phase, initial_epoch)
             return None
+        resumed = f", resumed after epoch {initial_epoch}" * is_resumed
         print(
             f"\nPhase {phase.name!r}, epochs {initial_epoch + 1} to {epochs}{resumed}:"
         )
