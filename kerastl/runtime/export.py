@@ -24,6 +24,7 @@ from .errors import ScriptError
 from .files import write_text
 from .jsonfile import read_json, write_json
 from .quiet import quiet_logger
+from .report import METRICS_FILE
 
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -41,6 +42,10 @@ ARTIFACTS = {
 }
 # The packages each format needs besides TensorFlow (`pip install 'kerastl[onnx]'`).
 _FORMAT_PACKAGES = {"onnx": ("tf2onnx", "onnx", "onnxruntime")}
+
+
+# The exports' folder, in the run's output folder.
+EXPORT_FOLDER = "export"
 
 
 class ExportError(ScriptError):
@@ -100,7 +105,7 @@ def export_model(
             `MIN_AGREEMENT` of the images; everything is written first.
     """
     output_dir = Path(output_dir)
-    folder = output_dir / "export"
+    folder = output_dir / EXPORT_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     class_names = read_json(output_dir / "labels.json")
     if not isinstance(class_names, list):
@@ -121,7 +126,7 @@ def export_model(
             f"with the Keras model {figures['agreement']:.2%}, largest probability "
             f"difference {figures['max_probability_difference']:.2g}"
         )
-    metrics_path = output_dir / "metrics.json"
+    metrics_path = output_dir / METRICS_FILE
     write_json(metrics_path, {**(read_json(metrics_path) or {}), "exports": results})
     failed = [
         f"{path} agrees on {figures['agreement']:.2%} (needs {figures['minimum']:.0%})"

@@ -28,6 +28,21 @@ READABLE_CLASSES = 50
 TOP_LOSSES = 16
 
 
+# The files of the report, in the run's output folder.
+METRICS_FILE = "metrics.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+TRAINING_CURVES_FILE = "training_curves.png"
+TOP_LOSSES_FILE = "top_losses.png"
+RUN_CARD_FILE = "run.json"
+REPORT_FILES = (
+    METRICS_FILE,
+    CONFUSION_MATRIX_FILE,
+    TRAINING_CURVES_FILE,
+    TOP_LOSSES_FILE,
+    RUN_CARD_FILE,
+)
+
+
 def classification_metrics(
     labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
 ) -> dict:
@@ -519,26 +534,26 @@ def write_report(
                 "loss": _cross_entropy(labels, probabilities),
                 **classification_metrics(labels, probabilities, class_names),
             }
-    write_json(folder / "metrics.json", metrics)
+    write_json(folder / METRICS_FILE, metrics)
     evaluated = "test" if "test" in metrics else "validation"
-    written = [folder / "metrics.json"]
+    written = [folder / METRICS_FILE]
     picture = plot_confusion_matrix(
         np.array(metrics[evaluated]["confusion_matrix"]),
         class_names,
-        folder / "confusion_matrix.png",
+        folder / CONFUSION_MATRIX_FILE,
         f"Confusion matrix of {shipped} on the {evaluated} images",
     )
     _, history = read_history(folder / "history.csv")
     curves = plot_training_curves(
         history,
-        folder / "training_curves.png",
+        folder / TRAINING_CURVES_FILE,
         f"Training of {model.name}",
         card.get("phases", []),
     )
     losses = plot_top_losses(
         worst,
         class_names,
-        folder / "top_losses.png",
+        folder / TOP_LOSSES_FILE,
         f"Highest losses of {shipped} on the validation images",
     )
     written += [path for path in (picture, curves, losses) if path is not None]
@@ -550,8 +565,8 @@ def write_report(
         "classes": dict(enumerate(class_names)),
         "data": _data_card(datasets),
     }
-    write_json(folder / "run.json", run_card)
-    written.append(folder / "run.json")
+    write_json(folder / RUN_CARD_FILE, run_card)
+    written.append(folder / RUN_CARD_FILE)
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
     print("Wrote " + ", ".join(str(path) for path in written))

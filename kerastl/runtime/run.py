@@ -50,6 +50,7 @@ from .distribute import (
     worker_folder,
 )
 from .errors import DivergedError, ScriptError
+from .export import EXPORT_FOLDER
 from .files import replacing
 from .history import drop_epochs_from, record_epoch
 from .jsonfile import read_json, write_json
@@ -59,11 +60,17 @@ from .models import (
     save_model_checked,
 )
 from .quiet import progress_verbosity, quiet_logger
+from .report import REPORT_FILES
 from .settings import settings_record, training_settings
 from .unfreeze import trainable_summary
 
-# What a run writes into its output folder; --restart deletes exactly these.
-RUN_FILES = ("resume", "history.csv", "best.keras", "model.keras", "logs")
+# What a run writes into its output folder; --restart deletes exactly these
+# (the image and feature caches stay: they are keyed by what they hold).
+RUN_FILES = (
+    ("resume", "history.csv", "best.keras", "model.keras", "logs")
+    + REPORT_FILES
+    + (EXPORT_FOLDER,)
+)
 
 
 @dataclass(frozen=True)
