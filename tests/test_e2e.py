@@ -3,9 +3,11 @@
 import csv
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -79,6 +81,58 @@ def assert_training_outputs(output: Path, epochs: int) -> None:
     check_reload(output / "model.keras", 32, 10)
 
 
+class FinishedRun(NamedTuple):
+    """A finished run: its folder, script, options and output."""
+
+    folder: Path
+    script: Path
+    options: str
+    result: subprocess.CompletedProcess[str]
+    output: Path
+    weights: Path
+    test: Path
+
+
+@pytest.fixture(scope="module")
+def finished_run(
+    tmp_path_factory: pytest.TempPathFactory, digits_dir: Path
+) -> FinishedRun:
+    """A run trained once for the tests that read or copy it.
+
+    A feature-extraction script for MobileNetV3Small at 32 pixels, two epochs
+    from a weights file made here, with a test folder, `--class-weight auto`
+    and two exports.
+    """
+    folder = tmp_path_factory.mktemp("finished")
+    script = generate(
+        folder,
+        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
+    )
+    weights = folder / "base.weights.h5"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, keras; keras.applications.MobileNetV3Small(include_top=False, "
+                "weights=None, input_shape=(32, 32, 3)).save_weights(sys.argv[1])"
+            ),
+            str(weights),
+        ],
+        check=True,
+        capture_output=True,
+        env=script_env(),
+    )
+    test = write_digits(folder / "test", per_class=2)
+    options = (
+        f"--weights {weights} --test-dir {test} --class-weight auto --epochs 2 "
+        "--output-dir out --export saved-model tflite"
+    )
+    result = run_script(script, *on_data(digits_dir, options))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return FinishedRun(folder, script, options, result, folder / "out", weights, test)
+
+
 def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
     script = generate(
         tmp_path,
@@ -90,27 +144,6 @@ def test_feature_extraction_runs(tmp_path: Path, digits_dir: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "model.keras (the final model): val_accuracy" in result.stdout
     assert_training_outputs(tmp_path / "out", epochs=1)
-
-
-def test_fine_tune_runs_both_phases(tmp_path: Path, digits_dir: Path) -> None:
-    script = generate(
-        tmp_path,
-        "--mode fine-tune --backbone ResNet50V2 --image-size 32 --unfreeze 1 --unfreeze 2",
-    )
-    result = run_script(
-        script,
-        *on_data(
-            digits_dir,
-            "--weights none --epochs 1 --fine-tune-epochs 1 --output-dir out",
-        ),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Phase 'unfreeze-2', epochs 3 to 3:" in result.stdout
-    assert "BatchNormalization layers that train: 0 of" in result.stdout
-    assert_training_outputs(tmp_path / "out", epochs=3)
-    with open(tmp_path / "out" / "history.csv", newline="") as file:
-        phases = [row["phase"] for row in csv.DictReader(file)]
-    assert phases == ["head", "unfreeze-1", "unfreeze-2"]
 
 
 def test_as_is_predicts_imagenet_classes(tmp_path: Path, digits_dir: Path) -> None:
@@ -131,12 +164,13 @@ def test_as_is_predicts_imagenet_classes(tmp_path: Path, digits_dir: Path) -> No
     assert rows[0]["wordnet_id"].startswith("n")
 
 
-def test_standalone_script_runs_without_kerastl(
+def test_a_standalone_fine_tune_script_runs_each_stage_without_kerastl(
     tmp_path: Path, digits_dir: Path
 ) -> None:
     script = generate(
         tmp_path,
-        "--mode fine-tune --backbone MobileNetV3Small --image-size 32 --standalone",
+        "--mode fine-tune --backbone MobileNetV3Small --image-size 32 --standalone "
+        "--unfreeze 1 --unfreeze 2",
     )
     poison = tmp_path / "poison" / "kerastl"
     poison.mkdir(parents=True)
@@ -163,40 +197,39 @@ def test_standalone_script_runs_without_kerastl(
         env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert_training_outputs(tmp_path / "out", epochs=2)
+    assert "Phase 'unfreeze-2', epochs 3 to 3:" in result.stdout
+    assert "BatchNormalization layers that train: 0 of" in result.stdout
+    assert_training_outputs(tmp_path / "out", epochs=3)
+    with open(tmp_path / "out" / "history.csv", newline="") as file:
+        phases = [row["phase"] for row in csv.DictReader(file)]
+    assert phases == ["head", "unfreeze-1", "unfreeze-2"]
 
 
-def test_weights_from_a_file(tmp_path: Path, digits_dir: Path) -> None:
-    script = generate(
-        tmp_path,
-        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
+def test_weights_from_a_file(finished_run: FinishedRun, digits_dir: Path) -> None:
+    import keras
+    import numpy as np
+
+    card = json.loads((finished_run.output / "run.json").read_text())
+    assert card["settings"]["weights"] == str(finished_run.weights)
+    # The frozen base of the shipped model holds the file's weights.
+    base = keras.applications.MobileNetV3Small(
+        include_top=False, weights=str(finished_run.weights), input_shape=(32, 32, 3)
     )
-    weights = tmp_path / "base.weights.h5"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sys, keras; keras.applications.MobileNetV3Small(include_top=False, "
-                "weights=None, input_shape=(32, 32, 3)).save_weights(sys.argv[1])"
-            ),
-            str(weights),
-        ],
-        check=True,
-        capture_output=True,
-        env=script_env(),
+    model = keras.saving.load_model(finished_run.output / "model.keras", compile=False)
+    shipped_base = model.get_layer(base.name).get_weights()
+    for shipped, loaded in zip(shipped_base, base.get_weights(), strict=True):
+        np.testing.assert_array_equal(shipped, loaded)
+    missing = finished_run.folder / "nope.weights.h5"
+    result = run_script(
+        finished_run.script,
+        *on_data(digits_dir, f"--weights {missing} --output-dir other"),
     )
-    common = on_data(digits_dir, "--epochs 1 --output-dir out")
-    result = run_script(script, *common, "--weights", str(weights))
-    assert result.returncode == 0, result.stderr[-3000:]
-    missing = run_script(
-        script, *common, "--weights", str(tmp_path / "nope.weights.h5")
-    )
-    assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines()[-1] == (
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
         "script.py: error: argument --weights: weights file "
-        f"{tmp_path / 'nope.weights.h5'} does not exist (give imagenet, none or a file)"
+        f"{missing} does not exist (give imagenet, none or a file)"
     )
+    assert not (finished_run.folder / "other").exists()
 
 
 def test_imagenet_weights_that_cannot_be_downloaded(
@@ -261,15 +294,10 @@ def test_a_stage_that_fits_no_layer_stops_before_training(
 
 
 def test_a_rerun_after_an_edit_is_refused_then_restarted(
-    tmp_path: Path, digits_dir: Path
+    finished_run: FinishedRun, digits_dir: Path, tmp_path: Path
 ) -> None:
-    script = generate(
-        tmp_path,
-        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
-    )
-    args = on_data(digits_dir, "--weights none --epochs 1 --output-dir out")
-    first = run_script(script, *args)
-    assert first.returncode == 0, first.stderr[-3000:]
+    script = Path(shutil.copy(finished_run.script, tmp_path))
+    shutil.copytree(finished_run.output, tmp_path / "out")
     # The user adds a hidden layer to the head, as the settings invite.
     text = script.read_text()
     edited = text.replace(
@@ -279,7 +307,7 @@ def test_a_rerun_after_an_edit_is_refused_then_restarted(
     )
     assert edited != text
     script.write_text(edited)
-    refused = run_script(script, *args)
+    refused = run_script(script, *on_data(digits_dir, finished_run.options))
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr
     last = refused.stderr.strip().splitlines()[-1]
@@ -290,9 +318,11 @@ def test_a_rerun_after_an_edit_is_refused_then_restarted(
         "pass --restart to start that folder over, or choose another --output-dir"
     )
     assert "Epoch 1/" not in refused.stdout  # refused before training
+    args = on_data(digits_dir, "--weights none --epochs 1 --output-dir out")
     restarted = run_script(script, *args, "--restart")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     assert_training_outputs(tmp_path / "out", epochs=1)
+    assert not (tmp_path / "out" / "export").exists()  # the old run's files are gone
 
 
 def load_script(path: Path):
@@ -347,27 +377,14 @@ def test_bad_script_options_are_usage_errors(
         assert f"at most 1000, not {top_k}" in capsys.readouterr().err
 
 
-def test_the_report_describes_the_shipped_model(
-    tmp_path: Path, digits_dir: Path
-) -> None:
+def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> None:
     import keras
     import numpy as np
     from PIL import Image
 
     from kerastl import runtime
 
-    script = generate(
-        tmp_path,
-        "--mode feature-extraction --backbone MobileNetV3Small --image-size 32",
-    )
-    test = write_digits(tmp_path / "test", per_class=2)
-    options = (
-        f"--test-dir {test} --class-weight auto --weights none --epochs 2 "
-        "--output-dir out --export saved-model tflite"
-    )
-    result = run_script(script, *on_data(digits_dir, options))
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "out"
+    result, out, test = finished_run.result, finished_run.output, finished_run.test
     metrics = json.loads((out / "metrics.json").read_text())
     card = json.loads((out / "run.json").read_text())
     assert metrics["model"] == card["shipped_model"] in ("best.keras", "model.keras")

@@ -1,7 +1,7 @@
 """A fine-tuning run killed (SIGKILL) at any point resumes where it stopped.
 
-Each test starts the script, kills it at one moment, runs the same command
-again, and checks the epochs and the final files (slow: about a minute each).
+The script is killed at one moment after another and run again each time with
+the same command; the epochs and final files are checked (slow: minutes).
 """
 
 import csv
@@ -91,72 +91,65 @@ def arguments(digits_dir: Path, output: Path) -> list[str]:
     ]
 
 
-def kill_when(script: Path, args: list[str], moment: Callable[[], bool]) -> None:
-    """Runs the script and SIGKILLs it as soon as `moment()` is true."""
-    process = subprocess.Popen(
-        [sys.executable, str(script), *args],
-        cwd=script.parent,
-        env=script_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def kill_when(script: Path, args: list[str], moment: Callable[[], bool]) -> str:
+    """Runs the script, SIGKILLs it as soon as `moment()` is true, returns its output."""
+    log = script.parent / "killed.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, str(script), *args],
+            cwd=script.parent,
+            env=script_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 300
+        try:
+            while not moment():
+                assert process.poll() is None, "the run ended before the kill"
+                assert time.monotonic() < deadline, "the moment to kill never came"
+                time.sleep(0.02)
+            process.send_signal(
+                signal.SIGSTOP
+            )  # freeze it at that moment, then kill it
+            process.kill()
+        finally:
+            process.kill()
+            process.wait()
+    return log.read_text()
+
+
+def test_killed_at_each_moment_the_run_resumes_where_it_stopped(
+    script: Path, digits_dir: Path, tmp_path: Path
+) -> None:
+    """One run killed three times: in the head phase, between the phases and
+    while fine-tuning; each rerun of the same command goes on from the last
+    saved epoch, and the last one ends the run."""
+    output = tmp_path / "run"
+    args = arguments(digits_dir, output)
+    # 1. During the head phase: the kill may land before epoch 1's checkpoint.
+    kill_when(script, args, lambda: len(history(output)) >= 1)
+    assert completed_phases(output) == [] and 1 <= len(history(output)) < HEAD_EPOCHS
+    saved = checkpoint_epoch(output)
+    # 2. Between the phases: the head phase is complete, fine-tuning not begun.
+    stdout = kill_when(script, args, lambda: completed_phases(output) == ["head"])
+    assert f"Phase 'head', epochs {saved + 1} to {HEAD_EPOCHS}:" in stdout
+    assert history(output) == EXPECTED[:HEAD_EPOCHS]
+    # 3. While fine-tuning.
+    stdout = kill_when(
+        script, args, lambda: any(phase != "head" for _, phase in history(output))
     )
-    deadline = time.monotonic() + 300
-    try:
-        while not moment():
-            assert process.poll() is None, "the run ended before the moment to kill it"
-            assert time.monotonic() < deadline, "the moment to kill never came"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGSTOP)  # freeze it at that moment, then kill it
-        process.kill()
-    finally:
-        process.kill()
-        process.wait()
-
-
-def resume_and_check(script: Path, args: list[str], output: Path) -> str:
+    assert "Phase 'head' finished in an earlier run." in stdout
+    assert f"Phase 'unfreeze-3', epochs {HEAD_EPOCHS + 1} to" in stdout
+    assert completed_phases(output) == ["head"]
+    # The last rerun ends the run, with every epoch once.
     result = run_script(script, *args)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Phase 'head' finished in an earlier run." in result.stdout
     assert history(output) == EXPECTED
     assert completed_phases(output) == ["head", "unfreeze-3"]
     for name in ("model.keras", "labels.json", "best.keras"):
         assert (output / name).is_file()
     assert not list((output / "resume").glob("backup-*"))
-    return result.stdout
-
-
-def test_killed_during_the_head_phase(
-    script: Path, digits_dir: Path, tmp_path: Path
-) -> None:
-    output = tmp_path / "run"
-    args = arguments(digits_dir, output)
-    kill_when(script, args, lambda: len(history(output)) >= 1)
-    assert completed_phases(output) == [] and 1 <= len(history(output)) < HEAD_EPOCHS
-    saved = checkpoint_epoch(output)  # the kill may land before epoch 1's checkpoint
-    stdout = resume_and_check(script, args, output)
-    assert f"Phase 'head', epochs {saved + 1} to {HEAD_EPOCHS}:" in stdout
-
-
-def test_killed_between_phases(script: Path, digits_dir: Path, tmp_path: Path) -> None:
-    output = tmp_path / "run"
-    args = arguments(digits_dir, output)
-    kill_when(script, args, lambda: completed_phases(output) == ["head"])
-    assert history(output) == EXPECTED[:HEAD_EPOCHS]
-    stdout = resume_and_check(script, args, output)
-    assert "Phase 'head' finished in an earlier run." in stdout
-    assert f"Phase 'unfreeze-3', epochs {HEAD_EPOCHS + 1} to" in stdout
-
-
-def test_killed_during_fine_tuning(
-    script: Path, digits_dir: Path, tmp_path: Path
-) -> None:
-    output = tmp_path / "run"
-    args = arguments(digits_dir, output)
-    kill_when(
-        script, args, lambda: any(phase != "head" for _, phase in history(output))
-    )
-    assert completed_phases(output) == ["head"]
-    stdout = resume_and_check(script, args, output)
-    assert "Phase 'head' finished in an earlier run." in stdout
 
 
 def test_a_finished_run_is_not_trained_again(
