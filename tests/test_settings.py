@@ -1,6 +1,7 @@
 """A script's settings, declared once: the command line, checks and record they give."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ class Settings:
     weights: str | None = setting("imagenet", "weights", parse=weights_option)
     unfreeze: tuple[int | str, ...] = setting((5,), "stages")
     export: tuple[str, ...] = setting((), "formats", trains=False)
-    output_dir: str = setting("runs/x", "output", trains=False)
+    output_dir: str = setting("runs/x", "output", output=True, trains=False)
 
 
 @pytest.fixture
@@ -187,3 +188,38 @@ def test_a_list_default_is_kept_as_a_tuple(data: str) -> None:
         unfreeze: tuple[int | str, ...] = setting([2, "all"], "stages")
 
     assert parse_settings(Edited, ["--data-dir", data]).unfreeze == (2, "all")
+
+
+def test_the_output_folder_is_checked_before_anything_loads(
+    data: str, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Path("notes.txt").write_text("a file")
+    for output, message in {
+        "notes.txt": "notes.txt is a file, not a folder",
+        "notes.txt/run": "notes.txt/run cannot be made: ",
+        "data": "data is inside --data-dir; its files would be read as images",
+        "data/run": "data/run is inside --data-dir",
+    }.items():
+        line = usage_error(
+            capsys, Settings, ["--data-dir", data, "--output-dir", output]
+        )
+        assert f"argument --output-dir: {message}" in line, line
+    # A folder to be made, or a URL (its file system checks it at the first write).
+    for output in ("runs/new/deep", "gs://bucket/runs/x"):
+        settings = parse_settings(
+            Settings, ["--data-dir", data, "--output-dir", output]
+        )
+        assert settings.output_dir == output
+    # Without permission to write: os.access says so (root may write anywhere here).
+    real_access = os.access
+    monkeypatch.setattr(
+        "os.access",
+        lambda path, mode: (
+            False if path.endswith("locked") else real_access(path, mode)
+        ),
+    )
+    Path("locked").mkdir()
+    line = usage_error(
+        capsys, Settings, ["--data-dir", data, "--output-dir", "locked/run"]
+    )
+    assert line.endswith("locked (permission denied)") and "cannot write in " in line

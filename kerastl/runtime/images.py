@@ -158,14 +158,31 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
-def check_images(paths: list[Path]) -> None:
-    """Raises DataError naming the first of `paths` that TensorFlow could not decode.
+# Unreadable files named in full by the one-line error, at most; then a count.
+NAMED_UNREADABLE = 5
 
-    See `image_problem`: it reads each file's structure, not its pixels.
+
+def check_images(paths: list[Path]) -> None:
+    """Raises DataError naming each of `paths` that TensorFlow could not decode.
+
+    See `image_problem`: it reads each file's structure, not its pixels. The
+    one line names the first `NAMED_UNREADABLE` files and counts the rest, so
+    that a single run finds them all.
     """
-    for path in paths:
-        problem = image_problem(path)
-        if problem is not None:
-            raise DataError(
-                f"{path} is not a readable image ({problem}); remove or replace it"
-            )
+    problems = [(path, image_problem(path)) for path in paths]
+    unreadable = [(path, problem) for path, problem in problems if problem]
+    if len(unreadable) == 1:
+        path, problem = unreadable[0]
+        raise DataError(
+            f"{path} is not a readable image ({problem}); remove or replace it"
+        )
+    if unreadable:
+        named = "; ".join(
+            f"{path} ({problem})" for path, problem in unreadable[:NAMED_UNREADABLE]
+        )
+        more = len(unreadable) - NAMED_UNREADABLE
+        rest = f"; and {more} more" if more > 0 else ""
+        raise DataError(
+            f"{len(unreadable)} files are not readable images: {named}{rest}; "
+            "remove or replace them"
+        )

@@ -38,6 +38,7 @@ def setting(
     choices: Sequence[str] | None = None,
     parse: Callable[[str], Any] | None = None,
     folder: bool = False,
+    output: bool = False,
     required: bool = False,
     trains: bool = True,
 ) -> Any:
@@ -55,12 +56,18 @@ def setting(
             raises `argparse.ArgumentTypeError` for a bad one.
         folder: The value is an existing folder of images, different from the
             other folder settings.
+        output: The value is the folder the script writes: not a file, not
+            among the folders of images, and writable (the nearest existing
+            folder on its path), checked before anything loads. A URL
+            (`gs://...`) is left to its file system.
         required: A value must be given when the default is None.
         trains: Whether the setting changes what a run trains; those that do
             not (the output folder, exports...) are left out when a rerun of a
             finished run names the settings it ignores.
     """
-    check = _Check(minimum, maximum, above, below, tuple(choices or ()), parse, folder)
+    check = _Check(
+        minimum, maximum, above, below, tuple(choices or ()), parse, folder, output
+    )
     metadata = {"help": help, "check": check, "required": required, "trains": trains}
     if isinstance(default, list):  # a dataclass default must not be mutable
         default = tuple(default)
@@ -78,6 +85,7 @@ class _Check:
     choices: tuple[str, ...]
     parse: Callable[[str], Any] | None
     folder: bool
+    output: bool
 
     def read(self, text: str, kind: type, optional: bool) -> Any:
         """Reads a value from the command line (`none` for None if optional)."""
@@ -108,6 +116,8 @@ class _Check:
             )
         if self.folder and not os.path.isdir(value):
             raise argparse.ArgumentTypeError(f"{value} is not a folder")
+        if self.output and (problem := _unwritable(value)):
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     def _check_bounds(self, value: float) -> None:
@@ -321,7 +331,7 @@ def _check_folders(
     fields: Sequence[dataclasses.Field],
     values: dict[str, Any],
 ) -> None:
-    """Folder settings must name different folders."""
+    """Folder settings must name different folders, and the output none of them."""
     seen: dict[str, str] = {}
     for field in fields:
         value = values[field.name]
@@ -334,3 +344,30 @@ def _check_folders(
                 "give a different folder"
             )
         seen[key] = field.name
+    for field in fields:
+        value = values[field.name]
+        if not field.metadata["check"].output or value is None or "://" in value:
+            continue
+        output = os.path.realpath(value)
+        for folder, name in seen.items():
+            if output == folder or output.startswith(folder + os.sep):
+                parser.error(
+                    f"argument {flag(field.name)}: {value} is inside {flag(name)}; "
+                    "its files would be read as images: give another folder"
+                )
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a script could not write in the folder `path`, or None if it can."""
+    if "://" in path:  # gs://, s3://...: its file system says so at the first write
+        return None
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{path} is a file, not a folder"
+    nearest = os.path.abspath(path)
+    while not os.path.exists(nearest):
+        nearest = os.path.dirname(nearest)
+    if not os.path.isdir(nearest):
+        return f"{path} cannot be made: {nearest} is a file"
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return f"cannot write in {nearest} (permission denied)"
+    return None
