@@ -35,7 +35,7 @@ class Settings:
     )
     batch_size: int = runtime.setting(32, "images per step", minimum=1)
     output_dir: str = runtime.setting(
-        "runs/mobilenetv3small_as_is", "folder of predictions.csv"
+        "runs/mobilenetv3small_as_is", "folder of predictions.csv", output=True
     )
 
 
@@ -74,3 +74,5 @@ if __name__ == "__main__":
         main()
     except runtime.ScriptError as error:
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:  # training itself saves, then stops (status 130)
+        raise SystemExit(runtime.stopped_by_ctrl_c()) from None

@@ -388,6 +388,21 @@ def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> No
     metrics = json.loads((out / "metrics.json").read_text())
     card = json.loads((out / "run.json").read_text())
     assert metrics["model"] == card["shipped_model"] in ("best.keras", "model.keras")
+    # The figure printed for each file is that file's own: the shipped one's is
+    # in metrics.json, best.keras's in the history at its epoch.
+    printed = {
+        line.split(" ")[0]: float(line.rsplit("val_loss ", 1)[1])
+        for line in result.stdout.splitlines()
+        if line.startswith(("model.keras (", "best.keras ("))
+    }
+    assert printed[metrics["model"]] == round(metrics["validation"]["loss"], 4)
+    best = card["best_epoch"]
+    with open(out / "history.csv", newline="") as file:
+        at_best = next(
+            row for row in csv.DictReader(file) if int(row["epoch"]) == best["epoch"]
+        )
+    if "best.keras" in printed:
+        assert printed["best.keras"] == round(float(at_best["val_loss"]), 4)
     assert f"The test images, with {metrics['model']}:" in result.stdout
     # With augmentation, epoch 1 tells what --no-augment would save.
     assert "With --no-augment the base would run once" in result.stdout

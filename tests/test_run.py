@@ -2,6 +2,8 @@
 rerun it cannot continue (on real, tiny Keras models)."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import keras
@@ -18,6 +20,7 @@ from kerastl.runtime import (
     read_history,
     save_model_checked,
 )
+from kerastl.runtime.epochs import epoch_batches
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")
@@ -121,7 +124,7 @@ def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
     assert [row["phase"] for row in rows] == ["head"] * 6 + ["wild"] * 2
 
 
-def test_patience_is_part_of_the_saved_state(tmp_path: Path) -> None:
+def test_patience_is_part_of_the_saved_state(tmp_path: Path, capsys) -> None:
     stalled = Phase("stalled", epochs=10, learning_rate=1e-9)  # cannot improve
     run = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
     fit(run, HEAD)
@@ -130,11 +133,18 @@ def test_patience_is_part_of_the_saved_state(tmp_path: Path) -> None:
     assert state(tmp_path)["wait"] == 2
     again = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
     fit(again, HEAD)
+    capsys.readouterr()
     fit(again, stalled)
     _, rows = read_history(tmp_path / "history.csv")
     # Two epochs before the kill, one after: three without beating the best.
     assert [row["phase"] for row in rows].count("stalled") == 3
     best = state(tmp_path)["best"]
+    assert (
+        f"Phase 'stalled' stops early after epoch {HEAD.epochs + 3} of "
+        f"{HEAD.epochs + 10}: val_loss has not beaten the run's best "
+        f"({best['value']:.4f}, epoch {best['epoch']}) for 3 epochs (--patience); "
+        "on from that epoch."
+    ) in capsys.readouterr().out
     weights = [np.array(w) for w in again.model.weights]
     reference = keras.saving.load_model(tmp_path / "best.keras", compile=False)
     for expected, actual in zip(reference.get_weights(), weights):
@@ -280,3 +290,83 @@ def test_class_weights_reach_fit(tmp_path: Path) -> None:
         )
         predicted_ones.append(int(run.model.predict(X, verbose=0).argmax(1).sum()))
     assert predicted_ones[1] > predicted_ones[0]
+
+
+class Signal(keras.callbacks.Callback):
+    """Sends this process a signal after one batch, as a preemption would."""
+
+    def __init__(self, number: int, epoch: int, batch: int) -> None:
+        super().__init__()
+        self.number, self.epoch, self.batch = number, epoch, batch
+        self.current = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.current, batch) == (self.epoch, self.batch):
+            os.kill(os.getpid(), self.number)
+
+
+def train_with_dropout(folder: Path, *callbacks: keras.callbacks.Callback) -> Run:
+    """Two phases with Adam and dropout, on batches shuffled by epoch, as a script."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4,), name="features")
+    x = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    x = keras.layers.Dropout(0.5, name="dropout")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    phases = [Phase("head", 3, 0.01), Phase("tune", 2, 0.001)]
+    run = Run(folder, keras.Model(inputs, outputs), phases)
+    train = epoch_batches(
+        tf.data.Dataset.from_tensor_slices(TRAINING),
+        batch_size=8,
+        seed=3,
+        buffer_size=48,
+    )
+    for phase in phases:
+        run.model.compile(
+            optimizer=keras.optimizers.Adam(phase.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        run.fit(
+            phase,
+            train,
+            validation_data=batches(*VALIDATION),
+            callbacks=list(callbacks),
+            verbose=0,
+        )
+    run.finish(batches(*VALIDATION))
+    return run
+
+
+def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
+    reference = train_with_dropout(tmp_path / "reference")
+    folder = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit:  # SIGTERM after batch 3 of epoch 2
+        train_with_dropout(folder, Signal(signal.SIGTERM, epoch=1, batch=2))
+    assert exit.value.code == 143
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"Stopped by SIGTERM after batch 3 of epoch 2, saved in {folder}; "
+        "run the same command to go on from there."
+    )
+    checkpoint = state(folder)["checkpoint"]
+    assert (checkpoint["epoch"], checkpoint["batch"]) == (1, 3)
+    assert len(checkpoint["metrics"]) == len(reference.model.metrics_variables)
+    # Ctrl-C after the first batch of the second phase.
+    with pytest.raises(SystemExit) as exit:
+        train_with_dropout(folder, Signal(signal.SIGINT, epoch=3, batch=0))
+    assert exit.value.code == 130
+    out = capsys.readouterr().out
+    assert "Epoch 2: on from batch 4." in out
+    assert "Stopped by SIGINT (Ctrl-C) after batch 1 of epoch 4" in out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    resumed = train_with_dropout(folder)
+    # Every figure of every epoch, and every weight, as if never stopped.
+    assert read_history(folder / "history.csv") == read_history(
+        tmp_path / "reference" / "history.csv"
+    )
+    for actual, expected in zip(
+        resumed.model.get_weights(), reference.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(actual, expected)

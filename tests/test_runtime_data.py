@@ -23,6 +23,7 @@ from kerastl.runtime import (
     scan_image_folder,
 )
 from kerastl.runtime.cache import available_memory, choose_cache
+from kerastl.runtime.data import check_test_folder
 from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
 
@@ -61,6 +62,37 @@ def test_scan_names_a_corrupt_file(folder: Path) -> None:
     broken.write_bytes(b"this is not a jpeg")
     with pytest.raises(DataError, match="broken.jpg is not a readable image"):
         scan_image_folder(folder)
+
+
+def test_scan_names_every_corrupt_file_in_one_line(folder: Path) -> None:
+    broken = [folder / "1" / "broken.jpg", folder / "2" / "broken.png"]
+    for path in broken:
+        path.write_bytes(b"this is not an image")
+    with pytest.raises(DataError) as error:
+        scan_image_folder(folder)
+    message = str(error.value)
+    assert message.startswith("2 files are not readable images: ")
+    assert all(str(path) in message for path in broken) and "\n" not in message
+    assert message.endswith("; remove or replace them")
+    for index in range(6):  # eight in all: five named, then a count
+        (folder / "0" / f"bad{index}.png").write_bytes(b"nor is this")
+    with pytest.raises(DataError, match=r"^8 files .*; and 3 more; remove or replace"):
+        scan_image_folder(folder)
+
+
+def test_a_test_folder_with_other_classes_names_them(
+    folder: Path, tmp_path: Path
+) -> None:
+    test = write_digits(tmp_path / "test", per_class=1, classes=3)
+    check_test_folder(test, ["0", "1", "2"])
+    shutil.rmtree(test / "2")
+    shutil.copytree(test / "1", test / "cat")
+    with pytest.raises(DataError) as error:
+        check_test_folder(test, ["0", "1", "2"])
+    assert str(error.value) == (
+        f"the test folder {test} has other classes than the training data: "
+        "missing 2; extra cat"
+    )
 
 
 def test_scan_names_a_png_cut_in_half(folder: Path) -> None:
@@ -146,7 +178,9 @@ def test_as_is_prediction_names_a_cut_image(folder: Path) -> None:
 
 def test_validation_classes_must_match(folder: Path, tmp_path: Path) -> None:
     val = write_digits(tmp_path / "val", per_class=2, classes=4)
-    with pytest.raises(DataError, match=r"missing \[\], extra \['3'\]"):
+    with pytest.raises(
+        DataError, match=r"other classes than the training data: missing none; extra 3$"
+    ):
         load_image_folders(folder, image_size=32, batch_size=4, val_dir=val)
 
 
@@ -196,6 +230,7 @@ def contents(dataset: tf.data.Dataset) -> list[tuple[int, bytes]]:
 
 def cached_spec(dataset: tf.data.Dataset) -> tf.TensorSpec:
     """The image spec of the cache a pipeline reads from."""
+    dataset = getattr(dataset, "ordered", dataset)  # the same cache, not shuffled
     while type(dataset).__name__ != "CacheDataset":
         dataset = dataset._input_dataset
     return dataset.element_spec[0]
@@ -330,7 +365,8 @@ def test_disk_cache_survives_a_run_killed_while_filling(
 
 
 def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
-    """Cache before augmenting: two passes over the data see different images."""
+    """Cache before augmenting: two epochs see different images, and the same
+    epoch drawn twice (a resumed run) the same ones."""
     rotate = keras.layers.RandomRotation(0.5, seed=3)
     train, _, _ = load_image_folders(
         folder,
@@ -341,9 +377,11 @@ def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
         augmentation=rotate,
     )
     first = np.concatenate([images for images, _ in train])
+    train.epoch.assign(1)
     second = np.concatenate([images for images, _ in train])
     assert first.shape == second.shape
     assert not np.allclose(np.sort(first, axis=None), np.sort(second, axis=None))
+    np.testing.assert_array_equal(second, np.concatenate([x for x, _ in train]))
 
 
 def test_pixel_range_check_catches_scaled_images(folder: Path) -> None:

@@ -89,6 +89,7 @@ from .settings import (
     training_settings,
 )
 from .ship import choose_model
+from .stops import stopped_by_ctrl_c
 from .training_data import (
     TrainingData,
     cache_training_features,
@@ -176,6 +177,7 @@ __all__ = [
     "setting",
     "settings_record",
     "split_at",
+    "stopped_by_ctrl_c",
     "summary_lines",
     "top_k",
     "trainable_summary",

@@ -4,8 +4,8 @@ A data folder holds one sub-folder per class, as `image_dataset_from_directory`
 expects. The scan catches what would otherwise crash training mid-epoch (an
 unreadable file, an empty class, fewer than two classes, validation classes that
 differ). The pipeline caches decoded images (as uint8) before augmenting them,
-so the augmentation is drawn afresh each epoch, and fills that cache before it
-returns: in memory when it fits, else on disk, so that the size of the data
+so the augmentation is drawn afresh each epoch (from the seed and the epoch:
+see `epochs`), and fills that cache before it returns: in memory when it fits, else on disk, so that the size of the data
 set does not decide whether training fits in memory.
 """
 
@@ -15,6 +15,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -26,6 +27,7 @@ from .cache import (
     choose_cache,
     disk_cache_prefix,
 )
+from .epochs import augment_batch, epoch_batches
 from .errors import DataError
 from .files import write_text
 from .images import IMAGE_EXTENSIONS, check_images, list_images
@@ -78,15 +80,16 @@ def scan_image_folder(
         raise DataError(
             f"{root} has {len(class_names)} class folder(s); a classifier needs at least two"
         )
-    counts = {}
+    counts, images = {}, []
     for name in class_names:
-        images = list_images(root / name)
-        if not images:
+        in_class = list_images(root / name)
+        if not in_class:
             raise DataError(
                 f"class folder {root / name} has no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
-        check_images(images)
-        counts[name] = len(images)
+        counts[name] = len(in_class)
+        images += in_class
+    check_images(images)  # every class at once: one run names every bad file
     return FolderScan(class_names, counts)
 
 
@@ -159,13 +162,11 @@ def load_image_folders(
         "verbose": False,
     }
     if val_dir is not None:
-        val_scan = scan_image_folder(val_dir, "validation folder")
-        if val_scan.class_names != scan.class_names:
-            missing = sorted(set(scan.class_names) - set(val_scan.class_names))
-            extra = sorted(set(val_scan.class_names) - set(scan.class_names))
-            raise DataError(
-                f"validation classes differ from training classes: missing {missing}, extra {extra}"
-            )
+        check_classes(
+            scan_image_folder(val_dir, "validation folder"),
+            scan.class_names,
+            f"validation folder {val_dir}",
+        )
         train = keras.utils.image_dataset_from_directory(data_dir, **options)
         val = keras.utils.image_dataset_from_directory(
             val_dir, class_names=scan.class_names, shuffle=False, **options
@@ -188,7 +189,15 @@ def load_image_folders(
                 f"the {name} set is empty; add images or change the validation split"
             )
     # Check one augmented batch, read around the cache so that it stays whole.
-    check_pixel_range(_augment(train.take(batch_size).batch(batch_size), augmentation))
+    sample = train.take(batch_size).batch(batch_size)
+    if augmentation is not None:
+        sample = sample.map(
+            lambda images, labels: (
+                augment_batch(augmentation, images, tf.constant([seed, 0], tf.int64)),
+                labels,
+            )
+        )
+    check_pixel_range(sample)
     images = sum(len(dataset.file_paths) for dataset in subsets.values())
     kind, reason = choose_cache(
         cache,
@@ -230,6 +239,30 @@ def load_image_folders(
     )
 
 
+def check_classes(scan: FolderScan, class_names: list[str], what: str) -> None:
+    """Raises DataError unless the folder of `scan` has the classes `class_names`.
+
+    The message names the classes missing from the folder and those it adds.
+    """
+    if scan.class_names == class_names:
+        return
+    missing = [name for name in class_names if name not in scan.class_names]
+    extra = [name for name in scan.class_names if name not in class_names]
+    raise DataError(
+        f"the {what} has other classes than the training data: "
+        f"missing {', '.join(missing) or 'none'}; extra {', '.join(extra) or 'none'}"
+    )
+
+
+def check_test_folder(test_dir: str | os.PathLike, class_names: list[str]) -> None:
+    """Checks a test folder (its images and classes) before anything trains."""
+    check_classes(
+        scan_image_folder(test_dir, "test folder"),
+        class_names,
+        f"test folder {test_dir}",
+    )
+
+
 def load_test_folder(
     test_dir: str | os.PathLike,
     *,
@@ -242,11 +275,7 @@ def load_test_folder(
     Raises:
         DataError: If the folder cannot be used or its classes differ.
     """
-    scan = scan_image_folder(test_dir, "test folder")
-    if scan.class_names != class_names:
-        raise DataError(
-            f"test classes differ from training classes: {', '.join(scan.class_names)}"
-        )
+    check_test_folder(test_dir, class_names)
     with contextlib.redirect_stdout(io.StringIO()):
         dataset = keras.utils.image_dataset_from_directory(
             test_dir,
@@ -303,12 +332,19 @@ def _pipeline(
         dataset = dataset.cache(prefix or "")
         _fill_cache(dataset, size, prefix, file_paths)
     ordered = dataset.batch(batch_size).map(_to_float).prefetch(tf.data.AUTOTUNE)
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(
-            min(size, SHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True
+    epoch = None
+    if shuffle_seed is None:
+        dataset = dataset.batch(batch_size)
+    else:  # each epoch's order and augmentation follow from the seed and the epoch
+        dataset = epoch_batches(
+            dataset,  # shuffled as uint8: a quarter of the float32 memory
+            batch_size=batch_size,
+            seed=shuffle_seed,
+            buffer_size=min(size, SHUFFLE_BUFFER),
+            augment=None if augmentation is None else partial(_augment, augmentation),
         )
-    dataset = dataset.batch(batch_size).map(_to_float)
-    dataset = _augment(dataset, augmentation).prefetch(tf.data.AUTOTUNE)
+        epoch = dataset.epoch
+    dataset = dataset.map(_to_float).prefetch(tf.data.AUTOTUNE)
     # Multi-worker training shards batches, not files: the files are listed in
     # memory, so TensorFlow's default (files first) would only warn and fall back.
     options = tf.data.Options()
@@ -317,6 +353,8 @@ def _pipeline(
     )
     dataset = dataset.with_options(options)
     dataset.ordered = ordered
+    if epoch is not None:
+        dataset.epoch = epoch
     return dataset
 
 
@@ -368,15 +406,9 @@ def _fill_cache(
     )
 
 
-def _augment(
-    dataset: tf.data.Dataset, augmentation: keras.layers.Layer | None
-) -> tf.data.Dataset:
-    if augmentation is None:
-        return dataset
-    return dataset.map(
-        lambda images, labels: (augmentation(images, training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+def _augment(augmentation: keras.layers.Layer, images: tf.Tensor, key: tf.Tensor):
+    """One batch of uint8 images, augmented as float32 with the stateless `key`."""
+    return augment_batch(augmentation, tf.cast(images, tf.float32), key)
 
 
 def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .data import SHUFFLE_BUFFER
+from .epochs import epoch_batches
 from .errors import ScriptError
 from .files import replacing
 
@@ -111,16 +112,14 @@ def cache_features(
     train_features, train_labels = arrays["training"]
     # Shuffled as `load_image_folders` shuffles the images: the same batches,
     # in the same order, as the head would see through the whole model.
-    train = (
-        tf.data.Dataset.from_tensor_slices((train_features, train_labels))
-        .shuffle(
-            min(len(train_labels), SHUFFLE_BUFFER),
-            seed=seed,
-            reshuffle_each_iteration=True,
-        )
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    batches = epoch_batches(
+        tf.data.Dataset.from_tensor_slices((train_features, train_labels)),
+        batch_size=batch_size,
+        seed=seed,
+        buffer_size=min(len(train_labels), SHUFFLE_BUFFER),
     )
+    train = batches.prefetch(tf.data.AUTOTUNE)
+    train.epoch = batches.epoch
     val = tf.data.Dataset.from_tensor_slices(arrays["validation"]).batch(batch_size)
     for dataset, images in ((train, train_data), (val, validation_data)):
         for name in ("file_paths", "class_counts", "files_sha256"):

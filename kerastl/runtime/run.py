@@ -8,9 +8,11 @@ epoch the run writes, each file under a temporary name then renamed: the row of
 `best.keras` holds it: `best.keras` is written when a phase ends (and before
 a failed run stops), not after every epoch, which would cost a whole model's
 serialization per improving epoch; the best weights are on disk all the same.
-A kill at any point loses at most the epoch in progress: the same command
-skips the finished phases, re-applies the current phase's trainability,
-recompiles, restores the checkpoint and continues after the last saved epoch.
+A kill at any point loses at most the epoch in progress, SIGTERM or Ctrl-C
+not even that (the checkpoint is saved after the batch in progress): the same
+command skips the finished phases, re-applies the current phase's
+trainability, recompiles, restores the checkpoint and continues where it
+stopped, with the same batches and random state as if it never had.
 
 The best value and the early-stopping patience live in the run's state, not in
 a callback, so they survive phases and resumes (Keras's `ModelCheckpoint` and
@@ -40,6 +42,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .continuation import STATE_FORMAT, continue_run, fingerprint
 from .distribute import (
@@ -62,6 +65,7 @@ from .models import (
 from .quiet import progress_verbosity, quiet_logger
 from .report import REPORT_FILES
 from .settings import settings_record, training_settings
+from .stops import StopRequest, stop_requests
 from .unfreeze import trainable_summary
 
 # What a run writes into its output folder; --restart deletes exactly these
@@ -224,8 +228,11 @@ class Run:
         Compile the model for `phase` first: this restores the run's latest
         checkpoint (with the optimizer state if it was saved during `phase`),
         prints what will train, and fits from the epoch after the last saved
-        one. A phase that goes `patience` epochs without beating the run's
-        best stops and goes back to the best weights of the run.
+        one (from the batch after it, if the run stopped inside an epoch). A
+        phase that goes `patience` epochs without beating the run's best stops
+        and goes back to the best weights of the run. SIGTERM or Ctrl-C stops
+        it after the batch in progress, saved (`stops`): it exits with 143 or
+        130.
 
         Returns:
             The `History` of this `fit()`, or None if the phase was done.
@@ -270,28 +277,42 @@ class Run:
         self._trained = True
         print(trainable_summary(self.model))
         drop_epochs_from(self.write_dir / "history.csv", initial_epoch + 1)
-        progress = _EpochEnd(self, phase)
+        progress = _EpochEnd(self, phase, getattr(train_data, "epoch", None))
+        options = {
+            "validation_data": validation_data,
+            # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
+            "shuffle": False,
+            # NaN check first; the run's own bookkeeping last, once the epoch is over.
+            "callbacks": [
+                keras.callbacks.TerminateOnNaN(),
+                *_tensorboard(self.write_dir),
+                *callbacks,
+                progress,
+            ],
+            "class_weight": class_weight,
+            "verbose": progress_verbosity() if verbose is None else verbose,
+        }
+        history = None
         with (
             without_retracing_warnings(),
             fitting_in(self.strategy, self.trained_model),
+            stop_requests(enabled=self.is_single_process) as stop,
         ):
-            history = self.trained_model.fit(
-                train_data,
-                validation_data=validation_data,
-                initial_epoch=initial_epoch,
-                epochs=epochs,
-                # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
-                shuffle=False,
-                # NaN check first; the run's own bookkeeping last, once the epoch is over.
-                callbacks=[
-                    keras.callbacks.TerminateOnNaN(),
-                    *_tensorboard(self.write_dir),
-                    *callbacks,
-                    progress,
-                ],
-                class_weight=class_weight,
-                verbose=progress_verbosity() if verbose is None else verbose,
-            )
+            progress.stop = stop
+            try:
+                initial_epoch = self._fit_rest_of_epoch(
+                    phase, train_data, initial_epoch, progress, options
+                )
+                if progress.goes_on and initial_epoch < epochs:
+                    history = self.trained_model.fit(
+                        train_data,
+                        initial_epoch=initial_epoch,
+                        epochs=epochs,
+                        **options,
+                    )
+            except _Stopped:
+                print(f"\n{progress.stopped_line}", flush=True)
+                raise SystemExit(stop.exit_code) from None
         if progress.diverged is not None:
             self._loaded = None  # the model holds the diverged weights
         self._save_best()
@@ -368,6 +389,43 @@ class Run:
             start = max(start, checkpoint["epoch"])
         return start, max(start, self._end_epoch(index - 1) + phase.epochs)
 
+    @property
+    def is_single_process(self) -> bool:
+        """Whether the run is one process (one device, or mirrored on one machine).
+
+        Only such a run stops inside an epoch on SIGTERM or Ctrl-C: the workers
+        of a multi-worker run would wait for each other; they resume from the
+        last epoch.
+        """
+        return not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    def _fit_rest_of_epoch(
+        self, phase: Phase, train_data, epoch: int, progress: "_EpochEnd", options
+    ) -> int:
+        """Trains the batches left of epoch `epoch + 1` if the run stopped inside it.
+
+        Returns:
+            The epoch (0-based) that the rest of the phase starts from.
+        """
+        checkpoint = self.state["checkpoint"]
+        if (
+            checkpoint is None
+            or checkpoint["phase"] != phase.name
+            or not checkpoint.get("batch")
+        ):
+            return epoch
+        # A test step builds the metrics, whose state the checkpoint holds.
+        batch = next(iter(train_data))
+        self.trained_model.test_on_batch(batch[0], batch[1])
+        progress.resume_inside(checkpoint)
+        self.trained_model.fit(
+            train_data.skip(checkpoint["batch"]),
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            **options,
+        )
+        return epoch + 1
+
     def _restore(self, phase: Phase) -> None:
         """Loads the run's latest weights into the model, unless it holds them."""
         checkpoint = self.state["checkpoint"]
@@ -390,6 +448,11 @@ class Run:
             trained.load_weights(path)
         else:
             self._load_trained_weights(path)
+        saved_states = checkpoint.get("random_state", [])
+        states = _random_states(self.trained_model)
+        if len(saved_states) == len(states):
+            for variable, value in zip(states, saved_states):
+                variable.assign(value)
         self._loaded = (name, with_optimizer)
 
     def _load_best(self) -> None:
@@ -458,24 +521,38 @@ class Run:
         self._save_checkpoint(phase, end_epoch)
 
     def _save_checkpoint(
-        self, phase: Phase, epoch: int, *, best: dict | None = None
+        self, phase: Phase, epoch: int, *, best: dict | None = None, batch: int = 0
     ) -> None:
         """Saves the trained model's weights and optimizer state, then the state.
 
         With `best`, this epoch is the best of the run: its checkpoint stays
-        until `_save_best` has written `best.keras` from it.
+        until `_save_best` has written `best.keras` from it. With `batch`, the
+        run stopped after that many batches of epoch `epoch + 1`: the
+        checkpoint also holds the epoch's running metrics.
         """
         folder = self.write_dir / "resume"
         folder.mkdir(parents=True, exist_ok=True)
         index = len(self.state["completed"])
-        name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}.weights.h5"
+        name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}"
+        name += f"-batch-{batch}.weights.h5" if batch else ".weights.h5"
         with replacing(folder / name) as partial:
             self.trained_model.save_weights(partial)
         self.state["checkpoint"] = {
             "phase": phase.name,
             "epoch": epoch,
             "weights": f"resume/{name}",
+            # Dropout's random state: save_weights leaves it out.
+            "random_state": [
+                np.asarray(variable.numpy()).tolist()
+                for variable in _random_states(self.trained_model)
+            ],
         }
+        if batch:
+            self.state["checkpoint"]["batch"] = batch
+            self.state["checkpoint"]["metrics"] = [
+                np.asarray(variable.numpy()).tolist()
+                for variable in self.trained_model.metrics_variables
+            ]
         self._loaded = (self.state["checkpoint"]["weights"], True)
         if best is not None:
             self.state["best"] = {**best, "weights": f"resume/{name}"}
@@ -494,17 +571,58 @@ class Run:
 class _EpochEnd(keras.callbacks.Callback):
     """The run's bookkeeping after each epoch; stops a diverged or stalled phase."""
 
-    def __init__(self, run: Run, phase: Phase) -> None:
+    def __init__(self, run: Run, phase: Phase, data_epoch=None) -> None:
         super().__init__()
         self.run = run
         self.phase = phase
+        self.data_epoch = data_epoch  # the training batches' `epoch` variable
         self.diverged: int | None = None
         self.stopped_early = False
         self.last_epoch: int | None = None
+        self.stop = StopRequest()
+        self.stopped_line = ""
         self._started = time.monotonic()
+        self._epoch = 0  # the epoch in progress (0-based)
+        self._batches = 0  # its batches trained
+        self._inside: dict | None = None
+
+    @property
+    def goes_on(self) -> bool:
+        """Whether the phase trains on (it did not diverge or stop early)."""
+        return self.diverged is None and not self.stopped_early
+
+    def resume_inside(self, checkpoint: dict) -> None:
+        """The next epoch starts after the checkpoint's batches, with its metrics."""
+        self._inside = checkpoint
+        epoch = checkpoint["epoch"] + 1
+        print(f"Epoch {epoch}: on from batch {checkpoint['batch'] + 1}.")
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self.data_epoch is not None:  # its batches follow from seed and epoch
+            self.data_epoch.assign(epoch)
         self._started = time.monotonic()
+        self._epoch = epoch
+        self._batches = 0
+        if self._inside is not None:  # the running means, as they were at the stop
+            self._batches = self._inside["batch"]
+            for variable, value in zip(
+                self.model.metrics_variables, self._inside["metrics"], strict=True
+            ):
+                variable.assign(value)
+            self._inside = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        # After the epoch's last batch, the epoch ends first (on_epoch_end stops).
+        if not self.stop or batch + 1 >= (self.params.get("steps") or math.inf):
+            return
+        self.run._save_checkpoint(self.phase, self._epoch, batch=self._batches)
+        self.stopped_line = (
+            f"Stopped by {self.stop.name} after batch {self._batches} of epoch "
+            f"{self._epoch + 1}, saved in {self.run.output_dir}; run the same "
+            "command to go on from there."
+        )
+        raise _Stopped
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -521,12 +639,25 @@ class _EpochEnd(keras.callbacks.Callback):
         self.run.end_of_epoch(self.phase, epoch, logs)
         self.last_epoch = epoch + 1
         if self.run.state["wait"] >= self.run.patience:
+            best = self.run.state["best"]
             print(
-                f"Epoch {epoch + 1}: {self.run.monitor} has not beaten the run's best "
-                f"for {self.run.patience} epochs; stopping this phase."
+                f"Phase {self.phase.name!r} stops early after epoch {epoch + 1} of "
+                f"{self.params.get('epochs', epoch + 1)}: {self.run.monitor} has not "
+                f"beaten the run's best ({best['value']:.4f}, epoch {best['epoch']}) "
+                f"for {self.run.patience} epochs (--patience); on from that epoch."
             )
             self.stopped_early = True
             self.model.stop_training = True
+        if self.stop:  # during validation or the epoch's checkpoint
+            self.stopped_line = (
+                f"Stopped by {self.stop.name} after epoch {epoch + 1}, saved in "
+                f"{self.run.output_dir}; run the same command to go on from there."
+            )
+            raise _Stopped
+
+
+class _Stopped(Exception):
+    """Raised in `fit` once a stop request is saved."""
 
 
 def _as_record(settings: Any) -> dict:
@@ -563,6 +694,12 @@ def without_retracing_warnings() -> contextlib.AbstractContextManager:
 def load_weights_of(path: Path) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def _random_states(model: keras.Model) -> list:
+    """The states of the model's random layers (Dropout's), not among its weights."""
+    weights = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
 
 def _local_copy(model: keras.Model, folder: Path) -> keras.Model:

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from .data import (
     check_num_classes,
+    check_test_folder,
     class_weights,
     load_image_folders,
 )
@@ -53,8 +54,8 @@ def load_training_data(
     Args:
         settings: The script's settings; reads `data_dir`, `val_dir`,
             `validation_split`, `image_size`, `batch_size` (per replica of
-            `strategy`), `seed`, `cache`, `class_weight`, `num_classes` and
-            `output_dir`.
+            `strategy`), `seed`, `cache`, `class_weight`, `num_classes`,
+            `output_dir` and, if it has one, `test_dir` (checked now).
         strategy: The tf.distribute strategy the model trains in.
         augmentation: Random changes applied to the training images each epoch.
 
@@ -62,8 +63,9 @@ def load_training_data(
         The data.
 
     Raises:
-        DataError: If the folders cannot be used, or hold another number of
-            classes than `settings.num_classes`.
+        DataError: If the folders cannot be used, hold another number of
+            classes than `settings.num_classes`, or the test folder other
+            classes than the training data.
     """
     folder = worker_folder(settings.output_dir, strategy)
     train, validation, class_names = load_image_folders(
@@ -79,6 +81,8 @@ def load_training_data(
         class_weight=settings.class_weight,
     )
     check_num_classes(settings.num_classes, class_names)
+    if getattr(settings, "test_dir", None) is not None:
+        check_test_folder(settings.test_dir, class_names)  # now, not after training
     weights = (
         class_weights(train.class_counts, class_names)
         if settings.class_weight == "auto"

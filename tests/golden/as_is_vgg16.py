@@ -34,7 +34,9 @@ class Settings:
         5, "classes reported per image", minimum=1, maximum=1000
     )
     batch_size: int = runtime.setting(32, "images per step", minimum=1)
-    output_dir: str = runtime.setting("runs/vgg16_as_is", "folder of predictions.csv")
+    output_dir: str = runtime.setting(
+        "runs/vgg16_as_is", "folder of predictions.csv", output=True
+    )
 
 
 def build_model(settings: Settings) -> keras.Model:
@@ -72,3 +74,5 @@ if __name__ == "__main__":
         main()
     except runtime.ScriptError as error:
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:  # training itself saves, then stops (status 130)
+        raise SystemExit(runtime.stopped_by_ctrl_c()) from None

@@ -8,10 +8,9 @@ Give it a folder with one sub-folder of images per class. It first
 trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of --unfreeze and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
-epoch of the whole run), history.csv, labels.json, and the report: metrics.json,
-confusion_matrix.png, training_curves.png, top_losses.png and run.json. Running
-the same command again resumes an interrupted run; --restart starts the folder
-over.
+epoch of the whole run), history.csv, labels.json and the report (metrics.json,
+run.json and three pictures). The same command resumes a stopped run (SIGTERM
+and Ctrl-C save within the epoch); --restart starts the folder over.
 """
 
 from dataclasses import dataclass
@@ -110,7 +109,7 @@ class Settings:
     # The run: where it goes, how it starts, what it ships.
     seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
     output_dir: str = runtime.setting(
-        "runs/xception_fine_tune", "the run's folder", trains=False
+        "runs/xception_fine_tune", "the run's folder", output=True, trains=False
     )
     restart: bool = runtime.setting(
         False, "delete the run in --output-dir first", trains=False
@@ -246,8 +245,7 @@ def train(
 def main(argv: list[str] | None = None) -> None:
     """Trains, chooses the model to ship, and writes its report and exports."""
     settings = runtime.parse_settings(Settings, argv, description=__doc__)
-    # One device, several GPUs, several machines or a TPU: each step gives every
-    # replica --batch-size images. Create the strategy before anything else.
+    # Before anything else: one device, GPUs, machines or a TPU (--batch-size each).
     strategy = runtime.distribution_strategy(
         settings.strategy, tpu=settings.tpu, batch_size=settings.batch_size
     )
@@ -298,3 +296,5 @@ if __name__ == "__main__":
         main()
     except runtime.ScriptError as error:
         raise SystemExit(f"error: {error}") from None
+    except KeyboardInterrupt:  # training itself saves, then stops (status 130)
+        raise SystemExit(runtime.stopped_by_ctrl_c()) from None

@@ -1,0 +1,113 @@
+"""Training batches that depend on the seed and the epoch alone.
+
+A dataset shuffled with `reshuffle_each_iteration=True` draws each epoch's
+order from the iterations before it, and an augmentation layer mapped over it
+draws from a random state shared by parallel calls: a run resumed at epoch 6
+sees another order and other augmentations than the run it continues. Here
+epoch `e` is shuffled with the seed `(seed, e)` and its batch `b` augmented
+with `(seed, e, b)`, so a resumed run (or the same command run twice) trains
+on the same batches as an uninterrupted one.
+
+The epoch is a variable of the dataset (`dataset.epoch`), which `Run` sets
+before each epoch; the dataset reads it each time it is iterated.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def epoch_batches(
+    examples: tf.data.Dataset,
+    *,
+    batch_size: int,
+    seed: int,
+    buffer_size: int,
+    augment=None,
+) -> tf.data.Dataset:
+    """The batches of one epoch of `examples`, shuffled and augmented by epoch.
+
+    Args:
+        examples: Unbatched `(x, y)` examples, the same on every pass.
+        batch_size: Examples per batch.
+        seed: The run's seed.
+        buffer_size: Examples shuffled at once.
+        augment: Optional `augment(x, key)` applied to each batch `x` with a
+            stateless key of shape (2,).
+
+    Returns:
+        A dataset of as many batches as one epoch, drawn on each pass for the
+        epoch its variable `epoch` holds (0-based; `Run` sets it).
+    """
+    with tf.init_scope():  # a variable of the process, even inside a tf.function
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    count = int(examples.cardinality())
+
+    def one_epoch(_) -> tf.data.Dataset:
+        # A seed drawn from (seed, epoch): the order of this epoch.
+        epoch_seed = tf.random.stateless_uniform(
+            [],
+            seed=tf.stack([tf.constant(seed, tf.int64), epoch.read_value()]),
+            maxval=2**31 - 1,
+            dtype=tf.int64,
+        )
+        shuffled = examples.shuffle(
+            buffer_size, seed=epoch_seed, reshuffle_each_iteration=False
+        ).batch(batch_size)
+        if augment is None:
+            return shuffled
+        return shuffled.enumerate().map(
+            lambda index, batch: (
+                augment(batch[0], tf.stack([epoch_seed, index])),
+                batch[1],
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
+    if count >= 0:  # else Keras counts the batches of the first epoch
+        batches = -(-count // batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    dataset.epoch = epoch
+    return dataset
+
+
+class _KeyedSeeds(keras.random.SeedGenerator):
+    """Seeds without state: the n-th draw folds n into a key tensor.
+
+    Keras's random layers take a `SeedGenerator` and call its `next()`; this one
+    holds no variable, so it can be made inside a tf.data function.
+    """
+
+    def __init__(self, key: tf.Tensor) -> None:  # no variable: skip the parent's
+        self._key = key
+        self._draws = 0
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        self._draws += 1
+        return tf.random.experimental.stateless_fold_in(self._key, self._draws)
+
+
+def augment_batch(augmentation: keras.layers.Layer, images, key: tf.Tensor):
+    """`augmentation(images, training=True)`, drawn from `key` instead of a state.
+
+    Each Keras image preprocessing layer (`RandomFlip`, `RandomRotation`...)
+    draws its transformation from the key; a layer without
+    `get_random_transformation` is called as it is (a random one of those
+    would draw from its own state, and resume inexactly).
+    """
+    layers = (
+        augmentation.layers
+        if isinstance(augmentation, keras.Sequential)
+        else [augmentation]
+    )
+    seeds = _KeyedSeeds(key)
+    for layer in layers:
+        if hasattr(layer, "get_random_transformation"):
+            transformation = layer.get_random_transformation(
+                images, training=True, seed=seeds
+            )
+            images = layer.transform_images(images, transformation, training=True)
+        else:
+            images = layer(images, training=True)
+    return images
