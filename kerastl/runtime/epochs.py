@@ -43,6 +43,10 @@ def epoch_batches(
     count = int(examples.cardinality())
 
     def one_epoch(_) -> tf.data.Dataset:
+        # The order of this epoch follows from its own seed alone: a fixed graph
+        # seed, not the process's (with 0 there, TensorFlow would test the
+        # tensor seed below as a Python bool).
+        tf.random.set_seed(1)
         # A seed drawn from (seed, epoch): the order of this epoch.
         epoch_seed = tf.random.stateless_uniform(
             [],
