@@ -6,6 +6,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,11 +41,36 @@ def template_dir() -> Path:
     )
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """The compiled templates, kept between runs as Python keeps `.pyc` files.
+
+    Compiling the templates is a fifth of `kerastl new`. Jinja keys each file by
+    the template's source, so an edited template compiles again; the folder is
+    Jinja's own (`_jinja2-cache-UID` in the temporary folder, private to the
+    user), and one that cannot be written only means compiling each time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(pattern="__kerastl_%s.cache")
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _compiled_templates() -> jinja2.BytecodeCache | None:
+    try:
+        return _CompiledTemplates()
+    except (OSError, RuntimeError):  # no private temporary folder: compile each time
+        return None
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja environment: strict about undefined names, no HTML escaping."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dir()),
+        bytecode_cache=_compiled_templates(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,

@@ -3,6 +3,7 @@
 import ast
 import difflib
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,24 @@ def test_pyident_accepts_identifiers(name: str) -> None:
 def test_pyident_refuses_anything_else(name: str) -> None:
     with pytest.raises(UnsafeValueError):
         pyident(name)
+
+
+def test_compiled_templates_are_kept_and_give_the_same_script() -> None:
+    from kerastl.render import environment
+
+    spec = make_spec(mode="fine-tune", backbone="MobileNetV3Small")
+    first = render(spec)
+    env = environment()
+    bytecode = env.bytecode_cache
+    names = ("fine_tune.py.jinja", "_training.py.jinja", "_steps.py.jinja")
+    files = [
+        Path(bytecode.directory)
+        / (
+            bytecode.pattern
+            % bytecode.get_cache_key(name, env.loader.get_source(env, name)[1])
+        )
+        for name in names
+    ]
+    assert all(path.is_file() for path in files)
+    environment().cache.clear()  # Jinja's in-memory copies: load the kept ones
+    assert render(spec) == first
