@@ -370,3 +370,18 @@ def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
         resumed.model.get_weights(), reference.model.get_weights(), strict=True
     ):
         np.testing.assert_array_equal(actual, expected)
+
+
+def test_an_ignored_signal_stays_ignored_while_training() -> None:
+    from kerastl.runtime.stops import stop_requests
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with stop_requests() as stop:
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert not stop
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -46,20 +46,25 @@ def stop_requests(enabled: bool = True) -> Iterator[StopRequest]:
     """Within the block, SIGTERM and SIGINT only set the request it yields.
 
     Outside the main thread (where Python takes no signal handler), or when not
-    `enabled`, the signals keep their usual effect.
+    `enabled`, the signals keep their usual effect; an ignored one stays ignored.
     """
     request = StopRequest()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield request
         return
-    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    # A signal the process was started to ignore (nohup, a background job) stays so.
+    previous = {
+        number: signal.getsignal(number)
+        for number in SIGNALS
+        if signal.getsignal(number) is not signal.SIG_IGN
+    }
 
     def ask(number: int, frame) -> None:
         request.signal = number
         for other, handler in previous.items():  # a second signal acts at once
             signal.signal(other, handler)
 
-    for number in SIGNALS:
+    for number in previous:
         signal.signal(number, ask)
     try:
         yield request
