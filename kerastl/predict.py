@@ -157,7 +157,7 @@ def predict(request: Request) -> int:
     files: list[Path] = []
     for path in request.paths:
         try:
-            files += image_paths(path)
+            files += [Path(found) for found in image_paths(path)]
         except DataError as error:
             raise PredictUsageError("paths", str(error)) from None
     run_model, image_size = _load_model(request)

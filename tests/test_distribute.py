@@ -70,7 +70,7 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "train.py"
 
 
-def arguments(digits_dir: Path, output: Path, *extra: str) -> list[str]:
+def arguments(digits_dir: Path, output: Path | str, *extra: str) -> list[str]:
     return [
         "--data-dir",
         str(digits_dir),
@@ -319,7 +319,9 @@ def test_multi_worker_run_resumes_after_a_kill(
 ) -> None:
     output, temp, logs = tmp_path / "run", tmp_path / "tmp", tmp_path / "logs"
     logs.mkdir()
-    args = arguments(digits_dir, output, "--batch-size", "4")
+    # A URL, as gs:// would be, that both workers (two processes) can reach:
+    # every path of the run goes through tf.io.gfile, none through pathlib.
+    args = arguments(digits_dir, f"file://{output}", "--batch-size", "4")
     processes = start_workers(script, args, temp, logs)
     killed = processes[1].pid
     try:
@@ -346,6 +348,7 @@ def test_multi_worker_run_resumes_after_a_kill(
     chief_log = (logs / "worker-0.log").read_text()
     assert "Distribution: MultiWorkerMirroredStrategy on 2 workers" in chief_log
     assert f"resumed after epoch {saved}" in chief_log
+    assert f"Wrote file://{output}/metrics.json" in chief_log
     # One model, written by the chief; the other worker's folders are gone.
     assert sorted(path.name for path in output.rglob("*.keras")) == [
         "best.keras",

@@ -165,11 +165,11 @@ def test_confusion_matrix_picture(tmp_path: Path) -> None:
     path = plot_confusion_matrix(
         [[5, 1, 0], [2, 3, 0], [0, 0, 4]], NAMES, tmp_path / "out" / "cm.png", "Digits"
     )
-    assert path == tmp_path / "out" / "cm.png"
+    assert path == str(tmp_path / "out" / "cm.png")
     with Image.open(path) as image:
         assert image.size == (750, 600)
         assert image.text["Title"] == "Digits"
-    assert [file.name for file in path.parent.iterdir()] == ["cm.png"]
+    assert [file.name for file in Path(path).parent.iterdir()] == ["cm.png"]
 
 
 def test_many_classes_show_the_twenty_most_confused(tmp_path: Path) -> None:

@@ -39,6 +39,24 @@ def test_scan_counts_classes_in_keras_order(folder: Path) -> None:
     assert scan.counts == {"0": 5, "1": 5, "2": 5} and scan.total == 15
 
 
+def test_images_in_sub_folders_of_a_class_are_counted_and_said_once(
+    folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for name in sorted((folder / "1").iterdir())[:3]:
+        (folder / "1" / "old").mkdir(exist_ok=True)
+        name.rename(folder / "1" / "old" / name.name)
+    (folder / "2" / "a" / "b").mkdir(parents=True)
+    next((folder / "2").glob("*.png")).rename(folder / "2" / "a" / "b" / "x.png")
+    scan = scan_image_folder(folder)
+    assert scan.counts == {"0": 5, "1": 5, "2": 5}
+    assert capsys.readouterr().out == (
+        f"Note: 4 images in {folder} lie in sub-folders of a class folder and "
+        "count in that class: 1/old (3), 2/a/b (1).\n"
+    )
+    scan_image_folder(folder, notes=False)
+    assert capsys.readouterr().out == ""
+
+
 def test_scan_refuses_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         scan_image_folder(tmp_path / "nothing")
@@ -404,4 +422,4 @@ def test_num_classes_must_match_the_data() -> None:
 
 def test_labels_file_lists_classes_in_output_order(tmp_path: Path) -> None:
     path = save_labels(tmp_path / "run", ["cat", "dog"])
-    assert json.loads(path.read_text()) == ["cat", "dog"]
+    assert json.loads(Path(path).read_text()) == ["cat", "dog"]

@@ -223,3 +223,32 @@ def test_the_output_folder_is_checked_before_anything_loads(
         capsys, Settings, ["--data-dir", data, "--output-dir", "locked/run"]
     )
     assert line.endswith("locked (permission denied)") and "cannot write in " in line
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformSettings:
+    data_dir: str = setting("data", "images", folder=True)
+    output_dir: str = setting(
+        "runs/x", "output", output=True, environment="AIP_CHECKPOINT_DIR"
+    )
+
+
+def test_a_platform_variable_replaces_the_default_not_the_command_line(
+    data: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    assert parse_settings(PlatformSettings, []).output_dir == "runs/x"
+    monkeypatch.setenv("AIP_CHECKPOINT_DIR", "gs://bucket/job/checkpoints")
+    assert parse_settings(PlatformSettings, []).output_dir == (
+        "gs://bucket/job/checkpoints"
+    )
+    given = parse_settings(PlatformSettings, ["--output-dir", "mine"])
+    assert given.output_dir == "mine"
+    with pytest.raises(SystemExit):
+        parse_settings(PlatformSettings, ["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: runs/x, or $AIP_CHECKPOINT_DIR when it is set)" in shown
+    monkeypatch.setenv("AIP_CHECKPOINT_DIR", "data")  # checked as if given
+    assert usage_error(capsys, PlatformSettings, []).endswith(
+        "error: argument --output-dir: data is inside --data-dir; "
+        "its files would be read as images: give another folder"
+    )

@@ -66,6 +66,7 @@ from .models import (
     save_model_checked,
 )
 from .options import weights_option
+from .platforms import VERTEX_AI_CHECKPOINT_DIR
 from .precision import PRECISION_CHOICES, set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
 from .report import (
@@ -118,6 +119,7 @@ __all__ = [
     "PRECISION_CHOICES",
     "QUANTIZATIONS",
     "STRATEGIES",
+    "VERTEX_AI_CHECKPOINT_DIR",
     "BlockRule",
     "DataError",
     "DistributionError",

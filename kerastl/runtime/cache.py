@@ -4,8 +4,10 @@ import hashlib
 import json
 import os
 import re
-from pathlib import Path
+import shutil
+import tempfile
 
+from . import files
 from .errors import DataError
 
 CACHE_CHOICES = ("auto", "memory", "disk", "none")
@@ -84,8 +86,10 @@ def available_memory() -> int | None:
     except (OSError, ValueError):
         pass
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        with open("/sys/fs/cgroup/memory.max") as file:
+            limit = file.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as file:
+            used = file.read().strip()
         if limit != "max":
             left = max(int(limit) - int(used), 0)
             available = left if available is None else min(available, left)
@@ -115,8 +119,36 @@ def readable_size(size: int) -> str:
     )
 
 
+def cache_folder(folder: str | os.PathLike, size: int) -> tuple[str, str]:
+    """Where a cache of `size` bytes meant for `folder` goes, and the words saying so.
+
+    A local `folder` is used as it is. A cache meant for a remote folder
+    (`gs://...`) goes to a local temporary folder, deleted when the process
+    exits, if it takes at most half the free space there: a cache is read at
+    least once per run (the image cache every epoch), and a local read costs no
+    request. A larger one goes to the remote folder, where a rerun reuses it.
+
+    Returns:
+        `(folder, words)`: "in FOLDER", and for a remote run why there.
+    """
+    folder = os.fspath(folder)
+    if not files.is_remote(folder):
+        return folder, f"in {folder}"
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if size <= free // 2:
+        local = files.local_temporary_folder("kerastl-cache-")
+        return local, (
+            f"in {local}, a local temporary folder deleted at exit as the output "
+            "folder is remote"
+        )
+    return folder, (
+        f"in {folder}, remote: {readable_size(size)} is more than half the "
+        f"{readable_size(free)} free on the local disk"
+    )
+
+
 def disk_cache_prefix(
-    cache_dir: Path,
+    cache_dir: str | os.PathLike,
     subset: str,
     file_paths: list[str],
     class_names: list[str],
@@ -130,22 +162,24 @@ def disk_cache_prefix(
     are deleted, as are the leftovers of a run killed while filling the cache
     (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
     """
-    entries = []
-    for file_path in sorted(file_paths):
-        stat = os.stat(file_path)
-        entries.append((file_path, stat.st_size, stat.st_mtime_ns))
+    paths = sorted(file_paths)
+    entries = [
+        (path, size, mtime)
+        for path, (size, mtime) in zip(paths, files.sizes_and_times(paths))
+    ]
     digest = hashlib.sha256(
         json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()
     ).hexdigest()[:16]
-    prefix = cache_dir / f"{subset}-{digest}"
-    whole = Path(f"{prefix}.index").is_file()
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{subset}-{digest}"
+    prefix = files.join(cache_dir, name)
+    whole = files.exists(f"{prefix}.index")
+    files.make_dirs(cache_dir)
     replaced = False
-    for path in cache_dir.iterdir():
-        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", path.name):
+    for entry in files.list_dir(cache_dir):
+        if not re.fullmatch(rf"{subset}-[0-9a-f]{{16}}[._].*", entry):
             continue
-        if whole and path.name.startswith(f"{prefix.name}."):
+        if whole and entry.startswith(f"{name}."):
             continue
-        replaced = replaced or not path.name.startswith(prefix.name)
-        path.unlink()
-    return str(prefix), "reused" if whole else "replaced" if replaced else "new"
+        replaced = replaced or not entry.startswith(name)
+        files.delete(files.join(cache_dir, entry))
+    return prefix, "reused" if whole else "replaced" if replaced else "new"

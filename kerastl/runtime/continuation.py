@@ -9,7 +9,6 @@ is training on: a finished run whose last phase gets more epochs.
 """
 
 from dataclasses import asdict
-from pathlib import Path
 
 import keras
 
@@ -87,7 +86,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def continue_run(saved: dict, new: dict, phases: list, *, where: Path) -> dict:
+def continue_run(saved: dict, new: dict, phases: list, *, where: str) -> dict:
     """The saved state of the run in `where`, checked against the new run.
 
     Args:

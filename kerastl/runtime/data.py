@@ -16,20 +16,20 @@ import json
 import os
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from . import files
 from .cache import (
     CACHE_CHOICES,
     available_memory,
+    cache_folder,
     choose_cache,
     disk_cache_prefix,
 )
 from .epochs import augment_batch, epoch_batches
 from .errors import DataError
-from .files import write_text
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
@@ -55,42 +55,66 @@ class FolderScan:
 
 
 def scan_image_folder(
-    data_dir: str | os.PathLike, what: str = "data folder"
+    data_dir: str | os.PathLike, what: str = "data folder", *, notes: bool = True
 ) -> FolderScan:
     """Checks a folder of class sub-folders before training.
 
     Args:
         data_dir: The folder.
         what: What it is, for the messages ("data folder", "validation folder").
+        notes: Whether to print `nested_images_line` (once per folder: a
+            folder scanned again says nothing).
 
     Raises:
         DataError: If the folder is missing, has fewer than two classes, has an
             empty class, or holds a file that is not an image; the message
             names the folder or file.
     """
-    root = Path(data_dir)
-    if not root.is_dir():
+    root = os.fspath(data_dir)
+    if not files.is_dir(root):
         raise DataError(f"{what} {root} does not exist")
-    class_names = sorted(
-        entry.name
-        for entry in root.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".")
-    )
+    class_names = [
+        name
+        for name in files.list_dir(root)
+        if not name.startswith(".") and files.is_dir(files.join(root, name))
+    ]
     if len(class_names) < 2:
         raise DataError(
             f"{root} has {len(class_names)} class folder(s); a classifier needs at least two"
         )
     counts, images = {}, []
     for name in class_names:
-        in_class = list_images(root / name)
+        in_class = list_images(files.join(root, name))
         if not in_class:
             raise DataError(
-                f"class folder {root / name} has no images ({', '.join(IMAGE_EXTENSIONS)})"
+                f"class folder {files.join(root, name)} has no images ({', '.join(IMAGE_EXTENSIONS)})"
             )
         counts[name] = len(in_class)
         images += in_class
+    nested = nested_images_line(root, images) if notes else None
+    if nested:
+        print(nested)
     check_images(images)  # every class at once: one run names every bad file
     return FolderScan(class_names, counts)
+
+
+def nested_images_line(root: str, images: list[str]) -> str | None:
+    """One line when images lie in sub-folders of class folders, which Keras
+    counts in the class: how many, in which folders (the first 3, then a count)."""
+    folders: dict[str, int] = {}
+    for path in images:
+        parts = files.relative(path, root).split("/")
+        if len(parts) > 2:
+            folder = "/".join(parts[:-1])
+            folders[folder] = folders.get(folder, 0) + 1
+    if not folders:
+        return None
+    named = ", ".join(f"{name} ({count})" for name, count in list(folders.items())[:3])
+    more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+    return (
+        f"Note: {sum(folders.values())} images in {root} lie in sub-folders of a "
+        f"class folder and count in that class: {named}{more}."
+    )
 
 
 def load_image_folders(
@@ -199,9 +223,10 @@ def load_image_folders(
         )
     check_pixel_range(sample)
     images = sum(len(dataset.file_paths) for dataset in subsets.values())
+    size = images * image_size * image_size * 3
     kind, reason = choose_cache(
         cache,
-        images * image_size * image_size * 3,
+        size,
         cache_dir=cache_dir,
         memory_budget=memory_budget,
         available=available_memory(),
@@ -209,13 +234,14 @@ def load_image_folders(
     prefixes: dict[str, str | None] = dict.fromkeys(subsets)
     where = ""
     if kind == "disk" and cache_dir is not None:
+        folder, where = cache_folder(cache_dir, size)
         states = set()
         for name, dataset in subsets.items():
             prefixes[name], state = disk_cache_prefix(
-                Path(cache_dir), name, dataset.file_paths, class_names, image_size
+                folder, name, dataset.file_paths, class_names, image_size
             )
             states.add(state)
-        where = f" in {cache_dir}" + (
+        where = f" {where}" + (
             ", reusing an earlier run's" if states == {"reused"} else ""
         )
         if "replaced" in states:
@@ -254,10 +280,12 @@ def check_classes(scan: FolderScan, class_names: list[str], what: str) -> None:
     )
 
 
-def check_test_folder(test_dir: str | os.PathLike, class_names: list[str]) -> None:
+def check_test_folder(
+    test_dir: str | os.PathLike, class_names: list[str], *, notes: bool = True
+) -> None:
     """Checks a test folder (its images and classes) before anything trains."""
     check_classes(
-        scan_image_folder(test_dir, "test folder"),
+        scan_image_folder(test_dir, "test folder", notes=notes),
         class_names,
         f"test folder {test_dir}",
     )
@@ -275,7 +303,7 @@ def load_test_folder(
     Raises:
         DataError: If the folder cannot be used or its classes differ.
     """
-    check_test_folder(test_dir, class_names)
+    check_test_folder(test_dir, class_names, notes=False)  # said before training
     with contextlib.redirect_stdout(io.StringIO()):
         dataset = keras.utils.image_dataset_from_directory(
             test_dir,
@@ -295,15 +323,17 @@ def _with_contents(
     """Records on `dataset` its files, images per class and a hash of the file
     list with sizes, as Keras records `file_paths` on the datasets it makes."""
     counts: dict[str, int] = {}
-    files = []
-    for path in file_paths:
-        relative = Path(os.path.relpath(path, root))
-        counts[relative.parts[0]] = counts.get(relative.parts[0], 0) + 1
-        files.append((relative.as_posix(), os.path.getsize(path)))
+    listed = []
+    sizes = files.sizes_and_times(list(file_paths))
+    for path, (size, _) in zip(file_paths, sizes):
+        relative = files.relative(path, root)
+        class_name = relative.split("/")[0]
+        counts[class_name] = counts.get(class_name, 0) + 1
+        listed.append((relative, size))
     dataset.file_paths = list(file_paths)
     dataset.class_counts = dict(sorted(counts.items()))
     dataset.files_sha256 = hashlib.sha256(
-        json.dumps(sorted(files)).encode()
+        json.dumps(sorted(listed)).encode()
     ).hexdigest()
     return dataset
 
@@ -449,10 +479,10 @@ def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     return len(class_names)
 
 
-def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> Path:
+def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> str:
     """Writes `labels.json`: the class names, in the order of the model's outputs."""
-    return write_text(
-        Path(output_dir) / "labels.json", json.dumps(class_names, indent=2) + "\n"
+    return files.write_text(
+        files.join(output_dir, "labels.json"), json.dumps(class_names, indent=2) + "\n"
     )
 
 

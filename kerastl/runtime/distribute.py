@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -152,7 +151,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def worker_folder(
     output_dir: str | os.PathLike, strategy: tf.distribute.Strategy
-) -> Path:
+) -> str:
     """The folder this process writes: `output_dir` for the chief, else a temporary one.
 
     The other workers of a multi-worker run save the same files as the chief
@@ -160,14 +159,14 @@ def worker_folder(
     temporary folder, named after the task and the process.
     """
     if is_chief(strategy):
-        return Path(output_dir)
+        return os.fspath(output_dir)
     resolver = strategy.cluster_resolver
     name = f"kerastl-{resolver.task_type}-{resolver.task_id}-{os.getpid()}"
-    return Path(tempfile.gettempdir()) / name
+    return os.path.join(tempfile.gettempdir(), name)
 
 
 def check_same_run(
-    strategy: tf.distribute.Strategy, state: dict | None, output_dir: Path
+    strategy: tf.distribute.Strategy, state: dict | None, output_dir: str
 ) -> None:
     """Stops a multi-worker run whose workers read different saved runs.
 

@@ -11,17 +11,16 @@ model, because exported and quantized models can silently differ
 import argparse
 import importlib.util
 import logging
-import shutil
+import os
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import files
 from .errors import ScriptError
-from .files import write_text
 from .jsonfile import read_json, write_json
 from .quiet import quiet_logger
 from .report import METRICS_FILE
@@ -72,7 +71,7 @@ def export_format(value: str) -> str:
 
 def export_model(
     model: keras.Model,
-    output_dir: str | Path,
+    output_dir: str | os.PathLike,
     formats: list[str],
     validation_data: tf.data.Dataset,
     *,
@@ -104,15 +103,18 @@ def export_model(
         ExportError: If an artifact agrees with the Keras model on fewer than
             `MIN_AGREEMENT` of the images; everything is written first.
     """
-    output_dir = Path(output_dir)
-    folder = output_dir / EXPORT_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    class_names = read_json(output_dir / "labels.json")
+    output_dir = os.fspath(output_dir)
+    folder = files.join(output_dir, EXPORT_FOLDER)
+    files.make_dirs(folder)
+    labels_path = files.join(output_dir, "labels.json")
+    class_names = read_json(labels_path)
     if not isinstance(class_names, list):
-        raise ScriptError(f"{output_dir / 'labels.json'} is missing: no class names")
+        raise ScriptError(f"{labels_path} is missing: no class names")
     formats = list(dict.fromkeys(formats))  # `--export tflite --export tflite`: once
     _remove_stale(folder, formats)
-    write_text(folder / "labels.txt", "".join(f"{name}\n" for name in class_names))
+    files.write_text(
+        files.join(folder, "labels.txt"), "".join(f"{name}\n" for name in class_names)
+    )
     results: dict[str, dict] = {}
     for name in formats:
         weights = quantize if name == "tflite" else "none"
@@ -120,13 +122,13 @@ def export_model(
         predict, _ = load_artifact(path)
         figures = _compare(model, predict, validation_data)
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
-        results[path.relative_to(output_dir).as_posix()] = figures
+        results[files.relative(path, output_dir)] = figures
         print(
             f"Exported {path}: accuracy {figures['accuracy']:.4f}, top-1 agreement "
             f"with the Keras model {figures['agreement']:.2%}, largest probability "
             f"difference {figures['max_probability_difference']:.2g}"
         )
-    metrics_path = output_dir / METRICS_FILE
+    metrics_path = files.join(output_dir, METRICS_FILE)
     write_json(metrics_path, {**(read_json(metrics_path) or {}), "exports": results})
     failed = [
         f"{path} agrees on {figures['agreement']:.2%} (needs {figures['minimum']:.0%})"
@@ -140,24 +142,23 @@ def export_model(
     return results
 
 
-def _remove_stale(folder: Path, formats: list[str]) -> None:
+def _remove_stale(folder: str, formats: list[str]) -> None:
     """Deletes the artifacts of `folder` whose format is not in `formats`.
 
     Also the names older releases gave quantized TFLite files
     (`model-dynamic.tflite`...), which no format writes any more.
     """
     stale = [
-        folder / name for format, name in ARTIFACTS.items() if format not in formats
+        files.join(folder, name)
+        for format, name in ARTIFACTS.items()
+        if format not in formats
     ]
-    stale += [folder / f"model-{weights}.tflite" for weights in QUANTIZATIONS[1:]]
+    stale += [
+        files.join(folder, f"model-{weights}.tflite") for weights in QUANTIZATIONS[1:]
+    ]
     for path in stale:
-        if not path.exists():
-            continue
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-        print(f"Removed {path}: not among the formats exported this time")
+        if files.delete(path):
+            print(f"Removed {path}: not among the formats exported this time")
 
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -186,30 +187,32 @@ def _compare(
     }
 
 
-def _saved_model(model, folder: Path, weights, calibration) -> Path:
-    path = folder / ARTIFACTS["saved-model"]
-    model.export(str(path), format="tf_saved_model", verbose=False)
+def _saved_model(model, folder: str, weights, calibration) -> str:
+    path = files.join(folder, ARTIFACTS["saved-model"])
+    model.export(path, format="tf_saved_model", verbose=False)  # gs:// as well
     return path
 
 
-def _tflite(model, folder: Path, weights: str, calibration) -> Path:
-    path = folder / ARTIFACTS["tflite"]
-    model.export(
-        str(path), format="litert", verbose=False, **_quantization(weights, calibration)
-    )
+def _tflite(model, folder: str, weights: str, calibration) -> str:
+    path = files.join(folder, ARTIFACTS["tflite"])
+    with files.written_locally(path) as local:
+        model.export(
+            local, format="litert", verbose=False, **_quantization(weights, calibration)
+        )
     return path
 
 
-def _onnx(model, folder: Path, weights, calibration) -> Path:
-    path = folder / ARTIFACTS["onnx"]
+def _onnx(model, folder: str, weights, calibration) -> str:
+    path = files.join(folder, ARTIFACTS["onnx"])
     # tf2onnx's optimizer warns about what the user cannot act on.
     with quiet_logger("tf2onnx", below=logging.ERROR), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # numpy, inside tf2onnx
-        model.export(str(path), format="onnx", verbose=False)
+        with files.written_locally(path) as local:
+            model.export(local, format="onnx", verbose=False)
     return path
 
 
-def load_artifact(path: str | Path) -> tuple[Predict, tuple]:
+def load_artifact(path: str | os.PathLike) -> tuple[Predict, tuple]:
     """An exported artifact, loaded with the runtime a user would deploy it with.
 
     Args:
@@ -223,23 +226,23 @@ def load_artifact(path: str | Path) -> tuple[Predict, tuple]:
     Raises:
         ValueError: If `path` is none of these.
     """
-    path = Path(path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    path = os.fspath(path)
+    if files.is_file(files.join(path, "saved_model.pb")):
         return _saved_model_predict(path)
-    if path.suffix == ".tflite":
+    if path.endswith(".tflite"):
         return _tflite_predict(path)
-    if path.suffix == ".onnx":
+    if path.endswith(".onnx"):
         return _onnx_predict(path)
     raise ValueError(f"{path} is not a SavedModel folder, a .tflite or an .onnx file")
 
 
-def _saved_model_predict(path: Path) -> tuple[Predict, tuple]:
-    loaded = tf.saved_model.load(str(path))  # holds the variables `serve` reads
+def _saved_model_predict(path: str) -> tuple[Predict, tuple]:
+    loaded = tf.saved_model.load(path)  # holds the variables `serve` reads
     shape = tuple(loaded.serve.input_signature[0].shape)
     return lambda images: np.asarray(loaded.serve(images)), shape
 
 
-def _tflite_predict(path: Path) -> tuple[Predict, tuple]:
+def _tflite_predict(path: str) -> tuple[Predict, tuple]:
     interpreter = _tflite_interpreter(path)
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -257,10 +260,10 @@ def _tflite_predict(path: Path) -> tuple[Predict, tuple]:
     return predict, (None, *shape[1:])
 
 
-def _onnx_predict(path: Path) -> tuple[Predict, tuple]:
+def _onnx_predict(path: str) -> tuple[Predict, tuple]:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path))
+    session = onnxruntime.InferenceSession(files.read_bytes(path))
     source = session.get_inputs()[0]
     shape = tuple(n if isinstance(n, int) else None for n in source.shape)
     name = source.name
@@ -295,14 +298,14 @@ def _calibration_images(dataset: tf.data.Dataset) -> Iterator[list[np.ndarray]]:
             yield [image[np.newaxis]]
 
 
-def _tflite_interpreter(path: Path):
+def _tflite_interpreter(path: str):
     """LiteRT's interpreter where it is installed, else TensorFlow's (deprecated)."""
     if importlib.util.find_spec("ai_edge_litert") is not None:
         from ai_edge_litert.interpreter import Interpreter
 
-        return Interpreter(model_path=str(path))
+        return Interpreter(model_content=files.read_bytes(path))
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", UserWarning
         )  # "tf.lite.Interpreter is deprecated"
-        return tf.lite.Interpreter(model_path=str(path))
+        return tf.lite.Interpreter(model_content=files.read_bytes(path))

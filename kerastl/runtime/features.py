@@ -9,19 +9,20 @@ the full model. Training the head trains the full model, which the run saves.
 """
 
 import hashlib
+import io
 import json
 import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import files
+from .cache import cache_folder
 from .data import SHUFFLE_BUFFER
 from .epochs import epoch_batches
 from .errors import ScriptError
-from .files import replacing
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v1"
@@ -105,8 +106,14 @@ def cache_features(
         lambda images: features_model(images, training=False),
         input_signature=[tf.TensorSpec((None, *features_model.input_shape[1:]))],
     )
+    images = sum(
+        len(getattr(data, "file_paths", ())) for data in (train_data, validation_data)
+    )
+    folder, where = cache_folder(
+        cache_dir, images * int(np.prod(features_model.output_shape[1:])) * 4
+    )
     arrays = {
-        subset: _cached(features_of, digest, data, Path(cache_dir), subset)
+        subset: _cached(features_of, digest, data, folder, subset, where)
         for subset, data in (("training", train_data), ("validation", validation_data))
     }
     train_features, train_labels = arrays["training"]
@@ -132,32 +139,37 @@ def _cached(
     features_of: tf.types.experimental.PolymorphicFunction,
     model_digest: str,
     data: tf.data.Dataset,
-    cache_dir: Path,
+    cache_dir: str,
     subset: str,
+    where: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The features and labels of `data`, read from the cache or computed and saved."""
-    files = getattr(data, "files_sha256", None)
-    if files is None:
+    """The features and labels of `data`, read from the cache in `cache_dir` or
+    computed and saved there (`where` says where, for the printed line)."""
+    images = getattr(data, "files_sha256", None)
+    if images is None:
         raise ScriptError(
             f"the {subset} dataset does not record its files (files_sha256); "
             "load it with runtime.load_image_folders"
         )
     key = hashlib.sha256(
-        json.dumps([_FEATURES_FORMAT, model_digest, files]).encode()
+        json.dumps([_FEATURES_FORMAT, model_digest, images]).encode()
     ).hexdigest()[:20]
-    path = cache_dir / f"{subset}-{key}.npz"
-    if path.exists():
-        with np.load(path) as saved:
+    name = f"{subset}-{key}.npz"
+    path = files.join(cache_dir, name)
+    if files.exists(path):
+        with np.load(io.BytesIO(files.read_bytes(path))) as saved:
             print(f"Features of the {subset} images: reusing {path}")
             return saved["features"], saved["labels"]
     # In file order, so that the shuffling above matches the images' own.
-    features, labels = _compute(features_of, getattr(data, "ordered", data), subset)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as partial:
-        np.savez(partial, features=features, labels=labels)
-    for old in cache_dir.glob(f"{subset}-*.npz"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    features, labels = _compute(
+        features_of, getattr(data, "ordered", data), subset, where
+    )
+    saved = io.BytesIO()  # object stores write whole files, not seeks
+    np.savez(saved, features=features, labels=labels)
+    files.write_bytes(path, saved.getvalue())
+    for old in files.list_dir(cache_dir):
+        if old.startswith(f"{subset}-") and old.endswith(".npz") and old != name:
+            files.delete(files.join(cache_dir, old))
     return features, labels
 
 
@@ -165,10 +177,13 @@ def _compute(
     features_of: tf.types.experimental.PolymorphicFunction,
     data: tf.data.Dataset,
     subset: str,
+    where: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Runs `features_of` once over the batches of `data`, with a progress bar."""
     steps = int(data.cardinality())
-    print(f"Features of the {subset} images: running the frozen base once")
+    print(
+        f"Features of the {subset} images: running the frozen base once, cached {where}"
+    )
     progress = keras.utils.Progbar(steps if steps > 0 else None, unit_name="batch")
     started = time.monotonic()
     features, labels = [], []

@@ -10,8 +10,9 @@ import os
 import re
 import struct
 import zlib
-from pathlib import Path
+from collections.abc import Sequence
 
+from . import files
 from .errors import DataError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -19,7 +20,7 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
-def image_problem(path: Path) -> str | None:
+def image_problem(path: str | os.PathLike) -> str | None:
     """Why TensorFlow's decoder would reject the image file `path`, or None.
 
     Walks the file's structure without decoding pixels: PNG chunks to IEND, with
@@ -28,14 +29,11 @@ def image_problem(path: Path) -> str | None:
     the BMP size TensorFlow expects. This catches files cut short by an
     interrupted download or copy, which TensorFlow rejects mid-training.
     """
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        head = file.read(8)
-        file.seek(0)
-        if not head.startswith(_SIGNATURES[1]) or size < 1 << 20:
-            return _structure_problem(head, file.read())
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return _jpeg_problem(mapped)  # reads the pages it touches
+    with files.mapped(path) as contents:
+        head = bytes(contents[:8])
+        if isinstance(contents, mmap.mmap) and head.startswith(_SIGNATURES[1]):
+            return _jpeg_problem(contents)  # a large JPEG: only the pages read
+        return _structure_problem(head, bytes(contents))
 
 
 def _structure_problem(head: bytes, data: bytes) -> str | None:
@@ -149,20 +147,20 @@ def _bmp_problem(data: bytes) -> str | None:
     return None
 
 
-def list_images(folder: Path) -> list[Path]:
+def list_images(folder: str | os.PathLike) -> list[str]:
     """Image files below `folder` (any depth), by extension, sorted."""
-    return sorted(
+    return [
         path
-        for path in Path(folder).rglob("*")
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
-    )
+        for path in files.files_below(folder)
+        if path.lower().endswith(IMAGE_EXTENSIONS)
+    ]
 
 
 # Unreadable files named in full by the one-line error, at most; then a count.
 NAMED_UNREADABLE = 5
 
 
-def check_images(paths: list[Path]) -> None:
+def check_images(paths: Sequence[str | os.PathLike]) -> None:
     """Raises DataError naming each of `paths` that TensorFlow could not decode.
 
     See `image_problem`: it reads each file's structure, not its pixels. The

@@ -5,7 +5,6 @@ import os
 import traceback
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -71,13 +70,13 @@ def has_finite_weights(model: keras.Model) -> bool:
     return all(bool(np.isfinite(weight).all()) for weight in model.get_weights())
 
 
-def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> str:
     """Saves `model` as a `.keras` file through a temporary name and a rename.
 
     Raises:
         ScriptError: If a weight is NaN or infinite: such a model is never saved.
     """
-    path = Path(path)
+    path = os.fspath(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
     with replacing(path) as partial:
@@ -102,7 +101,7 @@ def save_model_checked(
         ScriptError: If the model has non-finite weights, or the reloaded
             model predicts differently.
     """
-    path = Path(path)
+    path = os.fspath(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
     sample = sample[:8]

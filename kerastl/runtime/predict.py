@@ -1,14 +1,15 @@
 """Predicting the classes of image files: ImageNet's (the as-is mode) or a run's."""
 
 import csv
+import io
 import os
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from . import files
 from .errors import DataError
-from .files import replacing
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
@@ -23,22 +24,22 @@ PREDICTION_COLUMNS = (
 )
 
 
-def image_paths(path: str | os.PathLike) -> list[Path]:
+def image_paths(path: str | os.PathLike) -> list[str]:
     """The image at `path`, or the images below the folder `path`, unchecked.
 
     Raises:
         DataError: If `path` does not exist or is a folder without images.
     """
-    path = Path(path)
-    if not path.exists():
+    path = os.fspath(path)
+    if not files.exists(path):
         raise DataError(f"{path} does not exist")
-    paths = [path] if path.is_file() else list_images(path)
+    paths = list_images(path) if files.is_dir(path) else [path]
     if not paths:
         raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
     return paths
 
 
-def find_images(path: str | os.PathLike) -> list[Path]:
+def find_images(path: str | os.PathLike) -> list[str]:
     """The image at `path`, or the images below the folder `path`, checked.
 
     Raises:
@@ -58,7 +59,7 @@ def load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
 
 
 def image_batches(
-    paths: list[Path], image_size: int, batch_size: int
+    paths: list[str], image_size: int, batch_size: int
 ) -> tf.data.Dataset:
     """Batches of raw RGB pixels in [0, 255], resized like the training data."""
     dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
@@ -69,7 +70,7 @@ def image_batches(
 
 
 def top_k(
-    paths: list[Path],
+    paths: Sequence[str | os.PathLike],
     probabilities: np.ndarray,
     k: int,
     class_names: list[str] | None = None,
@@ -100,11 +101,10 @@ def top_k(
     return rows
 
 
-def write_predictions(path: str | os.PathLike, rows: list[dict]) -> Path:
+def write_predictions(path: str | os.PathLike, rows: list[dict]) -> str:
     """Writes the prediction rows to a CSV file (`predictions.csv`)."""
-    path = Path(path)
-    with replacing(path) as partial, open(partial, "w", newline="") as file:
-        writer = csv.DictWriter(file, PREDICTION_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, PREDICTION_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return files.write_text(path, text.getvalue())

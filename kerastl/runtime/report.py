@@ -7,18 +7,18 @@ script prints one line and goes on. They are drawn with the Agg canvas on a
 matplotlib state stays as it was.
 """
 
+import io
 import os
 import platform
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import files
 from .data import load_test_folder
-from .files import replacing
 from .history import read_history
 from .jsonfile import write_json
 from .training_data import TrainingData
@@ -167,7 +167,7 @@ class TopLosses:
 
 def plot_top_losses(
     worst: TopLosses, class_names: list[str], path: str | os.PathLike, title: str
-) -> Path | None:
+) -> str | None:
     """Draws the images of `worst`, the highest loss first, as fastai's plot_top_losses.
 
     Each image is captioned with its true class, the predicted class and its
@@ -191,7 +191,7 @@ def plot_top_losses(
 
 def plot_image_grid(
     images, captions: list[str], path: str | os.PathLike, title: str
-) -> Path | None:
+) -> str | None:
     """Draws images in a grid, each with its caption above it, as a PNG.
 
     Args:
@@ -203,7 +203,7 @@ def plot_image_grid(
     Returns:
         `path`, or None if matplotlib is not installed.
     """
-    path = Path(path)
+    path = os.fspath(path)
     count = len(captions)
     columns = max(1, min(count, int(np.ceil(np.sqrt(count)))))
     rows = int(np.ceil(count / columns))
@@ -251,7 +251,7 @@ def predict_dataset(
 
 def plot_confusion_matrix(
     matrix, class_names: list[str], path: str | os.PathLike, title: str
-) -> Path | None:
+) -> str | None:
     """Draws the confusion matrix as a PNG: counts in the cells, rows coloured.
 
     A cell's colour is its share of the true class's examples. With more than
@@ -262,7 +262,7 @@ def plot_confusion_matrix(
     Returns:
         `path`, or None if matplotlib is not installed.
     """
-    path = Path(path)
+    path = os.fspath(path)
     matrix = np.asarray(matrix, dtype="int64")
     shown = list(range(len(class_names)))
     if len(shown) > READABLE_CLASSES:
@@ -304,7 +304,7 @@ def plot_training_curves(
     path: str | os.PathLike,
     title: str,
     phases: list[dict] = (),  # type: ignore[assignment]
-) -> Path | None:
+) -> str | None:
     """Draws loss and accuracy per epoch, training and validation, as a PNG.
 
     Args:
@@ -316,7 +316,7 @@ def plot_training_curves(
     Returns:
         `path`, or None if matplotlib is not installed.
     """
-    path = Path(path)
+    path = os.fspath(path)
     figure = _agg_figure(path, (10.0, 4.0))
     if figure is None:
         return None
@@ -459,7 +459,7 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
-def _agg_figure(path: Path, size: tuple[float, float]) -> Any:
+def _agg_figure(path: str, size: tuple[float, float]) -> Any:
     """A matplotlib `Figure` on an Agg canvas, or None without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -472,11 +472,11 @@ def _agg_figure(path: Path, size: tuple[float, float]) -> Any:
     return figure
 
 
-def _save_png(figure: Any, path: Path, title: str) -> Path:
+def _save_png(figure: Any, path: str, title: str) -> str:
     """Writes `figure` to `path` under a temporary name, then renames it."""
-    with replacing(path) as partial:
-        figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
-    return path
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png", dpi=100, metadata={"Title": title})
+    return files.write_bytes(path, picture.getvalue())
 
 
 def write_report(
@@ -512,7 +512,7 @@ def write_report(
     Returns:
         The contents of `metrics.json`.
     """
-    folder = Path(output_dir)
+    folder = os.fspath(output_dir)
     test = None
     if test_dir is not None:
         test = load_test_folder(
@@ -534,26 +534,26 @@ def write_report(
                 "loss": _cross_entropy(labels, probabilities),
                 **classification_metrics(labels, probabilities, class_names),
             }
-    write_json(folder / METRICS_FILE, metrics)
+    write_json(files.join(folder, METRICS_FILE), metrics)
     evaluated = "test" if "test" in metrics else "validation"
-    written = [folder / METRICS_FILE]
+    written = [files.join(folder, METRICS_FILE)]
     picture = plot_confusion_matrix(
         np.array(metrics[evaluated]["confusion_matrix"]),
         class_names,
-        folder / CONFUSION_MATRIX_FILE,
+        files.join(folder, CONFUSION_MATRIX_FILE),
         f"Confusion matrix of {shipped} on the {evaluated} images",
     )
-    _, history = read_history(folder / "history.csv")
+    _, history = read_history(files.join(folder, "history.csv"))
     curves = plot_training_curves(
         history,
-        folder / TRAINING_CURVES_FILE,
+        files.join(folder, TRAINING_CURVES_FILE),
         f"Training of {model.name}",
         card.get("phases", []),
     )
     losses = plot_top_losses(
         worst,
         class_names,
-        folder / TOP_LOSSES_FILE,
+        files.join(folder, TOP_LOSSES_FILE),
         f"Highest losses of {shipped} on the validation images",
     )
     written += [path for path in (picture, curves, losses) if path is not None]
@@ -565,8 +565,8 @@ def write_report(
         "classes": dict(enumerate(class_names)),
         "data": _data_card(datasets),
     }
-    write_json(folder / RUN_CARD_FILE, run_card)
-    written.append(folder / RUN_CARD_FILE)
+    write_json(files.join(folder, RUN_CARD_FILE), run_card)
+    written.append(files.join(folder, RUN_CARD_FILE))
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
     print("Wrote " + ", ".join(str(path) for path in written))

@@ -34,16 +34,15 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import files
 from .continuation import STATE_FORMAT, continue_run, fingerprint
 from .distribute import (
     check_same_run,
@@ -54,7 +53,6 @@ from .distribute import (
 )
 from .errors import DivergedError, ScriptError
 from .export import EXPORT_FOLDER
-from .files import replacing
 from .history import drop_epochs_from, record_epoch
 from .jsonfile import read_json, write_json
 from .models import (
@@ -62,6 +60,7 @@ from .models import (
     save_model_atomic,
     save_model_checked,
 )
+from .platforms import tensorboard_folder
 from .quiet import progress_verbosity, quiet_logger
 from .report import REPORT_FILES
 from .settings import settings_record, training_settings
@@ -143,7 +142,7 @@ class Run:
         names = [phase.name for phase in phases]
         if len(set(names)) != len(names):
             raise ScriptError(f"phase names must be unique: {names}")
-        self.output_dir = Path(output_dir)
+        self.output_dir = os.fspath(output_dir)
         self.model = model
         self.trained_model = model if trained_model is None else trained_model
         self.phases = phases
@@ -152,9 +151,13 @@ class Run:
         self.strategy = model.distribute_strategy
         self.is_chief = is_chief(self.strategy)
         self.write_dir = worker_folder(self.output_dir, self.strategy)
-        self._state_path = self.write_dir / "resume" / "state.json"
+        self._state_path = files.join(self.write_dir, "resume", "state.json")
         if restart and self.is_chief:
-            deleted = [name for name in RUN_FILES if _delete(self.output_dir / name)]
+            deleted = [
+                name
+                for name in RUN_FILES
+                if files.delete(files.join(self.output_dir, name))
+            ]
             if deleted:
                 print(f"Restarting: deleted {', '.join(deleted)} in {self.output_dir}")
         self.settings = _as_record(settings)
@@ -174,7 +177,9 @@ class Run:
         }
         # Every worker reads the chief's state; with --restart, none does.
         saved = (
-            None if restart else read_json(self.output_dir / "resume" / "state.json")
+            None
+            if restart
+            else read_json(files.join(self.output_dir, "resume", "state.json"))
         )
         check_same_run(self.strategy, saved, self.output_dir)
         self.state = (
@@ -276,7 +281,7 @@ class Run:
         )
         self._trained = True
         print(trainable_summary(self.model))
-        drop_epochs_from(self.write_dir / "history.csv", initial_epoch + 1)
+        drop_epochs_from(files.join(self.write_dir, "history.csv"), initial_epoch + 1)
         progress = _EpochEnd(self, phase, getattr(train_data, "epoch", None))
         options = {
             "validation_data": validation_data,
@@ -337,15 +342,15 @@ class Run:
         exports on one device. The other workers of a multi-worker run stop
         after saving their `model.keras` and delete their temporary folder.
         """
-        model_path = self.write_dir / "model.keras"
+        model_path = files.join(self.write_dir, "model.keras")
         self._save_best()  # with the trained model, before any local copy
         if not is_default(self.strategy):
-            self.model = _local_copy(self.model, self.write_dir / "resume")
-        if self._trained or not model_path.exists():
+            self.model = _local_copy(self.model, files.join(self.write_dir, "resume"))
+        if self._trained or not files.exists(model_path):
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
         if not self.is_chief:
-            shutil.rmtree(self.write_dir, ignore_errors=True)
+            files.delete(self.write_dir)
             return
         self.state["checkpoint"] = {
             "phase": self.phases[-1].name,
@@ -353,8 +358,7 @@ class Run:
             "weights": "model.keras",
         }
         self._write_state()
-        for old in (self.write_dir / "resume").glob("*.weights.h5"):
-            old.unlink()
+        _delete_checkpoints(files.join(self.write_dir, "resume"), keep=set())
 
     def _diverged_message(self, phase: Phase, epoch: int) -> str:
         checkpoint = self.state["checkpoint"]
@@ -469,7 +473,7 @@ class Run:
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
             self._load_trained_weights(self._path(best["weights"]))
-        save_model_atomic(self.model, self.write_dir / "best.keras")
+        save_model_atomic(self.model, files.join(self.write_dir, "best.keras"))
         if current is not None:
             self.trained_model.set_weights(current)
         kept = best["weights"]
@@ -477,22 +481,24 @@ class Run:
         self._write_state()
         checkpoint = self.state["checkpoint"]
         if checkpoint is None or checkpoint["weights"] != kept:
-            (self.write_dir / kept).unlink(missing_ok=True)
+            files.delete(files.join(self.write_dir, kept))
 
-    def _load_trained_weights(self, path: Path) -> None:
+    def _load_trained_weights(self, path: str) -> None:
         """Loads a checkpoint's weights into the trained model, not its optimizer."""
         self.trained_model.load_weights(
             path, objects_to_skip=[self.trained_model.optimizer]
         )
 
-    def _path(self, name: str) -> Path:
+    def _path(self, name: str) -> str:
         """A file of the run: this process's own copy, else the output folder's."""
-        own = self.write_dir / name
-        return own if own.exists() else self.output_dir / name
+        own = files.join(self.write_dir, name)
+        return own if files.exists(own) else files.join(self.output_dir, name)
 
     def end_of_epoch(self, phase: Phase, epoch: int, logs: dict) -> None:
         """Records a finished, finite epoch: history, best model, checkpoint."""
-        record_epoch(self.write_dir / "history.csv", epoch + 1, phase.name, logs)
+        record_epoch(
+            files.join(self.write_dir, "history.csv"), epoch + 1, phase.name, logs
+        )
         value = logs.get(self.monitor)
         if value is None:
             raise ScriptError(
@@ -530,12 +536,11 @@ class Run:
         run stopped after that many batches of epoch `epoch + 1`: the
         checkpoint also holds the epoch's running metrics.
         """
-        folder = self.write_dir / "resume"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = files.join(self.write_dir, "resume")
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}"
         name += f"-batch-{batch}.weights.h5" if batch else ".weights.h5"
-        with replacing(folder / name) as partial:
+        with files.replacing(files.join(folder, name)) as partial:
             self.trained_model.save_weights(partial)
         self.state["checkpoint"] = {
             "phase": phase.name,
@@ -559,10 +564,8 @@ class Run:
         self._write_state()
         kept = {name}
         if self.state["best"]:
-            kept.add(Path(self.state["best"]["weights"]).name)
-        for old in folder.glob("*.weights.h5"):
-            if old.name not in kept:
-                old.unlink(missing_ok=True)
+            kept.add(files.base_name(self.state["best"]["weights"]))
+        _delete_checkpoints(folder, keep=kept)
 
     def _write_state(self) -> None:
         write_json(self._state_path, self.state)
@@ -691,7 +694,7 @@ def without_retracing_warnings() -> contextlib.AbstractContextManager:
     return quiet_logger("tensorflow", containing="triggered tf.function retracing")
 
 
-def load_weights_of(path: Path) -> list[np.ndarray]:
+def load_weights_of(path: str) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     return keras.saving.load_model(path, compile=False).get_weights()
 
@@ -702,18 +705,18 @@ def _random_states(model: keras.Model) -> list:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
-def _local_copy(model: keras.Model, folder: Path) -> keras.Model:
+def _local_copy(model: keras.Model, folder: str) -> keras.Model:
     """`model` saved and loaded back outside its tf.distribute strategy.
 
     Keras runs `predict_on_batch` on every replica of a strategy (each one
     predicting the whole batch), so evaluating and reporting use this copy,
     compiled with the same loss and metrics.
     """
-    path = save_model_atomic(model, folder / "local-copy.keras")
+    path = save_model_atomic(model, files.join(folder, "local-copy.keras"))
     try:
         local = keras.saving.load_model(path, compile=False)
     finally:
-        path.unlink(missing_ok=True)
+        files.delete(path)
     _compile_like(local, model, optimizer=False)
     return local
 
@@ -728,25 +731,24 @@ def _compile_like(
     model.compile_from_config(config)
 
 
-def _tensorboard(output_dir: Path) -> list[keras.callbacks.Callback]:
-    """TensorBoard logs in `output_dir/logs`, when the package is installed."""
+def _tensorboard(output_dir: str) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs in `output_dir/logs` (or where Vertex AI asks), when the
+    package is installed."""
     import importlib.util
 
     if importlib.util.find_spec("tensorboard") is None:
         return []
-    return [keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"))]
+    return [keras.callbacks.TensorBoard(log_dir=tensorboard_folder(output_dir))]
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
 
 
-def _delete(path: Path) -> bool:
-    """Deletes a file or folder; returns whether there was one."""
-    if path.is_dir():
-        shutil.rmtree(path)
-        return True
-    if path.exists():
-        path.unlink()
-        return True
-    return False
+def _delete_checkpoints(folder: str, *, keep: set[str]) -> None:
+    """Deletes the checkpoint files in `folder` other than those named in `keep`."""
+    if not files.is_dir(folder):
+        return
+    for name in files.list_dir(folder):
+        if name.endswith(".weights.h5") and name not in keep:
+            files.delete(files.join(folder, name))

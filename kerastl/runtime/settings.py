@@ -24,6 +24,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from . import files
+
 SettingsT = TypeVar("SettingsT")
 
 
@@ -41,6 +43,7 @@ def setting(
     output: bool = False,
     required: bool = False,
     trains: bool = True,
+    environment: str | None = None,
 ) -> Any:
     """One field of a script's `Settings` dataclass.
 
@@ -64,11 +67,20 @@ def setting(
         trains: Whether the setting changes what a run trains; those that do
             not (the output folder, exports...) are left out when a rerun of a
             finished run names the settings it ignores.
+        environment: An environment variable whose value, when it is set,
+            replaces `default` (a platform's convention, such as Vertex AI's
+            `AIP_CHECKPOINT_DIR`); the command line still wins.
     """
     check = _Check(
         minimum, maximum, above, below, tuple(choices or ()), parse, folder, output
     )
-    metadata = {"help": help, "check": check, "required": required, "trains": trains}
+    metadata = {
+        "help": help,
+        "check": check,
+        "required": required,
+        "trains": trains,
+        "environment": environment,
+    }
     if isinstance(default, list):  # a dataclass default must not be mutable
         default = tuple(default)
     return dataclasses.field(default=default, metadata=metadata)
@@ -114,7 +126,7 @@ class _Check:
             raise argparse.ArgumentTypeError(
                 f"{value!r} is not one of {', '.join(self.choices)}"
             )
-        if self.folder and not os.path.isdir(value):
+        if self.folder and not files.is_dir(value):
             raise argparse.ArgumentTypeError(f"{value} is not a folder")
         if self.output and (problem := _unwritable(value)):
             raise argparse.ArgumentTypeError(problem)
@@ -166,6 +178,8 @@ def parse_settings(
     for field in fields:
         value = given[field.name]
         if value is _DEFAULT:  # not on the command line: the script's default
+            value = _environment_value(parser, field, hints[field.name])
+        if value is _DEFAULT:
             value = _checked_default(parser, field, hints[field.name])
         values[field.name] = tuple(value) if isinstance(value, list) else value
     _check_folders(parser, fields, values)
@@ -223,7 +237,7 @@ def _add_option(
     options: dict[str, Any] = {
         "dest": field.name,
         "default": _DEFAULT,
-        "help": f"{field.metadata['help']} (default: {shown})",
+        "help": f"{field.metadata['help']} (default: {shown}{_from_environment(field)})",
     }
     if kind is bool and not many:
         options["action"] = argparse.BooleanOptionalAction
@@ -243,6 +257,11 @@ def _add_option(
         if field.metadata["required"] and default is None:
             options["required"] = True
     parser.add_argument(flag(field.name), **options)
+
+
+def _from_environment(field: dataclasses.Field) -> str:
+    name = field.metadata.get("environment")
+    return f", or ${name} when it is set" if name else ""
 
 
 def _reader(check: _Check, kind: type, optional: bool) -> Callable[[str], Any]:
@@ -293,6 +312,22 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _environment_value(
+    parser: argparse.ArgumentParser, field: dataclasses.Field, annotation: Any
+) -> Any:
+    """The value of the setting's environment variable, read as the command
+    line's would be; `_DEFAULT` when it has none or the variable is not set."""
+    name = field.metadata.get("environment")
+    text = os.environ.get(name) if name else None
+    if not text:
+        return _DEFAULT
+    kind, _, optional = _value_type(annotation)
+    try:
+        return _reader(field.metadata["check"], kind, optional)(text)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"argument {flag(field.name)}: {error} (from ${name})")
+
+
 def _checked_default(
     parser: argparse.ArgumentParser, field: dataclasses.Field, annotation: Any
 ) -> Any:
@@ -337,7 +372,7 @@ def _check_folders(
         value = values[field.name]
         if not field.metadata["check"].folder or value is None:
             continue
-        key = os.path.realpath(value)
+        key = _folder_key(value)
         if key in seen:
             parser.error(
                 f"argument {flag(field.name)}: {value} is also {flag(seen[key])}; "
@@ -346,20 +381,27 @@ def _check_folders(
         seen[key] = field.name
     for field in fields:
         value = values[field.name]
-        if not field.metadata["check"].output or value is None or "://" in value:
+        if not field.metadata["check"].output or value is None:
             continue
-        output = os.path.realpath(value)
+        output = _folder_key(value)
         for folder, name in seen.items():
-            if output == folder or output.startswith(folder + os.sep):
+            if output == folder or output.startswith(folder.rstrip("/") + "/"):
                 parser.error(
                     f"argument {flag(field.name)}: {value} is inside {flag(name)}; "
                     "its files would be read as images: give another folder"
                 )
 
 
+def _folder_key(path: str) -> str:
+    """The same string for two spellings of one folder (`a/../b`, `gs://b/x/`)."""
+    return path.rstrip("/") if files.is_remote(path) else os.path.realpath(path)
+
+
 def _unwritable(path: str) -> str | None:
     """Why a script could not write in the folder `path`, or None if it can."""
-    if "://" in path:  # gs://, s3://...: its file system says so at the first write
+    if files.is_remote(
+        path
+    ):  # gs://, s3://...: its file system says so at the first write
         return None
     if os.path.exists(path) and not os.path.isdir(path):
         return f"{path} is a file, not a folder"

@@ -1,5 +1,7 @@
 """Which file of a finished run to ship: the final model, or the run's best epoch."""
 
+from . import files
+from .platforms import ship_to_model_dir
 from .run import (
     Run,
     improves,
@@ -16,21 +18,25 @@ def choose_model(run: Run, validation_data) -> str:
     better (a tie ships the final model); the run's model then holds the
     weights of the file chosen.
 
+    On Vertex AI the model is also saved into `AIP_MODEL_DIR`
+    (`ship_to_model_dir`).
+
     Returns:
         The file to ship: `"best.keras"` or `"model.keras"`.
     """
     model = run.model
     final_weights = model.get_weights()
-    best_path = run.output_dir / "best.keras"
+    best_path = files.join(run.output_dir, "best.keras")
     with without_retracing_warnings():
         figures = {"model.keras": _evaluate(model, validation_data)}
-        if run.best is not None and best_path.exists():
+        if run.best is not None and files.exists(best_path):
             model.set_weights(load_weights_of(best_path))
             figures["best.keras"] = _evaluate(model, validation_data)
     better = _better(run.monitor, figures)
     if better != "best.keras":
         model.set_weights(final_weights)
     print(_verdict(run, figures, better))
+    ship_to_model_dir(model, run.output_dir)  # on Vertex AI, where it serves from
     return better or "model.keras"
 
 

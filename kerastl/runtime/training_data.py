@@ -1,12 +1,12 @@
 """The data of a training script, loaded from its settings in one call."""
 
-import os
 from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from . import files
 from .data import (
     check_num_classes,
     check_test_folder,
@@ -77,7 +77,7 @@ def load_training_data(
         seed=settings.seed,
         augmentation=augmentation,
         cache=settings.cache,
-        cache_dir=folder / "cache",
+        cache_dir=files.join(folder, "cache"),
         class_weight=settings.class_weight,
     )
     check_num_classes(settings.num_classes, class_names)
@@ -113,8 +113,8 @@ def cache_training_features(
         layer_name,
         data.train,
         data.validation,
-        os.path.join(settings.output_dir, "features"),
-        batch_size=settings.batch_size,
+        files.join(settings.output_dir, "features"),
+        batch_size=settings.batch_size * model.distribute_strategy.num_replicas_in_sync,
         seed=settings.seed,
     )
     return head, replace(data, train=train, validation=validation)

@@ -96,9 +96,10 @@ class Settings:
     seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
     output_dir: str = runtime.setting(
         "runs/inceptionv3_feature_extraction",
-        "the run's folder",
+        "the run's folder (a local path or a URL: gs://...)",
         output=True,
         trains=False,
+        environment=runtime.VERTEX_AI_CHECKPOINT_DIR,
     )
     restart: bool = runtime.setting(
         False, "delete the run in --output-dir first", trains=False

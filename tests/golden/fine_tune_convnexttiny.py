@@ -109,7 +109,11 @@ class Settings:
     # The run: where it goes, how it starts, what it ships.
     seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
     output_dir: str = runtime.setting(
-        "runs/convnexttiny_fine_tune", "the run's folder", output=True, trains=False
+        "runs/convnexttiny_fine_tune",
+        "the run's folder (a local path or a URL: gs://...)",
+        output=True,
+        trains=False,
+        environment=runtime.VERTEX_AI_CHECKPOINT_DIR,
     )
     restart: bool = runtime.setting(
         False, "delete the run in --output-dir first", trains=False
