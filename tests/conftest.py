@@ -1,6 +1,7 @@
 """Shared fixtures: the --update-golden switch, image folders, running scripts."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,14 @@ import pytest
 from tests.digits import write_digits
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts pytest in the background (`pytest &` in a script)
+    # makes it ignore Ctrl-C, and the scripts rightly keep an ignored signal
+    # ignored; the tests that press Ctrl-C need it as a terminal gives it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
