@@ -88,11 +88,10 @@ def list_dir(path: str | os.PathLike) -> list[str]:
 
 def files_below(folder: str | os.PathLike) -> list[str]:
     """Every file below `folder`, at any depth, sorted, as full paths."""
-    return sorted(
-        join(root, name)
-        for root, _, names in tf.io.gfile.walk(os.fspath(folder))
-        for name in names
-    )
+    folder = os.fspath(folder)
+    # os.walk where it can: a local listing through tf.io.gfile costs twice the time.
+    walk = tf.io.gfile.walk if is_remote(folder) else os.walk
+    return sorted(join(root, name) for root, _, names in walk(folder) for name in names)
 
 
 def sizes_and_times(paths: list[str]) -> list[tuple[int, int]]:
@@ -112,13 +111,16 @@ def sizes_and_times(paths: list[str]) -> list[tuple[int, int]]:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    with tf.io.gfile.GFile(os.fspath(path), "rb") as file:
-        return file.read()
+    return read_head(path, -1)
 
 
 def read_head(path: str | os.PathLike, size: int) -> bytes:
-    """The first `size` bytes of a file (fewer if it is shorter)."""
-    with tf.io.gfile.GFile(os.fspath(path), "rb") as file:
+    """The first `size` bytes of a file (fewer if it is shorter; -1: all)."""
+    path = os.fspath(path)
+    # Python's own reader for a local file: for thousands of small images,
+    # tf.io.gfile's costs more than the check of their contents.
+    opener = tf.io.gfile.GFile if is_remote(path) else open
+    with opener(path, "rb") as file:
         return file.read(size)
 
 
