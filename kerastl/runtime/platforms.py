@@ -13,6 +13,7 @@ import os
 import keras
 
 from . import files
+from .models import save_model_atomic
 
 VERTEX_AI_CHECKPOINT_DIR = "AIP_CHECKPOINT_DIR"
 VERTEX_AI_MODEL_DIR = "AIP_MODEL_DIR"
@@ -50,6 +51,5 @@ def ship_to_model_dir(model: keras.Model, output_dir: str | os.PathLike) -> None
         files.join(model_dir, "labels.json"),
         files.read_bytes(files.join(output_dir, "labels.json")),
     )
-    with files.replacing(files.join(model_dir, "model.keras")) as partial:
-        model.save(partial)
+    save_model_atomic(model, files.join(model_dir, "model.keras"))
     print(f"Vertex AI: the shipped model is in {model_dir} (${VERTEX_AI_MODEL_DIR})")
