@@ -89,6 +89,43 @@ class Settings:
         "of the stages: warm-up and cosine decay, or / 5 on a plateau",
         choices=runtime.LR_SCHEDULES,
     )
+    # The recipe: each option measured by benchmarks/bench_recipe.py.
+    label_smoothing: float = runtime.setting(
+        0.0, "share of each target spread evenly over the classes", minimum=0, below=1
+    )
+    mixup: float = runtime.setting(
+        0.0,
+        "MixUp's alpha: blend pairs of training images and labels (0: off)",
+        minimum=0,
+    )
+    cutmix: float = runtime.setting(
+        0.0,
+        "CutMix's alpha: paste a patch of another image (0: off; with --mixup, by turns)",
+        minimum=0,
+    )
+    rand_augment: bool = runtime.setting(
+        False, "RandAugment (2 operations, factor 0.5) in place of the turns and zooms"
+    )
+    ema: bool = runtime.setting(
+        False, "validate and ship a moving average of the weights (momentum 0.99)"
+    )
+    layer_decay: float = runtime.setting(
+        1.0,
+        "rate of each block of the base over the one above it (1: one rate)",
+        above=0,
+        maximum=1,
+    )
+    find_lr: str | None = runtime.setting(
+        None,
+        "test learning rates for a phase instead of training (alone: the first)",
+        bare="head",
+        trains=False,
+    )
+    tta: bool = runtime.setting(
+        False,
+        "also evaluate each image with its mirror image (metrics.json)",
+        trains=False,
+    )
     # Speed and hardware.
     mixed_precision: str = runtime.setting(
         "auto",
@@ -133,16 +170,25 @@ class Settings:
     )
 
 
-def augmentation() -> keras.Sequential:
+def augmentation(settings: Settings) -> keras.Sequential:
     """Random changes to training images, drawn anew each epoch; not saved in the model."""
+    if settings.rand_augment:  # 2 of its 11 operations, drawn for each batch
+        changes = [keras.layers.RandAugment(value_range=(0, 255))]
+    else:
+        changes = [keras.layers.RandomRotation(0.05), keras.layers.RandomZoom(0.1)]
     return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal"),
-            keras.layers.RandomRotation(0.05),
-            keras.layers.RandomZoom(0.1),
-        ],
-        name="augmentation",
+        [keras.layers.RandomFlip("horizontal"), *changes], name="augmentation"
     )
+
+
+def mixing(settings: Settings) -> list[keras.layers.Layer]:
+    """Layers that mix training batches and their labels; several take turns."""
+    layers = []
+    if settings.mixup > 0:
+        layers.append(keras.layers.MixUp(alpha=settings.mixup))
+    if settings.cutmix > 0:
+        layers.append(keras.layers.CutMix(factor=settings.cutmix))
+    return layers
 
 
 def build_model(
@@ -196,15 +242,27 @@ def phases(settings: Settings) -> list[runtime.Phase]:
 
 
 def make_optimizer(
-    phase: runtime.Phase, settings: Settings, steps_per_epoch: int
+    phase: runtime.Phase,
+    settings: Settings,
+    steps_per_epoch: int,
+    base_model: keras.Model,
 ) -> keras.optimizers.Optimizer:
-    """The optimizer of a phase; fine-tuning stages follow --lr-schedule."""
-    learning_rate = phase.learning_rate
-    if phase.unfreeze is not None and settings.lr_schedule == "cosine":
-        learning_rate = runtime.warmup_cosine(
-            phase.learning_rate, total_steps=phase.epochs * steps_per_epoch
-        )
-    return keras.optimizers.Adam(learning_rate=learning_rate)
+    """The optimizer of a phase; stages follow --lr-schedule and --layer-decay."""
+
+    def optimizer(learning_rate: float) -> keras.optimizers.Optimizer:
+        if phase.unfreeze is not None and settings.lr_schedule == "cosine":
+            learning_rate = runtime.warmup_cosine(
+                learning_rate, total_steps=phase.epochs * steps_per_epoch
+            )
+        return keras.optimizers.Adam(learning_rate=learning_rate, use_ema=settings.ema)
+
+    if phase.unfreeze is None:
+        return optimizer(phase.learning_rate)
+    # The top block trains at the phase's rate, each block below at
+    # --layer-decay times the rate of the block above it.
+    return runtime.layer_decay(
+        optimizer, phase.learning_rate, base_model, settings.layer_decay
+    )
 
 
 def lr_callbacks(phase: runtime.Phase, settings: Settings) -> list:
@@ -223,6 +281,10 @@ def train(
     """Trains each phase in turn: choose what trains, compile, fit."""
     # Check every stage against the base now, not after the head has trained.
     runtime.check_unfreeze_stages(base_model, settings.unfreeze)
+    if settings.layer_decay != 1 and settings.lr_schedule == "plateau":
+        raise runtime.ScriptError(
+            "--layer-decay needs --lr-schedule cosine: ReduceLROnPlateau sets one rate"
+        )
     for phase in run.phases:
         # Choose what trains (BatchNorm stays frozen), then compile: a change
         # of trainable only takes effect when the model is compiled again.
@@ -231,8 +293,13 @@ def train(
             run.trained_model,
             base_model,
             trainable,
-            optimizer=make_optimizer(phase, settings, steps_per_epoch=len(data.train)),
-            loss="sparse_categorical_crossentropy",
+            optimizer=make_optimizer(
+                phase, settings, steps_per_epoch=len(data.train), base_model=base_model
+            ),
+            # Labels arrive one-hot: smoothed here, mixed by mixing().
+            loss=keras.losses.CategoricalCrossentropy(
+                label_smoothing=settings.label_smoothing
+            ),
             metrics=["accuracy"],
             # XLA is opt-in: every phase compiles anew, slowly for a large base.
             jit_compile=settings.jit_compile,
@@ -255,8 +322,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     keras.utils.set_random_seed(settings.seed)
     # Scan the folders, then load raw 0-255 pixels; step 4 normalizes them.
-    augment = augmentation() if settings.augment else None
-    data = runtime.load_training_data(settings, strategy, augmentation=augment)
+    augment = augmentation(settings) if settings.augment else None
+    data = runtime.load_training_data(
+        settings, strategy, augmentation=augment, mixing=mixing(settings)
+    )
     # Set before the model is built: each layer takes the policy then.
     runtime.set_mixed_precision(settings.mixed_precision)
     # The model and its optimizer are created in the strategy's scope.
@@ -268,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         model,
         phases(settings),
         settings=settings,
+        find_lr=settings.find_lr,  # the range test ends the script
         depends_on=data.identity,
         patience=settings.patience,
         restart=settings.restart,
@@ -282,7 +352,13 @@ def main(argv: list[str] | None = None) -> None:
     # test images are read only after that, once: they never choose a model.
     shipped = runtime.choose_model(run, data.validation)
     runtime.write_report(
-        run.output_dir, run.model, shipped, data, run.card(), test_dir=settings.test_dir
+        run.output_dir,
+        run.model,
+        shipped,
+        data,
+        run.card(),
+        test_dir=settings.test_dir,
+        tta=settings.tta,
     )
     if settings.export:  # each artifact is checked against the Keras model
         runtime.export_model(

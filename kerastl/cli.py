@@ -341,6 +341,12 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
     show_default=True,
     help="Images per batch.",
 )
+@click.option(
+    "--tta",
+    is_flag=True,
+    help="Test-time augmentation: average each image's prediction with its "
+    "mirror image's (the run's metrics.json has its figures with --tta).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
 def predict(
@@ -352,6 +358,7 @@ def predict(
     top_k: int | None,
     sheet: Path | None,
     batch_size: int,
+    tta: bool,
     force: bool,
 ) -> None:
     """Classify images with a trained run's model.
@@ -373,6 +380,7 @@ def predict(
             top_k=top_k,
             batch_size=batch_size,
             force=force,
+            tta=tta,
         )
         ctx.exit(predicting.predict(request))
     except predicting.PredictUsageError as error:

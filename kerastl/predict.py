@@ -50,6 +50,7 @@ class Request:
     top_k: int | None
     batch_size: int
     force: bool
+    tta: bool = False  # average each image's prediction with its mirror image's
 
 
 def check_request(
@@ -62,6 +63,7 @@ def check_request(
     top_k: int | None = None,
     batch_size: int = 32,
     force: bool = False,
+    tta: bool = False,
 ) -> Request:
     """Checks a request without TensorFlow: the run, the model's kind, the paths.
 
@@ -76,6 +78,7 @@ def check_request(
         top_k: The classes per image, on screen and in the file.
         batch_size: Images per batch.
         force: Whether `output` and `sheet` may replace existing files.
+        tta: Whether to average each prediction with the mirror image's.
 
     Raises:
         PredictUsageError: Naming the parameter at fault and why.
@@ -130,6 +133,7 @@ def check_request(
         top_k=top_k,
         batch_size=batch_size,
         force=force,
+        tta=tta,
     )
 
 
@@ -276,6 +280,10 @@ def _load_model(request: Request) -> tuple[Callable[[Any], Any], int]:
             f"{request.model} gives outputs of shape {outputs}; the run has "
             f"{len(request.class_names)} classes (labels.json)",
         )
+    if request.tta:
+        from kerastl.runtime.tta import with_tta
+
+        return with_tta(run_model), size
     return (lambda images: np.asarray(run_model(images))), size
 
 

@@ -69,6 +69,7 @@ from .options import weights_option
 from .platforms import VERTEX_AI_CHECKPOINT_DIR
 from .precision import PRECISION_CHOICES, set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
+from .rates import layer_decay
 from .report import (
     TopLosses,
     classification_metrics,
@@ -157,6 +158,7 @@ __all__ = [
     "image_batches",
     "imbalance_warning",
     "is_chief",
+    "layer_decay",
     "load_artifact",
     "load_image_folders",
     "load_test_folder",

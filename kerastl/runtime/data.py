@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -28,7 +29,7 @@ from .cache import (
     choose_cache,
     disk_cache_prefix,
 )
-from .epochs import augment_batch, epoch_batches
+from .epochs import augment_batch, epoch_batches, mix_batch
 from .errors import DataError
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 
@@ -126,6 +127,7 @@ def load_image_folders(
     validation_split: float = 0.2,
     seed: int = 1337,
     augmentation: keras.layers.Layer | None = None,
+    mixing: Sequence[keras.layers.Layer] = (),
     cache: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     memory_budget: int | None = None,
@@ -135,7 +137,9 @@ def load_image_folders(
 
     Without `val_dir`, Keras splits `data_dir` once with `seed` (`subset="both"`),
     so no image is in both sets. Images are raw RGB pixels in [0, 255] (float32);
-    the first augmented batch is checked (`check_pixel_range`).
+    the first augmented batch is checked (`check_pixel_range`). Labels are
+    one-hot (float32), as `keras.losses.CategoricalCrossentropy` and the mixing
+    layers take them.
 
     Decoded images are cached as uint8, before the augmentation, and the cache is
     filled here, once. Prints one line: the cache chosen, and why.
@@ -148,6 +152,9 @@ def load_image_folders(
         validation_split: Share of `data_dir` held out when there is no `val_dir`.
         seed: Seed of the split and of the shuffling.
         augmentation: Optional layer applied to training batches, each epoch.
+        mixing: Layers that mix training batches and their labels after the
+            augmentation (`keras.layers.MixUp`, `CutMix`): one per batch, in
+            turn (`mix_batch`).
         cache: "auto" (memory if the decoded images fit `memory_budget`, else
             disk in `cache_dir`, else none), "memory", "disk" or "none".
         cache_dir: Folder of the disk cache; the script's own (`disk_cache_prefix`
@@ -161,7 +168,7 @@ def load_image_folders(
         `(train_dataset, validation_dataset, class_names)`. Both datasets record
         their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
         the same images in file order, neither shuffled nor augmented; the
-        training one also whether it is `augmented`.
+        training one also whether it is `augmented` and `mixed`.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -253,11 +260,16 @@ def load_image_folders(
         kind,
         prefixes["training"],
         augmentation=augmentation,
+        mixing=mixing,
         shuffle_seed=seed,
+        num_classes=len(class_names),
     )
-    val = _pipeline(val, batch_size, kind, prefixes["validation"])
+    val = _pipeline(
+        val, batch_size, kind, prefixes["validation"], num_classes=len(class_names)
+    )
     roots = {"training": data_dir, "validation": val_dir or data_dir}
     train.augmented = augmentation is not None
+    train.mixed = bool(mixing)
     return (
         _with_contents(train, subsets["training"].file_paths, roots["training"]),
         _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
@@ -314,7 +326,8 @@ def load_test_folder(
             verbose=False,
         )
     file_paths = dataset.file_paths
-    return _with_contents(dataset.map(_to_float), file_paths, test_dir)
+    to_model = partial(_to_model_input, num_classes=len(class_names))
+    return _with_contents(dataset.map(to_model), file_paths, test_dir)
 
 
 def _with_contents(
@@ -348,20 +361,24 @@ def _pipeline(
     cache: str,
     prefix: str | None,
     *,
+    num_classes: int,
     augmentation: keras.layers.Layer | None = None,
+    mixing: Sequence[keras.layers.Layer] = (),
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
     """Caches uint8 images (`cache`: memory, disk at `prefix`, none), then batches.
 
-    Batches leave as float32, so the model still gets raw pixels in [0, 255].
+    Batches leave as float32, so the model still gets raw pixels in [0, 255],
+    with one-hot labels.
     """
+    to_model = partial(_to_model_input, num_classes=num_classes)
     size = int(dataset.cardinality())
     file_paths = dataset.file_paths
     dataset = dataset.map(_to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
     if cache != "none":
         dataset = dataset.cache(prefix or "")
         _fill_cache(dataset, size, prefix, file_paths)
-    ordered = dataset.batch(batch_size).map(_to_float).prefetch(tf.data.AUTOTUNE)
+    ordered = dataset.batch(batch_size).map(to_model).prefetch(tf.data.AUTOTUNE)
     epoch = None
     if shuffle_seed is None:
         dataset = dataset.batch(batch_size)
@@ -371,10 +388,16 @@ def _pipeline(
             batch_size=batch_size,
             seed=shuffle_seed,
             buffer_size=min(size, SHUFFLE_BUFFER),
-            augment=None if augmentation is None else partial(_augment, augmentation),
+            augment=(
+                None
+                if augmentation is None and not mixing
+                else partial(
+                    _augment, augmentation, tuple(mixing), num_classes=num_classes
+                )
+            ),
         )
         epoch = dataset.epoch
-    dataset = dataset.map(_to_float).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(to_model).prefetch(tf.data.AUTOTUNE)
     # Multi-worker training shards batches, not files: the files are listed in
     # memory, so TensorFlow's default (files first) would only warn and fall back.
     options = tf.data.Options()
@@ -393,7 +416,12 @@ def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
 
 
-def _to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def _to_model_input(
+    images: tf.Tensor, labels: tf.Tensor, *, num_classes: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """float32 pixels and one-hot labels (already so after mixing)."""
+    if labels.shape.rank == 1:
+        labels = tf.one_hot(labels, num_classes)
     return tf.cast(images, tf.float32), labels
 
 
@@ -436,9 +464,23 @@ def _fill_cache(
     )
 
 
-def _augment(augmentation: keras.layers.Layer, images: tf.Tensor, key: tf.Tensor):
-    """One batch of uint8 images, augmented as float32 with the stateless `key`."""
-    return augment_batch(augmentation, tf.cast(images, tf.float32), key)
+def _augment(
+    augmentation: keras.layers.Layer | None,
+    mixing: tuple[keras.layers.Layer, ...],
+    images: tf.Tensor,
+    labels: tf.Tensor,
+    key: tf.Tensor,
+    *,
+    num_classes: int,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One batch of uint8 images, augmented as float32 with the stateless `key`,
+    then mixed with its labels (one-hot then)."""
+    images = tf.cast(images, tf.float32)
+    if augmentation is not None:
+        images = augment_batch(augmentation, images, key)
+    if mixing:
+        images, labels = mix_batch(mixing, images, tf.one_hot(labels, num_classes), key)
+    return images, labels
 
 
 def check_pixel_range(dataset: tf.data.Dataset) -> tuple[float, float]:

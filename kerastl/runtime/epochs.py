@@ -12,6 +12,8 @@ The epoch is a variable of the dataset (`dataset.epoch`), which `Run` sets
 before each epoch; the dataset reads it each time it is iterated.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -31,8 +33,9 @@ def epoch_batches(
         batch_size: Examples per batch.
         seed: The run's seed.
         buffer_size: Examples shuffled at once.
-        augment: Optional `augment(x, key)` applied to each batch `x` with a
-            stateless key of shape (2,).
+        augment: Optional `augment(x, y, key)` applied to each batch, returning
+            the new `(x, y)`; `key` is stateless, of shape (2,): the epoch's
+            seed and the batch's index.
 
     Returns:
         A dataset of as many batches as one epoch, drawn on each pass for the
@@ -60,9 +63,8 @@ def epoch_batches(
         if augment is None:
             return shuffled
         return shuffled.enumerate().map(
-            lambda index, batch: (
-                augment(batch[0], tf.stack([epoch_seed, index])),
-                batch[1],
+            lambda index, batch: augment(
+                batch[0], batch[1], tf.stack([epoch_seed, index])
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
@@ -95,8 +97,9 @@ class _KeyedSeeds(keras.random.SeedGenerator):
 def augment_batch(augmentation: keras.layers.Layer, images, key: tf.Tensor):
     """`augmentation(images, training=True)`, drawn from `key` instead of a state.
 
-    Each Keras image preprocessing layer (`RandomFlip`, `RandomRotation`...)
-    draws its transformation from the key; a layer without
+    Each Keras image preprocessing layer (`RandomFlip`, `RandomRotation`,
+    `RandAugment`...) draws its transformation from the key, also a layer that
+    would draw from its own generator; a layer without
     `get_random_transformation` is called as it is (a random one of those
     would draw from its own state, and resume inexactly).
     """
@@ -108,10 +111,64 @@ def augment_batch(augmentation: keras.layers.Layer, images, key: tf.Tensor):
     seeds = _KeyedSeeds(key)
     for layer in layers:
         if hasattr(layer, "get_random_transformation"):
-            transformation = layer.get_random_transformation(
-                images, training=True, seed=seeds
-            )
+            with _drawing_from(layer, seeds):
+                transformation = layer.get_random_transformation(
+                    images, training=True, seed=seeds
+                )
             images = layer.transform_images(images, transformation, training=True)
         else:
             images = layer(images, training=True)
     return images
+
+
+def mix_batch(layers, images, labels, key: tf.Tensor):
+    """A batch and its one-hot labels mixed by `MixUp` or `CutMix`, drawn from `key`.
+
+    With several layers, batch `b` is mixed by layer `b mod n`: MixUp and
+    CutMix alternate by batch, as in timm's `Mixup` (which switches at random).
+
+    Args:
+        layers: Keras mixing layers (`keras.layers.MixUp`, `CutMix`).
+        images: A batch of float images.
+        labels: Their one-hot (float) labels.
+        key: The batch's stateless key: the epoch's seed and the batch's index.
+
+    Returns:
+        `(images, labels)`, mixed.
+    """
+    # Draws of their own: not those of the batch's augmentation.
+    seeds = _KeyedSeeds(tf.random.experimental.stateless_fold_in(key, _MIXING))
+
+    def mixed_by(layer):
+        def mix():
+            data = {"images": images, "labels": labels}
+            with _drawing_from(layer, seeds):
+                transformation = layer.get_random_transformation(
+                    data, training=True, seed=seeds
+                )
+            return (
+                layer.transform_images(images, transformation, training=True),
+                layer.transform_labels(labels, transformation, training=True),
+            )
+
+        return mix
+
+    if len(layers) == 1:
+        return mixed_by(layers[0])()
+    index = tf.cast(key[1] % len(layers), tf.int32)
+    return tf.switch_case(index, [mixed_by(layer) for layer in layers])
+
+
+# Folded into a batch's key for its mixing draws.
+_MIXING = 0x6D6978
+
+
+@contextlib.contextmanager
+def _drawing_from(layer: keras.layers.Layer, seeds: keras.random.SeedGenerator):
+    """Makes `layer` draw from `seeds` also where it ignores the seed it is given
+    (`RandAugment` draws its operations from its own generator)."""
+    layer._get_seed_generator = lambda backend=None: seeds
+    try:
+        yield
+    finally:
+        del layer._get_seed_generator

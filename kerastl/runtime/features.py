@@ -25,7 +25,7 @@ from .epochs import epoch_batches
 from .errors import ScriptError
 
 # In every cache file's key: a new layout of the files, new keys.
-_FEATURES_FORMAT = "pooled-float32-v1"
+_FEATURES_FORMAT = "pooled-float32-v2"  # v2: one-hot labels
 
 
 def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:

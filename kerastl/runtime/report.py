@@ -22,6 +22,7 @@ from .data import load_test_folder
 from .history import read_history
 from .jsonfile import write_json
 from .training_data import TrainingData
+from .tta import averaged, mirror
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
@@ -220,7 +221,11 @@ def plot_image_grid(
 
 
 def predict_dataset(
-    model, dataset, worst: TopLosses | None = None
+    model,
+    dataset,
+    worst: TopLosses | None = None,
+    *,
+    mirrored: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The labels and predicted probabilities of a batched dataset, in one pass.
 
@@ -232,6 +237,8 @@ def predict_dataset(
         dataset: Batches of `(images, labels)`; labels are class indices or
             one-hot rows.
         worst: If given, it is fed every batch, to keep the top losses.
+        mirrored: If given, receives the probabilities of each batch's mirror
+            images (`tta.mirror`), in the same pass.
 
     Returns:
         The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
@@ -242,6 +249,8 @@ def predict_dataset(
         images, batch_labels = batch[0], batch[1]
         probabilities.append(np.asarray(model.predict_on_batch(images)))
         labels.append(_class_indices(np.asarray(batch_labels)))
+        if mirrored is not None:
+            mirrored.append(np.asarray(model.predict_on_batch(mirror(images))))
         if worst is not None:
             worst.add(images, labels[-1], probabilities[-1])
     if not labels:
@@ -487,6 +496,7 @@ def write_report(
     card: dict,
     *,
     test_dir: str | os.PathLike | None = None,
+    tta: bool = False,
 ) -> dict:
     """Evaluates the shipped model and writes the report into the run's folder.
 
@@ -508,6 +518,9 @@ def write_report(
             best epoch and time per phase.
         test_dir: A test folder with the same classes, read now, once: the
             test images never choose an epoch or a model.
+        tta: Also evaluate with test-time augmentation (`tta`): each set's
+            figures get a `tta` entry with the loss, accuracy, top-5 accuracy
+            and macro-F1 of the averaged predictions.
 
     Returns:
         The contents of `metrics.json`.
@@ -529,11 +542,18 @@ def write_report(
         dataset = datasets.get(name)
         if dataset is not None:
             keep = worst if name == "validation" else None
-            labels, probabilities = predict_dataset(model, dataset, keep)
-            metrics[name] = {
-                "loss": _cross_entropy(labels, probabilities),
-                **classification_metrics(labels, probabilities, class_names),
-            }
+            mirrored: list[np.ndarray] | None = [] if tta else None
+            labels, probabilities = predict_dataset(
+                model, dataset, keep, mirrored=mirrored
+            )
+            metrics[name] = _figures(labels, probabilities, class_names)
+            if mirrored:
+                both = averaged(probabilities, np.concatenate(mirrored))
+                metrics[name]["tta"] = {
+                    key: value
+                    for key, value in _figures(labels, both, class_names).items()
+                    if key in TTA_FIGURES
+                }
     write_json(files.join(folder, METRICS_FILE), metrics)
     evaluated = "test" if "test" in metrics else "validation"
     written = [files.join(folder, METRICS_FILE)]
@@ -569,8 +589,25 @@ def write_report(
     written.append(files.join(folder, RUN_CARD_FILE))
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
+    if "tta" in metrics[evaluated]:
+        figures = metrics[evaluated]["tta"]
+        print(
+            f"With TTA (each image and its mirror image): accuracy "
+            f"{figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}"
+        )
     print("Wrote " + ", ".join(str(path) for path in written))
     return metrics
+
+
+#: The figures of a set recorded with test-time augmentation.
+TTA_FIGURES = ("loss", "accuracy", "top5_accuracy", "macro_f1")
+
+
+def _figures(labels: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
+    return {
+        "loss": _cross_entropy(labels, probabilities),
+        **classification_metrics(labels, probabilities, class_names),
+    }
 
 
 def _cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:

@@ -43,6 +43,14 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
+from .averaging import (
+    AveragedValidation,
+    averaged_variables,
+    averaged_weights,
+    averages_kept,
+    swap_averages,
+    uses_averages,
+)
 from .continuation import STATE_FORMAT, continue_run, fingerprint
 from .distribute import (
     check_same_run,
@@ -55,6 +63,7 @@ from .errors import DivergedError, ScriptError
 from .export import EXPORT_FOLDER
 from .history import drop_epochs_from, record_epoch
 from .jsonfile import read_json, write_json
+from .lr_finder import lr_range_test, plot_lr_find, suggested_rate
 from .models import (
     has_finite_weights,
     save_model_atomic,
@@ -70,7 +79,7 @@ from .unfreeze import trainable_summary
 # What a run writes into its output folder; --restart deletes exactly these
 # (the image and feature caches stay: they are keyed by what they hold).
 RUN_FILES = (
-    ("resume", "history.csv", "best.keras", "model.keras", "logs")
+    ("resume", "history.csv", "best.keras", "model.keras", "logs", "lr_find.png")
     + REPORT_FILES
     + (EXPORT_FOLDER,)
 )
@@ -114,6 +123,11 @@ class Run:
         patience: Epochs of a phase without beating the run's best before the
             phase stops and the model goes back to the run's best weights.
         restart: Delete the run saved in `output_dir` and start over.
+        find_lr: The name of a phase: instead of training it, `fit` runs the
+            learning-rate range test from the weights it would start with,
+            prints the suggested rate, draws `lr_find.png` and ends the
+            process (status 0). The phases before it must have trained;
+            nothing is trained, saved or deleted (not even with `restart`).
 
     Attributes:
         strategy: The tf.distribute strategy the model was created in.
@@ -138,10 +152,18 @@ class Run:
         monitor: str = "val_loss",
         patience: int = 5,
         restart: bool = False,
+        find_lr: str | None = None,
     ) -> None:
         names = [phase.name for phase in phases]
         if len(set(names)) != len(names):
             raise ScriptError(f"phase names must be unique: {names}")
+        if find_lr is not None and find_lr not in names:
+            raise ScriptError(
+                f"--find-lr {find_lr}: the run has no such phase; its phases are "
+                + ", ".join(names)
+            )
+        self.find_lr = find_lr
+        restart = restart and find_lr is None  # the range test changes nothing
         self.output_dir = os.fspath(output_dir)
         self.model = model
         self.trained_model = model if trained_model is None else trained_model
@@ -252,8 +274,14 @@ class Run:
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
             _compile_like(self.model, self.trained_model)
+        if self.find_lr is not None:
+            return self._find_lr(phase, train_data)
         with self.strategy.scope():
             self._restore(phase)
+            if uses_averages(self.trained_model):  # its averages exist from now on
+                self.trained_model.optimizer.build(
+                    self.trained_model.trainable_variables
+                )
         self._save_best()  # a kill may have left best.keras behind
         if self._is_complete(phase):
             print(f"Phase {phase.name!r} finished in an earlier run.")
@@ -290,6 +318,7 @@ class Run:
             # NaN check first; the run's own bookkeeping last, once the epoch is over.
             "callbacks": [
                 keras.callbacks.TerminateOnNaN(),
+                *([AveragedValidation()] if uses_averages(self.trained_model) else []),
                 *_tensorboard(self.write_dir),
                 *callbacks,
                 progress,
@@ -301,6 +330,7 @@ class Run:
         with (
             without_retracing_warnings(),
             fitting_in(self.strategy, self.trained_model),
+            averages_kept(self.trained_model),
             stop_requests(enabled=self.is_single_process) as stop,
         ):
             progress.stop = stop
@@ -325,8 +355,38 @@ class Run:
             raise DivergedError(self._diverged_message(phase, progress.diverged))
         if progress.stopped_early:
             self._load_best()
+        else:  # the phase ends with the averaged weights (with --ema)
+            for variable, average in averaged_variables(self.trained_model):
+                variable.assign(average)
         self._complete(phase, progress.last_epoch or initial_epoch)
         return history
+
+    def _find_lr(self, phase: Phase, train_data) -> None:
+        """Skips a phase before the one `find_lr` names; for that one, runs the
+        range test and ends the process."""
+        if phase.name != self.find_lr:
+            if not self._is_complete(phase):
+                raise ScriptError(
+                    f"--find-lr {self.find_lr} starts from the weights the phases "
+                    f"before it end with, and {phase.name!r} has not trained in "
+                    f"{self.output_dir}: run it first, without --find-lr"
+                )
+            return
+        with self.strategy.scope():
+            self._restore(phase)
+        print(f"Learning-rate range test of phase {phase.name!r}:")
+        print(trainable_summary(self.model))
+        rates, losses = lr_range_test(self.trained_model, train_data)
+        suggested = suggested_rate(rates, losses)
+        picture = plot_lr_find(
+            files.join(self.write_dir, "lr_find.png"), rates, losses, suggested
+        )
+        print(
+            f"{len(rates)} steps from {rates[0]:.1g} to {rates[-1]:.2g}"
+            + (f"; drawn in {picture}" if picture else "")
+        )
+        print(f"suggested learning rate: {suggested:.2g}")
+        raise SystemExit(0)
 
     def finish(self, validation_data) -> None:
         """Saves the final model as `model.keras` and ends the run.
@@ -450,6 +510,8 @@ class Run:
             trained = self.trained_model
             trained.optimizer.build(trained.trainable_variables)
             trained.load_weights(path)
+            # A checkpoint holds the averaged weights in the model's place.
+            swap_averages(averaged_variables(trained))
         else:
             self._load_trained_weights(path)
         saved_states = checkpoint.get("random_state", [])
@@ -469,7 +531,12 @@ class Run:
         best = self.state["best"]
         if best is None or best.get("weights", "best.keras") == "best.keras":
             return
-        holds_best = self._loaded is not None and self._loaded[0] == best["weights"]
+        # The model holds the trained weights, the checkpoint the averaged ones.
+        holds_best = (
+            self._loaded is not None
+            and self._loaded[0] == best["weights"]
+            and not uses_averages(self.trained_model)
+        )
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
             self._load_trained_weights(self._path(best["weights"]))
@@ -540,7 +607,10 @@ class Run:
         index = len(self.state["completed"])
         name = f"checkpoint-{index}-{_slug(phase.name)}-{epoch:04d}"
         name += f"-batch-{batch}.weights.h5" if batch else ".weights.h5"
-        with files.replacing(files.join(folder, name)) as partial:
+        with (
+            files.replacing(files.join(folder, name)) as partial,
+            averaged_weights(self.trained_model),  # with --ema: what ships
+        ):
             self.trained_model.save_weights(partial)
         self.state["checkpoint"] = {
             "phase": phase.name,

@@ -44,6 +44,7 @@ def setting(
     required: bool = False,
     trains: bool = True,
     environment: str | None = None,
+    bare: Any = None,
 ) -> Any:
     """One field of a script's `Settings` dataclass.
 
@@ -70,6 +71,8 @@ def setting(
         environment: An environment variable whose value, when it is set,
             replaces `default` (a platform's convention, such as Vertex AI's
             `AIP_CHECKPOINT_DIR`); the command line still wins.
+        bare: The value of the option given alone, without a value
+            (`--find-lr` for `--find-lr head`).
     """
     check = _Check(
         minimum, maximum, above, below, tuple(choices or ()), parse, folder, output
@@ -80,6 +83,7 @@ def setting(
         "required": required,
         "trains": trains,
         "environment": environment,
+        "bare": bare,
     }
     if isinstance(default, list):  # a dataclass default must not be mutable
         default = tuple(default)
@@ -254,6 +258,10 @@ def _add_option(
         if many:
             options["nargs"] = "+"
             options["action"] = _AddUp
+        elif field.metadata.get("bare") is not None:
+            options["nargs"] = "?"
+            options["const"] = field.metadata["bare"]
+            options["metavar"] = field.name.upper().split("_")[-1]
         if field.metadata["required"] and default is None:
             options["required"] = True
     parser.add_argument(flag(field.name), **options)

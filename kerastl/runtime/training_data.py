@@ -1,5 +1,6 @@
 """The data of a training script, loaded from its settings in one call."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,6 +49,7 @@ def load_training_data(
     strategy: tf.distribute.Strategy,
     *,
     augmentation: keras.layers.Layer | None = None,
+    mixing: Sequence[keras.layers.Layer] = (),
 ) -> TrainingData:
     """Scans and loads a script's image folders (`load_image_folders`).
 
@@ -58,6 +60,8 @@ def load_training_data(
             `output_dir` and, if it has one, `test_dir` (checked now).
         strategy: The tf.distribute strategy the model trains in.
         augmentation: Random changes applied to the training images each epoch.
+        mixing: Layers that mix training batches and their labels (MixUp,
+            CutMix), in turn by batch.
 
     Returns:
         The data.
@@ -76,6 +80,7 @@ def load_training_data(
         validation_split=settings.validation_split,
         seed=settings.seed,
         augmentation=augmentation,
+        mixing=mixing,
         cache=settings.cache,
         cache_dir=files.join(folder, "cache"),
         class_weight=settings.class_weight,
@@ -106,8 +111,16 @@ def cache_training_features(
     """`cache_features` for a script: the head, and the data as features.
 
     Reads `settings.output_dir` (the cache goes to its `features/`),
-    `batch_size` and `seed`.
+    `batch_size` and `seed`. Training batches that are mixed anew each epoch
+    (MixUp, CutMix) cannot be cached: then the model and data are returned
+    unchanged, and one line says so.
     """
+    if getattr(data.train, "mixed", False):
+        print(
+            "Features: not cached, as MixUp or CutMix mixes the images anew each "
+            "epoch (the frozen base runs on every batch)"
+        )
+        return model, data
     head, train, validation = cache_features(
         model,
         layer_name,
