@@ -110,7 +110,8 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
     """The comparison as aligned text lines, one column per run.
 
     Rows: the settings that differ between the runs, how many are the same,
-    then the shipped model's figures, its best epoch and the training time.
+    then the shipped model's figures (with `--tta`, its accuracy so too), its
+    best epoch and the training time.
     """
     keys = list(dict.fromkeys(key for run in runs for key in run.settings))
     differ = [
@@ -137,6 +138,16 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
                     (
                         f"{subset} {label}",
                         [_figure(run.metrics, subset, key) for run in runs],
+                    )
+                )
+            if any(_tta(run.metrics, subset) for run in runs):  # ran with --tta
+                rows.append(
+                    (
+                        f"{subset} accuracy, TTA",
+                        [
+                            _number_text(_tta(run.metrics, subset), "accuracy")
+                            for run in runs
+                        ],
                     )
                 )
     rows.append(("best epoch", [_best_epoch(run.card) for run in runs]))
@@ -296,7 +307,17 @@ def _setting(settings: dict[str, Any], key: str) -> str:
 
 
 def _figure(metrics: dict[str, Any], subset: str, key: str) -> str:
+    return _number_text(metrics.get(subset), key)
+
+
+def _tta(metrics: dict[str, Any], subset: str) -> dict[str, Any] | None:
+    """The figures of `subset` with test-time augmentation (`--tta`), if any."""
     figures = metrics.get(subset)
+    tta = figures.get("tta") if isinstance(figures, dict) else None
+    return tta if isinstance(tta, dict) else None
+
+
+def _number_text(figures: Any, key: str) -> str:
     value = figures.get(key) if isinstance(figures, dict) else None
     return f"{value:.4f}" if isinstance(value, (int, float)) else MISSING
 

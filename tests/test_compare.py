@@ -130,7 +130,10 @@ def runs(tmp_path: Path) -> tuple[Path, Path]:
         },
         metrics={
             "model": "model.keras",
-            "validation": subset_metrics(0.8093, 0.7083, 0.7012),
+            "validation": {
+                **subset_metrics(0.8093, 0.7083, 0.7012),
+                "tta": {"loss": 0.79, "accuracy": 0.7292, "macro_f1": 0.72},
+            },
             "test": subset_metrics(0.8411, 0.6875, 0.6790),
         },
         best={"value": 0.8093, "epoch": 4, "phase": "unfreeze-5"},
@@ -175,6 +178,8 @@ def test_table_shows_what_differs_and_the_final_metrics(
     assert rows["validation loss"] == ["0.9712", "0.8093"]
     assert rows["validation accuracy"] == ["0.6250", "0.7083"]
     assert rows["validation macro-F1"] == ["0.6110", "0.7012"]
+    assert rows["validation accuracy, TTA"] == ["-", "0.7292"]  # run with --tta
+    assert "test accuracy, TTA" not in rows
     assert rows["test loss"] == ["-", "0.8411"]
     assert rows["test accuracy"] == ["-", "0.6875"]
     assert rows["test macro-F1"] == ["-", "0.6790"]

@@ -28,7 +28,12 @@ def batches(seed: int = 7, augment: bool = True) -> tf.data.Dataset:
         seed=seed,
         buffer_size=10,
         augment=(
-            (lambda images, key: augment_batch(layers, tf.cast(images, "float32"), key))
+            (
+                lambda images, labels, key: (
+                    augment_batch(layers, tf.cast(images, "float32"), key),
+                    labels,
+                )
+            )
             if augment
             else None
         ),

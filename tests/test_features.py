@@ -149,7 +149,7 @@ def test_cached_and_plain_feature_extraction_agree(tmp_path: Path) -> None:
     _, val_ds, _ = runtime.load_image_folders(
         data, image_size=32, batch_size=32, seed=1337
     )
-    labels = np.concatenate([y for _, y in val_ds])
+    labels = np.concatenate([y for _, y in val_ds]).argmax(axis=1)  # one-hot
     predictions = {}
     for name in ("cached", "plain"):
         model = keras.saving.load_model(tmp_path / name / "model.keras")

@@ -216,8 +216,11 @@ def test_pipeline_gives_raw_pixels_batches_and_labels(folder: Path) -> None:
     )
     assert validation_pixel_sums(val) == validation_pixel_sums(same_seed_val)
     assert class_names == ["0", "1", "2"]
-    images, _ = next(iter(val))
+    images, labels = next(iter(val))
     assert images.shape[1:] == (40, 40, 3) and images.dtype == "float32"
+    # One-hot labels, as CategoricalCrossentropy and the mixing layers take them.
+    assert labels.shape[1:] == (3,) and labels.dtype == "float32"
+    np.testing.assert_array_equal(np.sum(labels, axis=1), 1.0)
     assert float(np.max(images)) > 1.0
     total = sum(int(batch[0].shape[0]) for batch in train) + sum(
         int(batch[0].shape[0]) for batch in val
@@ -240,7 +243,7 @@ def test_a_peek_at_a_batch_loses_no_image(tmp_path: Path) -> None:
 def contents(dataset: tf.data.Dataset) -> list[tuple[int, bytes]]:
     """Each (label, pixels) of a dataset, in order."""
     return [
-        (int(label), image.astype(np.uint8).tobytes())
+        (int(np.argmax(label)), image.astype(np.uint8).tobytes())
         for images, labels in dataset.as_numpy_iterator()
         for image, label in zip(images, labels)
     ]

@@ -275,7 +275,8 @@ class Run:
             # Saved and evaluated like the model trained whole: compiled alike.
             _compile_like(self.model, self.trained_model)
         if self.find_lr is not None:
-            return self._find_lr(phase, train_data)
+            self._find_lr(phase, train_data)  # ends the process at its phase
+            return None
         with self.strategy.scope():
             self._restore(phase)
             if uses_averages(self.trained_model):  # its averages exist from now on
