@@ -89,7 +89,7 @@ class Settings:
         "of the stages: warm-up and cosine decay, or / 5 on a plateau",
         choices=runtime.LR_SCHEDULES,
     )
-    # The recipe: each option measured by benchmarks/bench_recipe.py.
+    # The recipe of fastai and timm, each option off by default.
     label_smoothing: float = runtime.setting(
         0.0, "share of each target spread evenly over the classes", minimum=0, below=1
     )
@@ -117,8 +117,9 @@ class Settings:
     )
     find_lr: str | None = runtime.setting(
         None,
-        "test learning rates for a phase instead of training (alone: the first)",
+        "test learning rates for a phase instead of training (alone: head)",
         bare="head",
+        metavar="PHASE",
         trains=False,
     )
     tta: bool = runtime.setting(

@@ -252,3 +252,24 @@ def test_a_platform_variable_replaces_the_default_not_the_command_line(
         "error: argument --output-dir: data is inside --data-dir; "
         "its files would be read as images: give another folder"
     )
+
+
+def test_an_option_with_a_bare_value_takes_it_when_given_alone(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class WithFinder:
+        data_dir: str | None = setting(None, "images", folder=True, required=True)
+        find_lr: str | None = setting(
+            None, "a phase to test", bare="head", metavar="PHASE", trains=False
+        )
+
+    assert parse_settings(WithFinder, ["--data-dir", data]).find_lr is None
+    assert parse_settings(WithFinder, ["--find-lr", "--data-dir", data]).find_lr == (
+        "head"
+    )
+    given = parse_settings(WithFinder, ["--data-dir", data, "--find-lr", "unfreeze-3"])
+    assert given.find_lr == "unfreeze-3"
+    with pytest.raises(SystemExit):
+        parse_settings(WithFinder, ["--help"])
+    assert "--find-lr [PHASE]" in capsys.readouterr().out

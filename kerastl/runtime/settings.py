@@ -45,6 +45,7 @@ def setting(
     trains: bool = True,
     environment: str | None = None,
     bare: Any = None,
+    metavar: str | None = None,
 ) -> Any:
     """One field of a script's `Settings` dataclass.
 
@@ -73,6 +74,8 @@ def setting(
             `AIP_CHECKPOINT_DIR`); the command line still wins.
         bare: The value of the option given alone, without a value
             (`--find-lr` for `--find-lr head`).
+        metavar: The value's name in `--help` (default: the field name's
+            last word, upper-cased).
     """
     check = _Check(
         minimum, maximum, above, below, tuple(choices or ()), parse, folder, output
@@ -84,6 +87,7 @@ def setting(
         "trains": trains,
         "environment": environment,
         "bare": bare,
+        "metavar": metavar,
     }
     if isinstance(default, list):  # a dataclass default must not be mutable
         default = tuple(default)
@@ -253,7 +257,7 @@ def _add_option(
         options["metavar"] = (
             "{" + ",".join(check.choices) + "}"
             if check.choices
-            else field.name.upper().split("_")[-1]
+            else field.metadata.get("metavar") or field.name.upper().split("_")[-1]
         )
         if many:
             options["nargs"] = "+"
@@ -261,7 +265,6 @@ def _add_option(
         elif field.metadata.get("bare") is not None:
             options["nargs"] = "?"
             options["const"] = field.metadata["bare"]
-            options["metavar"] = field.name.upper().split("_")[-1]
         if field.metadata["required"] and default is None:
             options["required"] = True
     parser.add_argument(flag(field.name), **options)

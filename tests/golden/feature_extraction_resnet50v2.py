@@ -75,7 +75,7 @@ class Settings:
     patience: int = runtime.setting(
         5, "epochs of a phase without beating the run's best val_loss", minimum=1
     )
-    # The recipe: each option measured by benchmarks/bench_recipe.py.
+    # The recipe of fastai and timm, each option off by default.
     label_smoothing: float = runtime.setting(
         0.0, "share of each target spread evenly over the classes", minimum=0, below=1
     )
@@ -97,8 +97,9 @@ class Settings:
     )
     find_lr: str | None = runtime.setting(
         None,
-        "test learning rates for a phase instead of training (alone: the first)",
+        "test learning rates for a phase instead of training (alone: head)",
         bare="head",
+        metavar="PHASE",
         trains=False,
     )
     tta: bool = runtime.setting(
