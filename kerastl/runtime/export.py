@@ -23,7 +23,7 @@ from . import files
 from .errors import ScriptError
 from .jsonfile import read_json, write_json
 from .quiet import quiet_logger
-from .report import METRICS_FILE
+from .report import METRICS_FILE, class_indices
 
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -174,7 +174,7 @@ def _compare(
         images = np.asarray(images, dtype="float32")
         expected = np.asarray(model.predict_on_batch(images))
         actual = predict(images)
-        labels = np.asarray(labels)
+        labels = class_indices(labels)  # one-hot rows
         right += int(np.sum(actual.argmax(axis=1) == labels))
         agree += int(np.sum(actual.argmax(axis=1) == expected.argmax(axis=1)))
         difference = max(difference, float(np.max(np.abs(actual - expected))))

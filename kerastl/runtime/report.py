@@ -66,7 +66,7 @@ def classification_metrics(
             there are no examples.
     """
     probabilities = np.asarray(probabilities)
-    labels = _class_indices(labels)
+    labels = class_indices(labels)
     count = len(class_names)
     if probabilities.ndim != 2 or probabilities.shape[1] != count:
         raise ValueError(
@@ -151,7 +151,7 @@ class TopLosses:
     def add(self, images, labels, probabilities) -> None:
         """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
         images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
-        labels = _class_indices(labels)
+        labels = class_indices(labels)
         probabilities = np.asarray(probabilities, dtype="float32")
         losses = -np.log(
             np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
@@ -248,7 +248,7 @@ def predict_dataset(
     for batch in dataset:
         images, batch_labels = batch[0], batch[1]
         probabilities.append(np.asarray(model.predict_on_batch(images)))
-        labels.append(_class_indices(np.asarray(batch_labels)))
+        labels.append(class_indices(np.asarray(batch_labels)))
         if mirrored is not None:
             mirrored.append(np.asarray(model.predict_on_batch(mirror(images))))
         if worst is not None:
@@ -424,7 +424,7 @@ def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
     return lines
 
 
-def _class_indices(labels) -> np.ndarray:
+def class_indices(labels) -> np.ndarray:
     """Class indices from indices or one-hot rows."""
     labels = np.asarray(labels)
     if labels.ndim == 2:
