@@ -75,7 +75,7 @@ class Settings:
     patience: int = runtime.setting(
         5, "epochs of a phase without beating the run's best val_loss", minimum=1
     )
-    # The recipe of fastai and timm, each option off by default.
+    # The recipe of fastai and timm; on by default only where measured to help.
     label_smoothing: float = runtime.setting(
         0.0, "share of each target spread evenly over the classes", minimum=0, below=1
     )
@@ -103,9 +103,7 @@ class Settings:
         trains=False,
     )
     tta: bool = runtime.setting(
-        False,
-        "also evaluate each image with its mirror image (metrics.json)",
-        trains=False,
+        True, "the report also averages each image with its mirror image", trains=False
     )
     # Speed and hardware.
     mixed_precision: str = runtime.setting(

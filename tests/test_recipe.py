@@ -339,3 +339,21 @@ def test_the_feature_cache_with_smoothing_and_ema_but_not_with_mixing(
         in mixed.stdout
     )
     assert not (tmp_path / "b" / "features").exists()
+
+
+def test_the_tta_line_sets_the_figures_against_the_plain_ones() -> None:
+    from kerastl.runtime.report import _tta_line
+
+    figures = {
+        "accuracy": 0.77,
+        "macro_f1": 0.76,
+        "tta": {"accuracy": 0.49, "macro_f1": 0.48},
+    }
+    line = _tta_line(figures, mirrored_in_training=True)
+    assert line == (
+        "With TTA (each image and its mirror image): accuracy 0.4900, macro F1 "
+        "0.4800 (without: 0.7700, 0.7600)"
+    )
+    assert _tta_line(figures, mirrored_in_training=False) == (
+        line + "; the model never saw mirror images (--no-augment)"
+    )

@@ -590,13 +590,22 @@ def write_report(
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
     if "tta" in metrics[evaluated]:
-        figures = metrics[evaluated]["tta"]
-        print(
-            f"With TTA (each image and its mirror image): accuracy "
-            f"{figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}"
-        )
+        print(_tta_line(metrics[evaluated], getattr(data.train, "augmented", True)))
     print("Wrote " + ", ".join(str(path) for path in written))
     return metrics
+
+
+def _tta_line(figures: dict, mirrored_in_training: bool) -> str:
+    """The TTA figures against the plain ones, in one line."""
+    tta = figures["tta"]
+    line = (
+        f"With TTA (each image and its mirror image): accuracy {tta['accuracy']:.4f}, "
+        f"macro F1 {tta['macro_f1']:.4f} (without: {figures['accuracy']:.4f}, "
+        f"{figures['macro_f1']:.4f})"
+    )
+    if not mirrored_in_training and tta["accuracy"] < figures["accuracy"]:
+        line += "; the model never saw mirror images (--no-augment)"
+    return line
 
 
 #: The figures of a set recorded with test-time augmentation.

@@ -89,7 +89,7 @@ class Settings:
         "of the stages: warm-up and cosine decay, or / 5 on a plateau",
         choices=runtime.LR_SCHEDULES,
     )
-    # The recipe of fastai and timm, each option off by default.
+    # The recipe of fastai and timm; on by default only where measured to help.
     label_smoothing: float = runtime.setting(
         0.0, "share of each target spread evenly over the classes", minimum=0, below=1
     )
@@ -123,9 +123,7 @@ class Settings:
         trains=False,
     )
     tta: bool = runtime.setting(
-        False,
-        "also evaluate each image with its mirror image (metrics.json)",
-        trains=False,
+        True, "the report also averages each image with its mirror image", trains=False
     )
     # Speed and hardware.
     mixed_precision: str = runtime.setting(
