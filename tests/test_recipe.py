@@ -22,6 +22,8 @@ from kerastl.runtime.lr_finder import lr_range_test, suggested_rate
 from .conftest import REPO, run_script, script_env
 from .test_run import Signal, state
 
+pytestmark = pytest.mark.slow  # real Keras models, and generated scripts run
+
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, size=(48, 8, 8, 3), dtype=np.uint8)
 LABELS = (IMAGES[..., 0].mean(axis=(1, 2)) > 127).astype("int32")
