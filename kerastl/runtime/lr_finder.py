@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import ScriptError
+from .report import agg_figure, save_png
 
 START, END, STEPS, DIVERGE = 1e-7, 10.0, 100, 4.0
 SMOOTHING = 0.98  # of the loss's moving average, debiased as fastai's
@@ -110,9 +111,7 @@ def plot_lr_find(
     path: str, rates: list[float], losses: list[float], suggested: float
 ) -> str | None:
     """Draws the loss against the learning rate, the suggestion marked."""
-    from .report import _agg_figure, _save_png
-
-    figure = _agg_figure(path, (6.4, 4.2))
+    figure = agg_figure(path, (6.4, 4.2))
     if figure is None:
         return None
     axes = figure.add_subplot()
@@ -130,7 +129,7 @@ def plot_lr_find(
         color="tab:red",
     )
     axes.grid(True, which="both", alpha=0.3)
-    return _save_png(figure, path, "Learning-rate range test")
+    return save_png(figure, path, "Learning-rate range test")
 
 
 def _plain_optimizer(

@@ -208,7 +208,7 @@ def plot_image_grid(
     count = len(captions)
     columns = max(1, min(count, int(np.ceil(np.sqrt(count)))))
     rows = int(np.ceil(count / columns))
-    figure = _agg_figure(path, (2.6 * columns, 2.9 * rows + 0.4))
+    figure = agg_figure(path, (2.6 * columns, 2.9 * rows + 0.4))
     if figure is None:
         return None
     for index, (image, caption) in enumerate(zip(images, captions)):
@@ -217,7 +217,7 @@ def plot_image_grid(
         axes.set_title(caption, fontsize=9)
         axes.axis("off")
     figure.suptitle(title)
-    return _save_png(figure, path, title)
+    return save_png(figure, path, title)
 
 
 def predict_dataset(
@@ -281,7 +281,7 @@ def plot_confusion_matrix(
     counts = matrix[np.ix_(shown, shown)]
     shares = _ratio(counts, totals[:, None])
     side = min(20.0, max(6.0, 2.0 + 0.35 * len(shown)))
-    figure = _agg_figure(path, (side + 1.5, side))
+    figure = agg_figure(path, (side + 1.5, side))
     if figure is None:
         return None
     font = min(10.0, max(6.0, 240 / len(shown)))
@@ -305,7 +305,7 @@ def plot_confusion_matrix(
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     figure.suptitle(title)
-    return _save_png(figure, path, title)
+    return save_png(figure, path, title)
 
 
 def plot_training_curves(
@@ -326,7 +326,7 @@ def plot_training_curves(
         `path`, or None if matplotlib is not installed.
     """
     path = os.fspath(path)
-    figure = _agg_figure(path, (10.0, 4.0))
+    figure = agg_figure(path, (10.0, 4.0))
     if figure is None:
         return None
     epochs = [int(row["epoch"]) for row in history_rows]
@@ -376,7 +376,7 @@ def plot_training_curves(
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
     figure.suptitle(title)
-    return _save_png(figure, path, title)
+    return save_png(figure, path, title)
 
 
 def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
@@ -468,7 +468,7 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
-def _agg_figure(path: str, size: tuple[float, float]) -> Any:
+def agg_figure(path: str, size: tuple[float, float]) -> Any:
     """A matplotlib `Figure` on an Agg canvas, or None without matplotlib."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -481,7 +481,7 @@ def _agg_figure(path: str, size: tuple[float, float]) -> Any:
     return figure
 
 
-def _save_png(figure: Any, path: str, title: str) -> str:
+def save_png(figure: Any, path: str, title: str) -> str:
     """Writes `figure` to `path` under a temporary name, then renames it."""
     picture = io.BytesIO()
     figure.savefig(picture, format="png", dpi=100, metadata={"Title": title})
