@@ -1,16 +1,14 @@
 """Writing a generated file: atomically, and never over a file without `force`.
 
-Every file the generator writes goes through `replacing`. (The runtime has its
-own `kerastl.runtime.files`: the generator never imports the runtime, which
-loads TensorFlow.)
+Every file the generator writes goes through `replacing`, the runtime's one
+atomic write (`kerastl.common.atomic`, which imports no TensorFlow).
 """
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from kerastl.common.atomic import replacing as atomic_replacing
 from kerastl.errors import KerastlError
 
 
@@ -19,7 +17,7 @@ class OutputError(KerastlError):
 
 
 def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
-    """Writes `text` to `path` through a temporary file and an atomic rename.
+    """Writes `text` to `path` with `replacing`, creating its missing folders.
 
     A failure at any point leaves `path` as it was.
 
@@ -27,12 +25,9 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
         `"wrote"`, `"overwrote"`, or `"unchanged"` when `path` already holds `text`.
 
     Raises:
-        OutputError: If the folder does not exist, `path` is a folder, or
+        OutputError: If `path` is a folder, a folder on its way is a file, or
             `path` exists with other content and `force` is false.
     """
-    folder = path.parent
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist")
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give a file name with -o")
     existed = path.exists()
@@ -44,40 +39,34 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
             pass
         if not force:
             raise OutputError(f"{path} exists; pass --force to overwrite it")
+    make_folder(path.parent)
     with (
         replacing(path) as partial,
         open(partial, "w", encoding="utf-8", newline="\n") as file,
     ):
         file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
     return "overwrote" if existed else "wrote"
+
+
+def make_folder(folder: Path) -> None:
+    """Creates `folder` and its missing parents.
+
+    Raises:
+        OutputError: If `folder` or one of its parents is a file.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(
+            f"cannot create folder {folder}: a file is in the way"
+        ) from None
 
 
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A new temporary file beside `path`, renamed onto it when the block succeeds.
 
-    The file gets the permissions `path` has, or for a new file those of the
-    umask. If the block fails, the temporary file is deleted and `path` stays
-    as it was.
+    See `kerastl.common.atomic.replacing` for the guarantee.
     """
-    mode = path.stat().st_mode & 0o777 if path.exists() else default_mode()
-    descriptor, partial = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
-    )
-    os.close(descriptor)
-    try:
+    with atomic_replacing(path) as partial:
         yield Path(partial)
-        os.chmod(partial, mode)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-
-
-def default_mode() -> int:
-    """Permissions of a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerastl.files import OutputError
+from kerastl.files import OutputError, make_folder
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 COPY_NAME = "kerastl_runtime"
@@ -66,13 +66,10 @@ def plan_copy(script: Path, *, force: bool, refresh: bool) -> RuntimeCopy:
             (`kerastl update`); `kerastl new` replaces one only with `force`.
 
     Raises:
-        OutputError: If the folder does not exist, or the copy there may not
-            be replaced.
+        OutputError: If the copy there may not be replaced.
     """
     folder = script.parent / COPY_NAME
     files = runtime_files()
-    if not script.parent.is_dir():
-        raise OutputError(f"output folder {script.parent} does not exist")
     if not folder.exists():
         return RuntimeCopy(folder, files, "wrote")
     if not folder.is_dir():
@@ -124,11 +121,12 @@ def installed(copy: RuntimeCopy | None) -> Iterator[None]:
     """Writes `copy` in a hidden folder, and swaps it in if the block succeeds.
 
     The block writes the script; if it raises, the hidden folder is removed
-    and the old copy, if any, stays as it was.
+    and the old copy, if any, stays as it was. The script's folder is created.
     """
     if copy is None or copy.status == "unchanged":
         yield
         return
+    make_folder(copy.folder.parent)
     staged = Path(
         tempfile.mkdtemp(
             dir=copy.folder.parent, prefix=f".{COPY_NAME}.", suffix=".partial"

@@ -7,13 +7,15 @@ into `gs:/b/x`, so the runtime builds paths with `join` and never with `Path`.
 (The generator has its own `kerastl.files`: it may not import this package,
 which loads TensorFlow.)
 
-What is atomic where. A file written whole goes through `replacing`: it is
-written as `partial-NAME` beside NAME, then renamed onto it.
-- On a local disk the rename is atomic: NAME is the old file or the new one.
-- Object stores (`gs://`, `s3://`) have no rename; `tf.io.gfile` copies the
-  object, then deletes the partial one. An object appears whole when its upload
-  ends, so NAME is never half-written either, but a kill between the copy and
-  the delete leaves a `partial-` object behind, which the next write replaces.
+What is atomic where. A file written whole goes through `replacing`.
+- On a local disk it is the one atomic write of `common/atomic.py`, which the
+  generator uses too: a temporary file with a unique name beside NAME, synced
+  to the disk, renamed onto NAME. NAME is the old file or the new one.
+- Object stores (`gs://`, `s3://`) have no rename: the file is written as
+  `partial-NAME` beside NAME; `tf.io.gfile` copies it onto NAME, then deletes
+  it. An object appears whole when its upload ends, so NAME is never
+  half-written either, but a kill between the copy and the delete leaves a
+  `partial-` object behind, which the next write replaces.
 - A run's state file (`resume/state.json`) names the checkpoint files it uses
   and is written after them; files it no longer names are deleted after it.
   A kill at any point leaves a state that names whole files.
@@ -30,7 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 
-PARTIAL_PREFIX = "partial-"  # a file being written: `partial-best.keras`
+from .common import atomic
+
+PARTIAL_PREFIX = "partial-"  # a remote file being written: `partial-best.keras`
 
 # Remote metadata requests made at once by `sizes_and_times`.
 _REMOTE_REQUESTS = 16
@@ -145,14 +149,19 @@ def read_text(path: str | os.PathLike) -> str:
 
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike) -> Iterator[str]:
-    """A temporary path beside `path`, renamed onto it when the block succeeds.
+    """A temporary path beside `path`, put in its place when the block succeeds.
 
     The temporary name keeps `path`'s endings (`partial-model.keras`), which
     Keras and numpy read to choose a format. If the block fails, the partial
-    file is deleted and `path` stays as it was. The folder is created.
+    file is deleted and `path` stays as it was. The folder is created. A
+    local `path` gets `common.atomic.replacing`'s guarantee.
     """
     path = os.fspath(path)
     make_dirs(parent(path))
+    if not is_remote(path):
+        with atomic.replacing(path) as partial:
+            yield partial
+        return
     partial = join(parent(path), PARTIAL_PREFIX + base_name(path))
     try:
         yield partial
@@ -164,6 +173,9 @@ def replacing(path: str | os.PathLike) -> Iterator[str]:
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> str:
     """Writes `data` to `path` through `replacing`; returns the path."""
+    if not is_remote(path):
+        make_dirs(parent(path))
+        return atomic.write_bytes(path, data)
     with replacing(path) as partial, tf.io.gfile.GFile(partial, "wb") as file:
         file.write(data)
     return os.fspath(path)
