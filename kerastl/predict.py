@@ -13,7 +13,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -140,9 +140,10 @@ def check_request(
 def predict(request: Request) -> int:
     """Predicts the class of every image of the request, streaming.
 
-    Prints the top classes of each image (and a progress bar on a terminal),
-    writes the CSV and the contact sheet when asked, and names each image that
-    cannot be read, in one line on stderr.
+    Prints the top classes of each image (and a progress bar on stderr when it
+    is a terminal and the lines go elsewhere), writes the CSV and the contact
+    sheet when asked, and names each image that cannot be read, in one line on
+    stderr.
 
     Returns:
         The exit status: 0, or 1 when an image was skipped.
@@ -150,22 +151,73 @@ def predict(request: Request) -> int:
     Raises:
         PredictUsageError: If a folder holds no image or the model does not fit
             the run's classes.
+        NoReadableImageError: If no image can be read.
     """
-    import numpy as np
-
     from kerastl import runtime  # noqa: F401  (first: it quiets TensorFlow's start)
+    from kerastl.runtime.predict import PREDICTION_COLUMNS, top_k
+
+    files = _image_files(request.paths)
+    readable = _readable(files)
+    run_model, image_size = _load_model(request)
+    screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
+    file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
+    sheet = _Sheet(request)
+    with _progress_bar(len(readable)) as bar, _csv_file(request.output) as output:
+        writer = csv.DictWriter(output, PREDICTION_COLUMNS) if output else None
+        if writer:
+            writer.writeheader()
+        done = 0
+        for paths, images in _batches(readable, image_size, request.batch_size):
+            for path in paths:  # the batch leaves out what TensorFlow refused
+                position = readable.index(path, done)
+                _refused(readable[done:position])
+                done = position + 1
+            probabilities = run_model(images)
+            for row in _screen_lines(paths, probabilities, screen_k, request):
+                click.echo(row)
+            if writer:
+                writer.writerows(
+                    top_k(paths, probabilities, file_k, request.class_names)
+                )
+            sheet.add(paths, images, probabilities)
+            bar.update(done - bar.pos)
+        _refused(readable[done:])
+    if request.output:
+        click.echo(f"wrote {request.output}")
+    if request.sheet:
+        sheet.draw()
+    skipped = len(files) - sheet.predicted
+    if skipped:
+        click.echo(f"kerastl: skipped {skipped} of {len(files)} images", err=True)
+    return 1 if skipped else 0
+
+
+class NoReadableImageError(KerastlError):
+    """None of the images asked for can be read: there is nothing to predict."""
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    """The image files at or below `paths`, unchecked."""
     from kerastl.runtime.errors import DataError
-    from kerastl.runtime.images import image_problem
-    from kerastl.runtime.predict import PREDICTION_COLUMNS, image_paths, top_k
+    from kerastl.runtime.predict import image_paths
 
     files: list[Path] = []
-    for path in request.paths:
+    for path in paths:
         try:
             files += [Path(found) for found in image_paths(path)]
         except DataError as error:
             raise PredictUsageError("paths", str(error)) from None
-    run_model, image_size = _load_model(request)
-    skipped = 0
+    return files
+
+
+def _readable(files: list[Path]) -> list[Path]:
+    """The files that look like readable images; each other one is named.
+
+    Raises:
+        NoReadableImageError: If there is none.
+    """
+    from kerastl.runtime.images import image_problem
+
     readable = []
     for path in files:
         problem = image_problem(path)
@@ -173,55 +225,56 @@ def predict(request: Request) -> int:
             readable.append(path)
         else:
             _skip(path, problem)
-            skipped += 1
-    screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
-    file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
-    thumbnails: list[Any] = []
-    captions: list[str] = []
-    progress = _progress(len(readable))
-    with _csv_file(request.output) as output:
-        writer = csv.DictWriter(output, PREDICTION_COLUMNS) if output else None
-        if writer:
-            writer.writeheader()
-        done = predicted = 0
-        for paths, images in _batches(readable, image_size, request.batch_size):
-            for path in paths:  # the batch leaves out what TensorFlow refused
-                position = readable.index(path, done)
-                for refused in readable[done:position]:
-                    _skip(refused, "TensorFlow could not decode it")
-                    skipped += 1
-                done = position + 1
-            probabilities = run_model(images)
-            predicted += len(paths)
-            progress(done, clear=True)
-            for row in _screen_lines(paths, probabilities, screen_k, request):
-                click.echo(row)
-            if writer:
-                writer.writerows(
-                    top_k(paths, probabilities, file_k, request.class_names)
-                )
-            if request.sheet and len(thumbnails) < SHEET_IMAGES:
-                room = SHEET_IMAGES - len(thumbnails)
-                for path, image, scores in zip(
-                    paths[:room], images[:room], probabilities[:room]
-                ):
-                    best = int(np.argmax(scores))
-                    thumbnails.append(np.clip(image, 0, 255).astype("uint8"))
-                    captions.append(
-                        f"{request.class_names[best]} {scores[best]:.2f}\n{path.name}"
-                    )
-            progress(done)
-        for path in readable[done:]:
-            _skip(path, "TensorFlow could not decode it")
-            skipped += 1
-        progress(done, finish=True)
-    if request.output:
-        click.echo(f"wrote {request.output}")
-    if request.sheet:
-        _draw_sheet(request, thumbnails, captions, predicted)
-    if skipped:
-        click.echo(f"kerastl: skipped {skipped} of {len(files)} images", err=True)
-    return 1 if skipped else 0
+    if not readable:
+        raise NoReadableImageError(
+            f"none of the {_plural(len(files), 'image')} can be read; "
+            "nothing to predict"
+        )
+    return readable
+
+
+def _refused(paths: list[Path]) -> None:
+    for path in paths:
+        _skip(path, "TensorFlow could not decode it")
+
+
+class _Sheet:
+    """The contact sheet's first `SHEET_IMAGES` thumbnails and their captions."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.thumbnails: list[Any] = []
+        self.captions: list[str] = []
+        self.predicted = 0
+
+    def add(self, paths: list[Path], images: Any, probabilities: Any) -> None:
+        """Counts a predicted batch; keeps its thumbnails while there is room."""
+        import numpy as np
+
+        self.predicted += len(paths)
+        if not self.request.sheet:
+            return
+        room = SHEET_IMAGES - len(self.thumbnails)
+        names = self.request.class_names
+        for path, image, scores in zip(
+            paths[:room], images[:room], probabilities[:room]
+        ):
+            best = int(np.argmax(scores))
+            self.thumbnails.append(np.clip(image, 0, 255).astype("uint8"))
+            self.captions.append(f"{names[best]} {scores[best]:.2f}\n{path.name}")
+
+    def draw(self) -> None:
+        """Writes the contact sheet."""
+        from kerastl.runtime.report import plot_image_grid
+
+        request = self.request
+        assert request.sheet is not None
+        shown: str | int = self.predicted
+        if self.predicted > len(self.captions):
+            shown = f"the first {len(self.captions)} of {self.predicted}"
+        title = f"{request.model.name}: predictions of {shown} images"
+        if plot_image_grid(self.thumbnails, self.captions, request.sheet, title):
+            click.echo(f"wrote {request.sheet}")
 
 
 def _read_json(run_dir: Path, name: str) -> Any:
@@ -319,25 +372,26 @@ def _skip(path: Path, why: str) -> None:
     click.echo(f"kerastl: skipped {path}: not a readable image ({why})", err=True)
 
 
-def _progress(total: int) -> Callable[..., None]:
-    """A progress line on stderr, when stderr is a terminal; else nothing."""
-    if not sys.stderr.isatty():
-        return lambda done, clear=False, finish=False: None
+class _NoBar:
+    """What `_progress_bar` gives where no bar is drawn: a count."""
 
-    def show(done: int, clear: bool = False, finish: bool = False) -> None:
-        if clear:
-            sys.stderr.write("\r\033[K")
-        elif finish:
-            sys.stderr.write("\n")
-        else:
-            width = 30
-            filled = width * done // max(total, 1)
-            sys.stderr.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} images"
-            )
-        sys.stderr.flush()
+    pos = 0
 
-    return show
+    def update(self, steps: int) -> None:
+        self.pos += steps
+
+
+def _progress_bar(total: int) -> Any:
+    """`click.progressbar` on stderr, where it is a terminal and stdout is not.
+
+    On a terminal the printed lines are the progress; into a log or a pipe
+    the bar would write carriage returns, so there is none.
+    """
+    if sys.stderr.isatty() and not sys.stdout.isatty():
+        return click.progressbar(
+            length=total, label="kerastl: predicting", file=sys.stderr, show_pos=True
+        )
+    return nullcontext(_NoBar())
 
 
 @contextmanager
@@ -353,16 +407,10 @@ def _csv_file(path: Path | None) -> Iterator[IO[str] | None]:
         yield file
 
 
-def _draw_sheet(request: Request, thumbnails, captions, total: int) -> None:
-    from kerastl.runtime.report import plot_image_grid
-
-    assert request.sheet is not None
-    shown = f"the first {len(captions)} of {total}" if total > len(captions) else total
-    title = f"{request.model.name}: predictions of {shown} images"
-    if plot_image_grid(thumbnails, captions, request.sheet, title) is not None:
-        click.echo(f"wrote {request.sheet}")
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -4,9 +4,12 @@ import csv
 import json
 import os
 import stat
+import sys
 import zlib
 from pathlib import Path
 
+import click
+import click._termui_impl
 import keras
 import numpy as np
 import pytest
@@ -194,6 +197,53 @@ def test_an_unreadable_image_is_named_and_skipped(
         "(it is not a BMP, GIF, JPEG or PNG file)"
     )
     assert skipped[2] == "kerastl: skipped 2 of 5 images"
+    assert "\r" not in err  # no progress bar into a log
+
+
+@pytest.mark.slow
+def test_no_readable_image_is_a_one_line_error(run_dir, tmp_path, capsys) -> None:
+    folder = tmp_path / "unreadable"
+    folder.mkdir()
+    (folder / "notes.jpg").write_text("not an image")
+    (folder / "photo.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ")
+    output = tmp_path / "predictions.csv"
+    code, out, err = kerastl(
+        capsys, "predict", str(run_dir), str(folder), "--output", str(output)
+    )
+    assert code == 1
+    assert out == ""
+    skipped = (
+        f"kerastl: skipped {folder / 'notes.jpg'}: not a readable image "
+        "(it is not a BMP, GIF, JPEG or PNG file)"
+    )
+    assert err.splitlines() == [
+        skipped,
+        "kerastl: error: none of the 1 image can be read; nothing to predict",
+    ]
+    assert not output.exists()
+    (folder / "notes.jpg").unlink()  # only the WebP file is left
+    code, out, err = kerastl(capsys, "predict", str(run_dir), str(folder))
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("Error: Invalid value for 'PATH...': ")
+    assert "no images (.bmp, .gif, .jpeg, .jpg, .png)" in err.splitlines()[-1]
+
+
+def test_the_progress_bar_shows_only_on_a_terminal_with_lines_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kerastl.predict import _progress_bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    with _progress_bar(10) as bar:
+        bar.update(4)
+        assert bar.pos == 4
+        assert not isinstance(bar, click._termui_impl.ProgressBar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    with _progress_bar(10) as bar:
+        assert isinstance(bar, click._termui_impl.ProgressBar)
+        assert bar.file is sys.stderr and bar.length == 10
 
 
 def test_an_image_only_tensorflow_refuses_is_skipped_in_its_batch(
