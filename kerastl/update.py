@@ -41,7 +41,9 @@ class Update:
         ours: The script as it is now.
         theirs: The new render; the next base.
         merged: The merge of the base, ours and theirs.
-        text: What the script becomes: the merge, black-formatted when clean.
+        text: What the script becomes: the merge. The user's lines stay as
+            they wrote them (formatted with black or not); the lines that come
+            from the new render are black-formatted, as every render is.
         copy: The copy of the runtime beside a standalone script, else None.
     """
 
@@ -193,7 +195,7 @@ def plan(script: Path, overrides: dict[str, object], *, force: bool = False) -> 
         SpecError: If the options given do not make a valid script.
         OutputError: If the runtime's copy was edited and `force` is false.
     """
-    from kerastl.render import RenderError, format_python, render
+    from kerastl.render import render
 
     ours = _read(script, "the script").replace("\r\n", "\n")
     recorded = read_options(ours, str(script))
@@ -234,18 +236,10 @@ def plan(script: Path, overrides: dict[str, object], *, force: bool = False) -> 
         base_label=f"base (kerastl {recorded['kerastl']})",
         theirs_label=f"kerastl {__version__}",
     )
-    text = merged.text
     if merged.clean:
-        try:
-            text = format_python(text)
-        except RenderError as error:
-            detail = str(error).split("(", 1)[-1].rstrip(")")
-            raise UpdateError(
-                f"the merge of {script} is not valid Python ({detail}); nothing "
-                "written: fix the script, or regenerate it with --force"
-            ) from None
+        _check_compiles(merged.text, script)
     copy = plan_copy(script, force=force, refresh=True) if spec.standalone else None
-    return Update(script, spec, ours, theirs, merged, text, copy)
+    return Update(script, spec, ours, theirs, merged, merged.text, copy)
 
 
 def apply(update: Update) -> str:
@@ -262,6 +256,22 @@ def apply(update: Update) -> str:
         status = write_atomic(update.script, update.text, force=True)
     write_base(update.script, update.theirs)
     return "unchanged" if status == "unchanged" else "updated"
+
+
+def _check_compiles(text: str, script: Path) -> None:
+    """Checks that a clean merge is valid Python (without formatting it).
+
+    Raises:
+        UpdateError: If it is not.
+    """
+    try:
+        compile(text, str(script), "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise UpdateError(
+            f"the merge of {script} is not valid Python ({error.msg}, line "
+            f"{error.lineno}); nothing written: fix the script, or regenerate it "
+            "with --force"
+        ) from None
 
 
 def _leading_comments(text: str) -> list[str]:

@@ -100,6 +100,25 @@ def test_an_update_merges_and_the_new_render_becomes_the_base(
     assert kerastl(capsys, "update", SCRIPT)[1] == "train.py is up to date\n"
 
 
+def test_a_merge_that_does_not_compile_writes_nothing(folder: Path, capsys) -> None:
+    script = generate(capsys)
+    replace(script, BATCH_32, "32 +, " + BATCH_32.split(", ", 1)[1])
+    before, base = script.read_text(), base_path(script).read_text()
+    code, out, err = kerastl(capsys, "update", SCRIPT, "--backbone", "MobileNetV2")
+    assert code == 1 and out == ""
+    line = next(
+        number
+        for number, text in enumerate(before.splitlines(), start=1)
+        if "32 +," in text
+    )
+    assert err == (
+        "kerastl: error: the merge of train.py is not valid Python (invalid syntax, "
+        f"line {line}); nothing written: fix the script, or regenerate it with "
+        "--force\n"
+    )
+    assert script.read_text() == before and base_path(script).read_text() == base
+
+
 def test_a_conflict_keeps_both_sides_and_exits_1(folder: Path, capsys) -> None:
     script = generate(capsys)
     line = "    x = keras.applications.resnet_v2.preprocess_input(inputs)\n"

@@ -24,8 +24,10 @@ script; `kerastl update` merges. Each search text must occur exactly once.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +82,9 @@ class Played:
     text: str
     messages: str
     script: Path
+    before: str = ""  # the script the user edited, before the update
+    old_base: str = ""  # the render it started from
+    new_base: str = ""  # today's render: the base after the update
 
 
 def case_files() -> list[Path]:
@@ -150,11 +155,20 @@ def play(case: Case, folder: Path) -> Played:
         old_render = apply_edits(script.read_text(), case.release, "render", case)
         script.write_text(old_render)
         base_path(script).write_text(old_render)
-        script.write_text(apply_edits(old_render, case.edits, "script", case))
+        before = apply_edits(old_render, case.edits, "script", case)
+        script.write_text(before)
         result = runner.invoke(cli, ["update", SCRIPT, *case.update])
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
-        return Played(result.exit_code, script.read_text(), result.output, script)
+        return Played(
+            result.exit_code,
+            script.read_text(),
+            result.output,
+            script,
+            before=before,
+            old_base=old_render,
+            new_base=base_path(script).read_text(),
+        )
     finally:
         os.chdir(previous)
 
@@ -180,3 +194,17 @@ def _outside_conflicts(text: str) -> str:
         elif not inside:
             lines.append(line)
     return "".join(lines)
+
+
+def changed_lines(old: str, new: str) -> tuple[Counter[str], Counter[str]]:
+    """The lines a line diff from `old` to `new` removes, and those it adds."""
+    removed: Counter[str] = Counter()
+    added: Counter[str] = Counter()
+    matcher = difflib.SequenceMatcher(
+        None, old.splitlines(keepends=True), new.splitlines(keepends=True), False
+    )
+    for tag, old_start, old_end, new_start, new_end in matcher.get_opcodes():
+        if tag != "equal":
+            removed.update(matcher.a[old_start:old_end])
+            added.update(matcher.b[new_start:new_end])
+    return removed, added
