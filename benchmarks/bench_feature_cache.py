@@ -131,7 +131,7 @@ def floor(model, train_ds, val_ds, epochs: int, learning_rate: float) -> None:
     import keras
     import numpy as np
 
-    from kerastl.runtime import split_at
+    from kerastl.runtime.features import split_at
 
     features, head = split_at(model, "avg_pool")
     pooled = {}

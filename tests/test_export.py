@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerastl.runtime import ExportError, export_format, export_model, save_labels
 from kerastl.runtime import export as export_module
+from kerastl.runtime import export_format, export_model, save_labels
+from kerastl.runtime.export import ExportError
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(0, 255, (24, 8, 8, 3)).astype("float32")

@@ -40,7 +40,7 @@ def test_the_head_shares_its_layers_with_the_model() -> None:
     from kerastl import runtime
 
     model = small_model()
-    features, head = runtime.split_at(model, "avg_pool")
+    features, head = runtime.features.split_at(model, "avg_pool")
     images = np.random.default_rng(1).uniform(0, 255, (5, 8, 8, 3))
     np.testing.assert_allclose(
         head.predict(features.predict(images, verbose=0), verbose=0),
@@ -49,7 +49,7 @@ def test_the_head_shares_its_layers_with_the_model() -> None:
     )
     assert head.get_layer("predictions") is model.get_layer("predictions")
     with pytest.raises(runtime.ScriptError, match="no layer 'pool'"):
-        runtime.split_at(model, "pool")
+        runtime.features.split_at(model, "pool")
 
 
 def test_a_head_that_is_not_a_chain_is_refused() -> None:
@@ -65,7 +65,7 @@ def test_a_head_that_is_not_a_chain_is_refused() -> None:
     merged = keras.layers.Concatenate(name="merge")([pooled, side])
     model = keras.Model(inputs, keras.layers.Dense(3, name="out")(merged))
     with pytest.raises((runtime.ScriptError, ValueError)):
-        runtime.split_at(model, "avg_pool")
+        runtime.features.split_at(model, "avg_pool")
 
 
 def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) -> None:
@@ -75,13 +75,13 @@ def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) 
     train, images, _ = image_dataset(10, "files-a")
     val, _, _ = image_dataset(6, "files-b")
     options = {"batch_size": 4, "seed": 1}
-    head, train_features, _ = runtime.cache_features(
+    head, train_features, _ = runtime.features.cache_features(
         model, "avg_pool", train, val, tmp_path, **options
     )
     assert head.get_layer("predictions") is model.get_layer("predictions")
     first = sorted(path.name for path in tmp_path.iterdir())
     assert len(first) == 2 and "running the frozen base once" in capsys.readouterr().out
-    features, _ = runtime.split_at(model, "avg_pool")
+    features, _ = runtime.features.split_at(model, "avg_pool")
     cached = np.concatenate([x for x, _ in train_features])
     expected = features.predict(images, verbose=0)
     # Shuffled each epoch, but the same vectors.
@@ -89,13 +89,13 @@ def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) 
         np.sort(cached, axis=0), np.sort(expected, axis=0), rtol=1e-5
     )
     # The same model and files: read back, not computed.
-    runtime.cache_features(model, "avg_pool", train, val, tmp_path, **options)
+    runtime.features.cache_features(model, "avg_pool", train, val, tmp_path, **options)
     assert capsys.readouterr().out.count("reusing") == 2
     # Other weights of the base, or other files: computed again, the old file gone.
     conv = model.get_layer("conv")
     conv.set_weights([weight + 1 for weight in conv.get_weights()])
     train.files_sha256 = "files-c"
-    runtime.cache_features(model, "avg_pool", train, val, tmp_path, **options)
+    runtime.features.cache_features(model, "avg_pool", train, val, tmp_path, **options)
     assert "reusing" not in capsys.readouterr().out
     assert len(list(tmp_path.iterdir())) == 2
     assert not set(first) & {path.name for path in tmp_path.iterdir()}

@@ -12,22 +12,22 @@ from PIL import Image
 from sklearn import metrics as skm
 
 from kerastl.runtime import (
-    DataError,
     class_weights,
     classification_metrics,
     imbalance_warning,
     plot_confusion_matrix,
-    plot_top_losses,
     plot_training_curves,
     predict_dataset,
     read_history,
     summary_lines,
 )
+from kerastl.runtime.errors import DataError
 from kerastl.runtime.history import record_epoch
 from kerastl.runtime.report import (
     TopLosses,
     _most_confused_classes,
     most_confused,
+    plot_top_losses,
 )
 
 NAMES = ["cat", "dog", "fox"]

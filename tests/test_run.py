@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerastl.runtime import (
-    DivergedError,
-    Phase,
-    Run,
-    RunMismatchError,
-    choose_model,
-    read_history,
-    save_model_checked,
-)
+from kerastl.runtime import Phase, Run, choose_model, read_history, save_model_checked
 from kerastl.runtime.epochs import epoch_batches
+from kerastl.runtime.errors import DivergedError, RunMismatchError
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")

@@ -14,8 +14,6 @@ import tensorflow as tf
 from PIL import Image
 
 from kerastl.runtime import (
-    DataError,
-    check_num_classes,
     check_pixel_range,
     find_images,
     load_image_folders,
@@ -23,7 +21,8 @@ from kerastl.runtime import (
     scan_image_folder,
 )
 from kerastl.runtime.cache import available_memory, choose_cache
-from kerastl.runtime.data import check_test_folder
+from kerastl.runtime.data import check_num_classes, check_test_folder
+from kerastl.runtime.errors import DataError
 from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
 

@@ -10,13 +10,13 @@ import pytest
 
 from kerastl.runtime import (
     ScriptError,
-    WeightsError,
     loading_weights,
     read_history,
     save_model_checked,
     warmup_cosine,
     weights_option,
 )
+from kerastl.runtime.errors import WeightsError
 from kerastl.runtime.history import drop_epochs_from, record_epoch
 
 RNG = np.random.default_rng(0)

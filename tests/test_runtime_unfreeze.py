@@ -7,8 +7,6 @@ import pytest
 from kerastl import backbones
 from kerastl.runtime import (
     BlockRule,
-    TrainabilityError,
-    UnfreezeError,
     block_rule_of,
     check_unfreeze_stages,
     compile_checked,
@@ -21,6 +19,7 @@ from kerastl.runtime import (
     unfreeze_top_blocks,
     unfreeze_top_layers,
 )
+from kerastl.runtime.errors import TrainabilityError, UnfreezeError
 
 SIZE = 32
 BACKBONES = ["MobileNetV3Small", "EfficientNetV2B0", "ResNet50V2"]

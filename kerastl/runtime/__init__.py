@@ -18,8 +18,6 @@ with quiet_start():
 from .cache import CACHE_CHOICES
 from .data import (
     CLASS_WEIGHTS,
-    FolderScan,
-    check_num_classes,
     check_pixel_range,
     class_weights,
     imbalance_warning,
@@ -28,55 +26,20 @@ from .data import (
     save_labels,
     scan_image_folder,
 )
-from .distribute import (
-    STRATEGIES,
-    DistributionError,
-    distribution_strategy,
-    is_chief,
-    worker_folder,
-)
-from .errors import (
-    DataError,
-    DivergedError,
-    RunMismatchError,
-    ScriptError,
-    TrainabilityError,
-    UnfreezeError,
-    WeightsError,
-)
-from .export import (
-    EXPORT_FORMATS,
-    QUANTIZATIONS,
-    ExportError,
-    export_format,
-    export_model,
-    load_artifact,
-)
-from .features import (
-    FeatureCacheHint,
-    cache_features,
-    feature_cache_hint,
-    split_at,
-)
+from .distribute import STRATEGIES, distribution_strategy, is_chief, worker_folder
+from .errors import ScriptError
+from .export import EXPORT_FORMATS, QUANTIZATIONS, export_format, export_model
+from .features import feature_cache_hint
 from .history import read_history
-from .models import (
-    has_finite_weights,
-    loading_weights,
-    save_model_atomic,
-    save_model_checked,
-)
+from .models import loading_weights, save_model_checked
 from .options import weights_option
 from .platforms import VERTEX_AI_CHECKPOINT_DIR
 from .precision import PRECISION_CHOICES, set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
 from .rates import layer_decay
 from .report import (
-    TopLosses,
     classification_metrics,
-    most_confused,
     plot_confusion_matrix,
-    plot_image_grid,
-    plot_top_losses,
     plot_training_curves,
     predict_dataset,
     summary_lines,
@@ -112,6 +75,9 @@ from .unfreeze import (
     unfreeze_top_layers,
 )
 
+# The public API: what the templates call and docs/ (or the README) shows.
+# Everything else is private to its module (importable from it, for tests);
+# tests/test_runtime_api.py keeps this list and its uses in step.
 __all__ = [
     "CACHE_CHOICES",
     "CLASS_WEIGHTS",
@@ -122,25 +88,12 @@ __all__ = [
     "STRATEGIES",
     "VERTEX_AI_CHECKPOINT_DIR",
     "BlockRule",
-    "DataError",
-    "DistributionError",
-    "DivergedError",
-    "ExportError",
-    "FeatureCacheHint",
-    "FolderScan",
     "Phase",
     "Run",
-    "RunMismatchError",
     "ScriptError",
-    "TopLosses",
-    "TrainabilityError",
     "TrainingData",
-    "UnfreezeError",
-    "WeightsError",
     "block_rule_of",
-    "cache_features",
     "cache_training_features",
-    "check_num_classes",
     "check_pixel_range",
     "check_unfreeze_stages",
     "choose_model",
@@ -154,33 +107,25 @@ __all__ = [
     "find_blocks",
     "find_images",
     "freeze",
-    "has_finite_weights",
     "image_batches",
     "imbalance_warning",
     "is_chief",
     "layer_decay",
-    "load_artifact",
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
     "loading_weights",
-    "most_confused",
     "parse_settings",
     "plot_confusion_matrix",
-    "plot_image_grid",
-    "plot_top_losses",
     "plot_training_curves",
     "predict_dataset",
-    "quiet_start",
     "read_history",
     "save_labels",
-    "save_model_atomic",
     "save_model_checked",
     "scan_image_folder",
     "set_mixed_precision",
     "setting",
     "settings_record",
-    "split_at",
     "stopped_by_ctrl_c",
     "summary_lines",
     "top_k",
