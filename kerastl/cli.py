@@ -298,9 +298,7 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
         raise click.BadParameter(str(error), ctx=ctx, param=folders) from None
     for line in comparing.table_lines(runs, names):
         click.echo(line)
-    if comparing.plot_runs(runs, names, output) is None:
-        click.echo(f"matplotlib is not installed: skipping {output}")
-    else:
+    if comparing.plot_runs(runs, names, output) is not None:
         click.echo(f"wrote {output}")
 
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerastl.common.atomic import write_bytes
+from kerastl.common.jsontext import JsonFileError, read_json_file
+from kerastl.common.plots import agg_figure, png_bytes
 from kerastl.errors import KerastlError
-from kerastl.files import replacing
 
 RUN_FILES = ("history.csv", "metrics.json", "run.json")
 MISSING = "-"
@@ -174,17 +176,14 @@ def plot_runs(
     written under a temporary name, then renamed.
 
     Returns:
-        `path`, or None if matplotlib is not installed.
+        `path`, or None if matplotlib is not installed (said once).
     """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
+    figure = agg_figure(path, (10.0, 4.0))
+    if figure is None:
         return None
-    figure = Figure(figsize=(10.0, 4.0), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     colours = [f"C{index % 10}" for index in range(len(runs))]
     for panel, (metric, label) in enumerate(
         (("val_loss", "validation loss"), ("val_accuracy", "validation accuracy"))
@@ -233,8 +232,7 @@ def plot_runs(
         axes.set_ylabel(label)
     title = "Comparison of " + ", ".join(names)
     figure.suptitle(title)
-    with replacing(path) as partial:
-        figure.savefig(partial, format="png", dpi=100, metadata={"Title": title})
+    write_bytes(path, png_bytes(figure, title))
     return path
 
 
@@ -245,14 +243,11 @@ def _error(folder: Path, detail: str) -> RunFolderError:
 def _read_json(folder: Path, name: str) -> dict[str, Any]:
     """One JSON file of a run folder; it must hold an object."""
     try:
-        data = json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
+        return read_json_file(folder / name, dict, name=name)
+    except FileNotFoundError as error:
         raise _error(folder, f"cannot read {name} ({error})") from None
-    except json.JSONDecodeError as error:
-        raise _error(folder, f"{name} is not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise _error(folder, f"{name} does not hold a JSON object")
-    return data
+    except JsonFileError as error:
+        raise _error(folder, str(error)) from None
 
 
 def _read_history(folder: Path) -> list[dict[str, str]]:

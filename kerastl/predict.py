@@ -10,7 +10,6 @@ TensorFlow and the runtime only when it runs. The images stream through
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -20,6 +19,8 @@ from typing import IO, Any
 
 import click
 
+from kerastl.common.jsontext import JsonFileError, read_json_file
+from kerastl.common.ranking import ranked
 from kerastl.errors import KerastlError
 from kerastl.files import replacing
 
@@ -278,15 +279,14 @@ class _Sheet:
 
 
 def _read_json(run_dir: Path, name: str) -> Any:
-    path = run_dir / name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json_file(run_dir / name)
     except FileNotFoundError:
         raise PredictUsageError(
             "run_dir", f"{run_dir} is not a finished run: it has no {name}"
         ) from None
-    except (OSError, ValueError) as error:
-        raise PredictUsageError("run_dir", f"{path} cannot be read: {error}") from None
+    except JsonFileError as error:
+        raise PredictUsageError("run_dir", str(error)) from None
 
 
 def _model_kind(path: Path) -> str | None:
@@ -359,12 +359,10 @@ def _batches(
 
 
 def _screen_lines(paths, probabilities, k: int, request: Request) -> Iterator[str]:
-    import numpy as np
-
     for path, scores in zip(paths, probabilities):
-        best = np.argsort(-scores, kind="stable")[:k]  # ties: as argmax
         yield f"{path}  " + ", ".join(
-            f"{request.class_names[index]} {scores[index]:.4f}" for index in best
+            f"{request.class_names[index]} {scores[index]:.4f}"
+            for index in ranked(scores, k)
         )
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kerastl.cli import cli
+from kerastl.common import plots
 from kerastl.compare import column_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -233,6 +234,7 @@ def test_without_matplotlib_the_table_still_prints(
         if name == "matplotlib" or name.startswith("matplotlib."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(plots, "_missing_told", False)  # as in a new process
     output = tmp_path / "c.png"
     code, out, _ = invoke(*map(str, runs), "-o", str(output))
     assert code == 0

@@ -1,14 +1,21 @@
-"""JSON files written atomically: a temporary name, then a rename."""
+"""JSON files, local or remote: read with one-line errors, written atomically."""
 
 import json
 import os
 
 from . import files
+from .common.jsontext import parse_json
 
 
 def read_json(path: str | os.PathLike) -> dict | None:
-    """The JSON object in `path`, or None if there is no such file."""
-    return json.loads(files.read_text(path)) if files.exists(path) else None
+    """The JSON value in `path`, or None if there is no such file.
+
+    Raises:
+        JsonFileError: If the file is not JSON.
+    """
+    if not files.exists(path):
+        return None
+    return parse_json(files.read_bytes(path), os.fspath(path))
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
+from .common.ranking import ranked
 from .errors import DataError
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
@@ -79,11 +80,9 @@ def top_k(
 
     The classes are ImageNet's, or `class_names` (without a WordNet id).
     """
-    rows = []
+    rows: list[dict[str, str | int | float]] = []
     for path, scores in zip(paths, probabilities):
-        # Ties go to the lower index, as with argmax.
-        ranked = np.argsort(-scores, kind="stable")[:k]
-        for rank, index in enumerate(ranked, start=1):
+        for rank, index in enumerate(ranked(scores, k), start=1):
             if class_names is None:
                 wordnet_id, name = IMAGENET_CLASSES[index]
             else:

@@ -7,7 +7,6 @@ script prints one line and goes on. They are drawn with the Agg canvas on a
 matplotlib state stays as it was.
 """
 
-import io
 import os
 import platform
 from importlib import metadata
@@ -18,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
+from .common.plots import agg_figure, png_bytes
 from .data import load_test_folder
 from .history import read_history
 from .jsonfile import write_json
@@ -468,24 +468,9 @@ def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
-def agg_figure(path: str, size: tuple[float, float]) -> Any:
-    """A matplotlib `Figure` on an Agg canvas, or None without matplotlib."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        print(f"matplotlib is not installed: skipping {path}")
-        return None
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def save_png(figure: Any, path: str, title: str) -> str:
     """Writes `figure` to `path` under a temporary name, then renames it."""
-    picture = io.BytesIO()
-    figure.savefig(picture, format="png", dpi=100, metadata={"Title": title})
-    return files.write_bytes(path, picture.getvalue())
+    return files.write_bytes(path, png_bytes(figure, title))
 
 
 def write_report(

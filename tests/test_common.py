@@ -1,4 +1,8 @@
-"""The one atomic write (`kerastl.common.atomic`), shared by the generator and the runtime."""
+"""The helpers the generator and the runtime share, importable without TensorFlow.
+
+`kerastl.common.X` is the file `kerastl/runtime/common/X.py`: the one atomic
+write, the JSON reader, the top-k ranking and the matplotlib figure.
+"""
 
 import os
 import subprocess
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kerastl.common import atomic
+from kerastl.common import atomic, jsontext, plots, ranking
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -15,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_the_common_helpers_import_without_tensorflow() -> None:
     code = (
         "import sys\n"
-        "import kerastl.common.atomic, kerastl.files, kerastl.compare\n"
+        "import kerastl.common.atomic, kerastl.common.jsontext, kerastl.common.plots\n"
+        "import kerastl.common.ranking, kerastl.files, kerastl.compare, kerastl.cli\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow'\n"
         "assert 'kerastl.runtime' not in sys.modules, 'kerastl.runtime'\n"
     )
@@ -75,3 +80,40 @@ def test_a_failure_keeps_the_old_file_and_its_permissions(tmp_path: Path) -> Non
     assert target.read_text() == "new"
     assert target.stat().st_mode & 0o777 == 0o750
     assert [path.name for path in tmp_path.iterdir()] == ["run.sh"]
+
+
+def test_ranking_puts_the_highest_first_and_ties_to_the_lower_index() -> None:
+    assert ranking.ranked([0.1, 0.5, 0.2, 0.5], 3) == [1, 3, 2]
+    assert ranking.ranked([0.3, 0.7], 5) == [1, 0]
+
+
+def test_json_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text('{"model": "model.keras"}')
+    assert jsontext.read_json_file(path, dict) == {"model": "model.keras"}
+    with pytest.raises(
+        jsontext.JsonFileError, match=r"^m.json does not hold a JSON array$"
+    ):
+        jsontext.read_json_file(path, list, name="m.json")
+    path.write_text('{"model": ')
+    with pytest.raises(
+        jsontext.JsonFileError, match=r"metrics.json is not valid JSON \("
+    ):
+        jsontext.read_json_file(path)
+    with pytest.raises(FileNotFoundError):
+        jsontext.read_json_file(tmp_path / "gone.json")
+
+
+def test_without_matplotlib_the_skip_is_said_once_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(plots, "_missing_told", False)  # as in a new process
+    assert plots.agg_figure(tmp_path / "a.png", (4, 3)) is None
+    assert plots.agg_figure(tmp_path / "b.png", (4, 3)) is None
+    assert capsys.readouterr().out == (
+        f"matplotlib is not installed: skipping {tmp_path / 'a.png'}\n"
+    )
