@@ -20,6 +20,7 @@ from typing import IO, Any
 import click
 
 from kerastl.common.jsontext import JsonFileError, read_json_file
+from kerastl.common.labels import LABELS_FILE, class_names_in
 from kerastl.common.ranking import ranked
 from kerastl.errors import KerastlError
 from kerastl.files import replacing
@@ -85,11 +86,12 @@ def check_request(
         PredictUsageError: Naming the parameter at fault and why.
     """
     metrics = _read_json(run_dir, "metrics.json")
-    class_names = _read_json(run_dir, "labels.json")
-    if not isinstance(class_names, list) or not class_names:
-        raise PredictUsageError(
-            "run_dir", f"{run_dir}/labels.json does not list the class names"
+    try:
+        class_names = class_names_in(
+            _read_json(run_dir, LABELS_FILE), f"{run_dir}/{LABELS_FILE}"
         )
+    except ValueError as error:
+        raise PredictUsageError("run_dir", str(error)) from None
     if model is None:
         shipped = metrics.get("model") if isinstance(metrics, dict) else None
         if not isinstance(shipped, str):
@@ -127,7 +129,7 @@ def check_request(
     return Request(
         model=chosen,
         model_param=param,
-        class_names=[str(name) for name in class_names],
+        class_names=class_names,
         paths=list(paths),
         output=output,
         sheet=sheet,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kerastl.common import atomic, jsontext, plots, ranking
+from kerastl.common import atomic, jsontext, labels, plots, ranking
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ def test_the_common_helpers_import_without_tensorflow() -> None:
     code = (
         "import sys\n"
         "import kerastl.common.atomic, kerastl.common.jsontext, kerastl.common.plots\n"
-        "import kerastl.common.ranking, kerastl.files, kerastl.compare, kerastl.cli\n"
+        "import kerastl.common.labels, kerastl.common.ranking, kerastl.files, kerastl.compare, kerastl.cli\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow'\n"
         "assert 'kerastl.runtime' not in sys.modules, 'kerastl.runtime'\n"
     )
@@ -117,3 +117,10 @@ def test_without_matplotlib_the_skip_is_said_once_per_process(
     assert capsys.readouterr().out == (
         f"matplotlib is not installed: skipping {tmp_path / 'a.png'}\n"
     )
+
+
+def test_class_names_are_a_list_of_names() -> None:
+    assert labels.class_names_in(["cat", 7], "labels.json") == ["cat", "7"]
+    for data in ([], {"0": "cat"}, None):
+        with pytest.raises(ValueError, match="^run/labels.json does not list"):
+            labels.class_names_in(data, "run/labels.json")

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
+from .common.labels import LABELS_FILE, class_names_in
 from .errors import ScriptError
 from .jsonfile import read_json, write_json
 from .quiet import quiet_logger
@@ -106,10 +107,7 @@ def export_model(
     output_dir = os.fspath(output_dir)
     folder = files.join(output_dir, EXPORT_FOLDER)
     files.make_dirs(folder)
-    labels_path = files.join(output_dir, "labels.json")
-    class_names = read_json(labels_path)
-    if not isinstance(class_names, list):
-        raise ScriptError(f"{labels_path} is missing: no class names")
+    class_names = _class_names(output_dir)
     formats = list(dict.fromkeys(formats))  # `--export tflite --export tflite`: once
     _remove_stale(folder, formats)
     files.write_text(
@@ -140,6 +138,18 @@ def export_model(
             "an exported model differs from the Keras model: " + "; ".join(failed)
         )
     return results
+
+
+def _class_names(output_dir: str) -> list[str]:
+    """The class names of the run's `labels.json`."""
+    path = files.join(output_dir, LABELS_FILE)
+    labels = read_json(path)
+    if labels is None:
+        raise ScriptError(f"{path} is missing: no class names")
+    try:
+        return class_names_in(labels, path)
+    except ValueError as error:
+        raise ScriptError(str(error)) from None
 
 
 def _remove_stale(folder: str, formats: list[str]) -> None:
