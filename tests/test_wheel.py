@@ -45,6 +45,8 @@ def test_wheel_contains_templates_and_runtime(wheel: Path) -> None:
     )
     assert "kerastl/runtime/unfreeze.py" in names
     assert "kerastl/runtime/families.json" in names  # data the runtime reads
+    assert "kerastl/runtime/common/atomic.py" in names  # and its TF-free helpers
+    assert "kerastl/common/__init__.py" in names  # which the generator imports
     assert not any(name.startswith(("tests/", "examples/")) for name in names)
 
 
@@ -105,5 +107,7 @@ def test_new_works_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None
     )
     copy = tmp_path / COPY_NAME
     assert {
-        path.relative_to(copy).as_posix(): path.read_bytes() for path in copy.rglob("*")
+        path.relative_to(copy).as_posix(): path.read_bytes()
+        for path in copy.rglob("*")
+        if path.is_file()  # the runtime has folders: common/
     } == runtime_files()  # the installed runtime is the checkout's, files and data
