@@ -4,30 +4,33 @@ The run folder, the paths and the output files are checked first, without
 TensorFlow (`check_request`), so that a usage error is quick; `predict` imports
 TensorFlow and the runtime only when it runs. The images stream through
 `tf.data` in batches: what is held in memory does not grow with their number
-(the contact sheet keeps at most `SHEET_IMAGES` thumbnails).
+(the contact sheet keeps at most `predict_output.SHEET_IMAGES` thumbnails).
 """
 
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from kerastl.common.jsontext import JsonFileError, read_json_file
 from kerastl.common.labels import LABELS_FILE, class_names_in
-from kerastl.common.ranking import ranked
 from kerastl.errors import KerastlError
-from kerastl.files import replacing
+from kerastl.predict_output import (
+    ContactSheet,
+    csv_file,
+    progress_bar,
+    refused,
+    screen_lines,
+    skip,
+)
 
 KERAS_SUFFIX = ".keras"
 ARTIFACT_SUFFIXES = (".tflite", ".onnx")
-SHEET_IMAGES = 64
 DEFAULT_TOP_K = {"screen": 1, "file": 5}
 
 
@@ -164,8 +167,8 @@ def predict(request: Request) -> int:
     run_model, image_size = _load_model(request)
     screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
     file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
-    sheet = _Sheet(request)
-    with _progress_bar(len(readable)) as bar, _csv_file(request.output) as output:
+    sheet = ContactSheet(request.sheet, request.class_names, request.model.name)
+    with progress_bar(len(readable)) as bar, csv_file(request.output) as output:
         writer = csv.DictWriter(output, PREDICTION_COLUMNS) if output else None
         if writer:
             writer.writeheader()
@@ -173,10 +176,12 @@ def predict(request: Request) -> int:
         for paths, images in _batches(readable, image_size, request.batch_size):
             for path in paths:  # the batch leaves out what TensorFlow refused
                 position = readable.index(path, done)
-                _refused(readable[done:position])
+                refused(readable[done:position])
                 done = position + 1
             probabilities = run_model(images)
-            for row in _screen_lines(paths, probabilities, screen_k, request):
+            for row in screen_lines(
+                paths, probabilities, screen_k, request.class_names
+            ):
                 click.echo(row)
             if writer:
                 writer.writerows(
@@ -184,11 +189,10 @@ def predict(request: Request) -> int:
                 )
             sheet.add(paths, images, probabilities)
             bar.update(done - bar.pos)
-        _refused(readable[done:])
+        refused(readable[done:])
     if request.output:
         click.echo(f"wrote {request.output}")
-    if request.sheet:
-        sheet.draw()
+    sheet.draw()
     skipped = len(files) - sheet.predicted
     if skipped:
         click.echo(f"kerastl: skipped {skipped} of {len(files)} images", err=True)
@@ -227,57 +231,13 @@ def _readable(files: list[Path]) -> list[Path]:
         if problem is None:
             readable.append(path)
         else:
-            _skip(path, problem)
+            skip(path, problem)
     if not readable:
         raise NoReadableImageError(
             f"none of the {_plural(len(files), 'image')} can be read; "
             "nothing to predict"
         )
     return readable
-
-
-def _refused(paths: list[Path]) -> None:
-    for path in paths:
-        _skip(path, "TensorFlow could not decode it")
-
-
-class _Sheet:
-    """The contact sheet's first `SHEET_IMAGES` thumbnails and their captions."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.thumbnails: list[Any] = []
-        self.captions: list[str] = []
-        self.predicted = 0
-
-    def add(self, paths: list[Path], images: Any, probabilities: Any) -> None:
-        """Counts a predicted batch; keeps its thumbnails while there is room."""
-        import numpy as np
-
-        self.predicted += len(paths)
-        if not self.request.sheet:
-            return
-        room = SHEET_IMAGES - len(self.thumbnails)
-        names = self.request.class_names
-        for path, image, scores in zip(
-            paths[:room], images[:room], probabilities[:room]
-        ):
-            best = int(np.argmax(scores))
-            self.thumbnails.append(np.clip(image, 0, 255).astype("uint8"))
-            self.captions.append(f"{names[best]} {scores[best]:.2f}\n{path.name}")
-
-    def draw(self) -> None:
-        """Writes the contact sheet."""
-        from kerastl.runtime.report import plot_image_grid
-
-        request = self.request
-        assert request.sheet is not None
-        shown: str | int = self.predicted
-        if self.predicted > len(self.captions):
-            shown = f"the first {len(self.captions)} of {self.predicted}"
-        title = f"{request.model.name}: predictions of {shown} images"
-        if plot_image_grid(self.thumbnails, self.captions, request.sheet, title):
-            click.echo(f"wrote {request.sheet}")
 
 
 def _read_json(run_dir: Path, name: str) -> Any:
@@ -358,53 +318,6 @@ def _batches(
     dataset = dataset.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
     for names, images in dataset.as_numpy_iterator():
         yield [Path(name.decode()) for name in names], images
-
-
-def _screen_lines(paths, probabilities, k: int, request: Request) -> Iterator[str]:
-    for path, scores in zip(paths, probabilities):
-        yield f"{path}  " + ", ".join(
-            f"{request.class_names[index]} {scores[index]:.4f}"
-            for index in ranked(scores, k)
-        )
-
-
-def _skip(path: Path, why: str) -> None:
-    click.echo(f"kerastl: skipped {path}: not a readable image ({why})", err=True)
-
-
-class _NoBar:
-    """What `_progress_bar` gives where no bar is drawn: a count."""
-
-    pos = 0
-
-    def update(self, steps: int) -> None:
-        self.pos += steps
-
-
-def _progress_bar(total: int) -> Any:
-    """`click.progressbar` on stderr, where it is a terminal and stdout is not.
-
-    On a terminal the printed lines are the progress; into a log or a pipe
-    the bar would write carriage returns, so there is none.
-    """
-    if sys.stderr.isatty() and not sys.stdout.isatty():
-        return click.progressbar(
-            length=total, label="kerastl: predicting", file=sys.stderr, show_pos=True
-        )
-    return nullcontext(_NoBar())
-
-
-@contextmanager
-def _csv_file(path: Path | None) -> Iterator[IO[str] | None]:
-    """The CSV file to write, atomically; None without `--output`."""
-    if path is None:
-        yield None
-        return
-    with (
-        replacing(path) as partial,
-        open(partial, "w", newline="", encoding="utf-8") as file,
-    ):
-        yield file
 
 
 def _first_line(error: BaseException) -> str:

@@ -232,16 +232,16 @@ def test_no_readable_image_is_a_one_line_error(run_dir, tmp_path, capsys) -> Non
 def test_the_progress_bar_shows_only_on_a_terminal_with_lines_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from kerastl.predict import _progress_bar
+    from kerastl.predict_output import progress_bar
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
-    with _progress_bar(10) as bar:
+    with progress_bar(10) as bar:
         bar.update(4)
         assert bar.pos == 4
         assert not isinstance(bar, click._termui_impl.ProgressBar)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
-    with _progress_bar(10) as bar:
+    with progress_bar(10) as bar:
         assert isinstance(bar, click._termui_impl.ProgressBar)
         assert bar.file is sys.stderr and bar.length == 10
 
