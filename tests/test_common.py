@@ -121,6 +121,7 @@ def test_without_matplotlib_the_skip_is_said_once_per_process(
 
 def test_class_names_are_a_list_of_names() -> None:
     assert labels.class_names_in(["cat", 7], "labels.json") == ["cat", "7"]
+    data: object
     for data in ([], {"0": "cat"}, None):
         with pytest.raises(ValueError, match="^run/labels.json does not list"):
             labels.class_names_in(data, "run/labels.json")

@@ -200,11 +200,10 @@ def changed_lines(old: str, new: str) -> tuple[Counter[str], Counter[str]]:
     """The lines a line diff from `old` to `new` removes, and those it adds."""
     removed: Counter[str] = Counter()
     added: Counter[str] = Counter()
-    matcher = difflib.SequenceMatcher(
-        None, old.splitlines(keepends=True), new.splitlines(keepends=True), False
-    )
+    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     for tag, old_start, old_end, new_start, new_end in matcher.get_opcodes():
         if tag != "equal":
-            removed.update(matcher.a[old_start:old_end])
-            added.update(matcher.b[new_start:new_end])
+            removed.update(old_lines[old_start:old_end])
+            added.update(new_lines[new_start:new_end])
     return removed, added
