@@ -97,3 +97,15 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "run"
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib cannot be imported, and no figure was skipped yet (a new process)."""
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for plots in ("kerastl.common.plots", "kerastl.runtime.common.plots"):
+        if plots in sys.modules:  # the generator's and the runtime's module
+            monkeypatch.setattr(sys.modules[plots], "_missing_told", False)

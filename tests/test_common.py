@@ -104,14 +104,10 @@ def test_json_errors_name_the_file(tmp_path: Path) -> None:
         jsontext.read_json_file(tmp_path / "gone.json")
 
 
+@pytest.mark.usefixtures("without_matplotlib")
 def test_without_matplotlib_the_skip_is_said_once_per_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    for name in list(sys.modules):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(plots, "_missing_told", False)  # as in a new process
     assert plots.agg_figure(tmp_path / "a.png", (4, 3)) is None
     assert plots.agg_figure(tmp_path / "b.png", (4, 3)) is None
     assert capsys.readouterr().out == (

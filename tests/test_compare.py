@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kerastl.cli import cli
-from kerastl.common import plots
 from kerastl.compare import column_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -227,14 +226,10 @@ def test_default_output_is_compare_png_here(
     assert (tmp_path / "compare.png").stat().st_size > 0
 
 
+@pytest.mark.usefixtures("without_matplotlib")
 def test_without_matplotlib_the_table_still_prints(
-    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runs: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    for name in list(sys.modules):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(plots, "_missing_told", False)  # as in a new process
     output = tmp_path / "c.png"
     code, out, _ = invoke(*map(str, runs), "-o", str(output))
     assert code == 0

@@ -1,7 +1,6 @@
 """The evaluation report: metrics against hand counts and scikit-learn, the
 pictures, the summary, and the class weights (tiny arrays and models)."""
 
-import sys
 from pathlib import Path
 
 import keras
@@ -21,7 +20,6 @@ from kerastl.runtime import (
     read_history,
     summary_lines,
 )
-from kerastl.runtime.common import plots
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.history import record_epoch
 from kerastl.runtime.report import (
@@ -224,14 +222,10 @@ def test_training_curves_without_accuracy_or_epochs(tmp_path: Path) -> None:
     assert sorted(file.name for file in tmp_path.iterdir()) == ["a.png", "b.png"]
 
 
+@pytest.mark.usefixtures("without_matplotlib")
 def test_pictures_are_skipped_without_matplotlib(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    for name in list(sys.modules):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(plots, "_missing_told", False)  # as in a new process
     assert plot_confusion_matrix([[1]], ["a"], tmp_path / "cm.png", "T") is None
     assert plot_training_curves([], tmp_path / "curves.png", "T") is None
     assert capsys.readouterr().out.splitlines() == [  # once per process
