@@ -110,7 +110,8 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
     """The comparison as aligned text lines, one column per run.
 
     Rows: the settings that differ between the runs, how many are the same,
-    then the shipped model's figures (with `--tta`, its accuracy so too), its
+    then the shipped model's figures (its cross-entropy without label
+    smoothing, as `metrics.json`'s loss; with TTA, its accuracy so too), its
     best epoch and the training time.
     """
     keys = list(dict.fromkeys(key for run in runs for key in run.settings))
@@ -130,7 +131,7 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
     for subset in ("validation", "test"):
         if any(isinstance(run.metrics.get(subset), dict) for run in runs):
             for key, label in (
-                ("loss", "loss"),
+                ("loss", "cross-entropy"),  # unsmoothed, whatever --label-smoothing
                 ("accuracy", "accuracy"),
                 ("macro_f1", "macro-F1"),
             ):

@@ -83,6 +83,7 @@ from .report import (
     write_report,
 )
 from .run import Phase, Run
+from .run_settings import RunSettings, run_setting
 from .schedules import LR_SCHEDULES, warmup_cosine
 from .settings import (
     parse_settings,
@@ -131,6 +132,7 @@ __all__ = [
     "Phase",
     "Run",
     "RunMismatchError",
+    "RunSettings",
     "ScriptError",
     "TopLosses",
     "TrainabilityError",
@@ -173,6 +175,7 @@ __all__ = [
     "predict_dataset",
     "quiet_start",
     "read_history",
+    "run_setting",
     "save_labels",
     "save_model_atomic",
     "save_model_checked",
