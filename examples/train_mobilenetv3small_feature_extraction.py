@@ -21,9 +21,9 @@ import keras  # isort: skip
 
 @dataclass(frozen=True)
 class Settings(runtime.RunSettings):
-    """The recipe, each setting an option: edit a default here or override it on
-    the command line (`--batch-size 64`). The run's settings come from
-    runtime.RunSettings: redeclare one here, as output_dir, to change its default."""
+    """The recipe: edit a default here or override it on the command line
+    (`--batch-size 64`). The run's settings (--output-dir, --export...) come
+    from runtime.RunSettings; redeclare one here to change its default."""
 
     output_dir: str = runtime.run_setting(
         "output_dir", "runs/mobilenetv3small_feature_extraction"

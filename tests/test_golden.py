@@ -199,7 +199,11 @@ def test_the_default_fine_tune_script_is_short_and_train_is_the_loop() -> None:
 @pytest.mark.parametrize(
     "function",
     [
-        *(name for name in function_lines(default_fine_tune_script()) if name != "main"),
+        *(
+            name
+            for name in function_lines(default_fine_tune_script())
+            if name != "main"
+        ),
         pytest.param(
             "main",
             marks=pytest.mark.xfail(
