@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kerastl.cli import cli
-from kerastl.compare import column_names
+from kerastl.compare import column_names, loss_column, read_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -318,3 +318,17 @@ def test_compare_never_imports_tensorflow(runs: tuple[Path, Path]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (runs[0].parent / "c.png").is_file()
+
+
+def test_the_loss_drawn_is_the_plain_cross_entropy_where_every_run_has_it(
+    runs: tuple[Path, Path],
+) -> None:
+    extract, tune = (read_run(run) for run in runs)
+    assert loss_column([extract, tune]) == ("val_loss", "validation loss")
+    for row in tune.history:  # as a script with the plain metric writes it
+        row["val_categorical_crossentropy"] = row["val_loss"]
+    assert loss_column([tune]) == (
+        "val_categorical_crossentropy",
+        "validation cross-entropy",
+    )
+    assert loss_column([extract, tune])[0] == "val_loss"  # one run lacks it
