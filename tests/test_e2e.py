@@ -348,6 +348,10 @@ BAD_OPTIONS = {
     "--test-dir missing": "argument --test-dir: missing is not a folder",
     "--cache ram": "argument --cache: 'ram' is not one of auto, memory, disk, none",
     "--weights missing.h5": "argument --weights: weights file missing.h5 does not",
+    "--layer-decay 0.7 --lr-schedule plateau": (
+        "argument --layer-decay: needs --lr-schedule cosine, not plateau"
+    ),
+    "--tta maybe": "argument --tta: 'maybe' is not one of auto, on, off",
 }
 
 
