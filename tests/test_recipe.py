@@ -334,6 +334,10 @@ def test_the_feature_cache_with_smoothing_and_ema_but_not_with_mixing(
     )
     assert cached.returncode == 0, cached.stderr[-3000:]
     assert "Features of the training images:" in cached.stdout
+    # --tta auto: the model never saw a mirror image, so none is averaged.
+    assert "No TTA (--tta auto: the training never flipped" in cached.stdout
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert "tta" not in metrics["validation"]
     mixed = run_script(script, *common, "--mixup", "0.2", "--output-dir", "b")
     assert mixed.returncode == 0, mixed.stderr[-3000:]
     assert (
