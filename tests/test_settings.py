@@ -384,3 +384,13 @@ def test_help_says_what_a_setting_needs(capsys: pytest.CaptureFixture) -> None:
     shown = " ".join(help_text(capsys, Recipe).split())
     assert "rate per block (needs --lr-schedule cosine) (default: 1.0)" in shown
     assert "--tta [{auto,on,off}]" in shown
+
+
+def test_a_setting_that_needs_no_setting_is_a_mistake_of_the_script(data: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Wrong:
+        data_dir: str | None = setting(None, "images", folder=True, required=True)
+        decay: float = setting(0.5, "decay", needs={"schedule": "cosine"}, off=1.0)
+
+    with pytest.raises(TypeError, match="decay needs schedule, which is no setting"):
+        parse_settings(Wrong, ["--data-dir", data])

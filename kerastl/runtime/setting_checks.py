@@ -166,6 +166,8 @@ def _needs_problem(
         if not needs or values[field.name] == field.metadata.get("off"):
             continue
         for name, wanted in needs.items():
+            if name not in values:  # a mistake in the declaration, not the input
+                raise TypeError(f"{field.name} needs {name}, which is no setting")
             value = values[name]
             several = isinstance(value, (tuple, list))
             if (wanted in value) if several else (value == wanted):
