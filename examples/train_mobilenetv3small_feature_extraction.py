@@ -156,6 +156,15 @@ def phases(settings: Settings) -> list[runtime.Phase]:
     return [runtime.Phase("head", settings.epochs, settings.learning_rate)]
 
 
+def make_optimizer(
+    phase: runtime.Phase, settings: Settings
+) -> keras.optimizers.Optimizer:
+    """The optimizer of the head."""
+    return keras.optimizers.Adam(
+        learning_rate=phase.learning_rate, use_ema=settings.ema
+    )
+
+
 def train(
     run: runtime.Run,
     base_model: keras.Model,
@@ -170,9 +179,7 @@ def train(
             run.trained_model,
             base_model,
             trainable,
-            optimizer=keras.optimizers.Adam(
-                learning_rate=phase.learning_rate, use_ema=settings.ema
-            ),
+            optimizer=make_optimizer(phase, settings),
             # Labels arrive one-hot: smoothed here, mixed by mixing().
             loss=keras.losses.CategoricalCrossentropy(
                 label_smoothing=settings.label_smoothing

@@ -214,3 +214,10 @@ def test_the_default_fine_tune_script_is_short_and_train_is_the_loop() -> None:
 )
 def test_no_function_of_the_default_fine_tune_script_is_long(function: str) -> None:
     assert function_lines(default_fine_tune_script())[function] <= FUNCTION_LINES
+
+
+@pytest.mark.parametrize(
+    "script", [script for script in SCRIPTS if "train" in script.name], ids=name
+)
+def test_train_is_the_loop_in_every_training_example(script: Path) -> None:
+    assert function_lines(script.read_text())["train"] <= TRAIN_LINES

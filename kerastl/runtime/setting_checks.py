@@ -4,7 +4,9 @@
 runs it on every value, then `check_together` on the whole: folder settings
 that name one folder twice, an output folder among the images, and a setting
 whose `needs` another one does not meet. Each problem is one line of text that
-`parse_settings` turns into a usage error.
+`parse_settings` turns into a usage error. `value_type` reads a field's
+annotation (one value or several, None allowed or not), which `checked_default`
+holds an edited default to.
 """
 
 import argparse
