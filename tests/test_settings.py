@@ -315,6 +315,7 @@ def test_the_run_settings_are_options_of_the_script_listed_apart(
     # A field redeclared to change its default keeps its help, among the run's.
     assert run < option("--output-dir")
     shown = " ".join(text[run:].split())
+    assert "the run: Declared in runtime.RunSettings: to change a default, " in shown
     assert (
         "the run's folder (a local path or a URL: gs://...) (default: runs/recipe"
         in (shown)

@@ -36,6 +36,11 @@ class RunSettings:
     hardware it runs on: none of it is the recipe."""
 
     settings_title: ClassVar[str] = "the run"
+    settings_description: ClassVar[str] = (
+        "Declared in runtime.RunSettings: to change a default, pass the option "
+        "or redeclare the field in the script's Settings "
+        '(seed: int = runtime.run_setting("seed", 42)).'
+    )
 
     # Where it goes and how it starts.
     output_dir: str = setting(

@@ -17,7 +17,8 @@ from the field's annotation:
 
 A script's `Settings` extends `RunSettings` (`run_settings.py`), which
 declares the settings of the run; `--help` lists the fields of each class
-under its own title (a class's `settings_title`, else "the recipe").
+under its own title (a class's `settings_title`, else "the recipe", and its
+`settings_description`).
 """
 
 import argparse
@@ -135,8 +136,8 @@ def parse_settings(
     """
     parser = argparse.ArgumentParser(description=description)
     hints = typing.get_type_hints(cls)
-    for title, group in _groups(cls):
-        options = parser.add_argument_group(title)
+    for title, about, group in _groups(cls):
+        options = parser.add_argument_group(title, about)
         for field in group:
             add_option(options, field, hints[field.name])
     given = vars(parser.parse_args(argv))
@@ -154,24 +155,30 @@ def parse_settings(
     return cls(**values)
 
 
-def _groups(cls: type) -> list[tuple[str, list[dataclasses.Field]]]:
-    """The fields of `cls` under their titles in `--help`, the script's first.
+def _groups(cls: type) -> list[tuple[str, str | None, list[dataclasses.Field]]]:
+    """The fields of `cls` in `--help`'s groups, the script's own first: each
+    group's title, description and fields.
 
     A field belongs to the class that first declares it (a field redeclared
     to change its default stays with its class); a class's title is its
-    `settings_title`, else "the recipe".
+    `settings_title` (else "the recipe"), its description its
+    `settings_description`.
     """
     declared_by: dict[str, type] = {}
     for klass in reversed(cls.__mro__):
-        for name in vars(klass).get("__annotations__", {}):
-            declared_by.setdefault(name, klass)
-    titles: dict[str, list[dataclasses.Field]] = {}
+        if dataclasses.is_dataclass(klass):
+            for field in dataclasses.fields(klass):
+                declared_by.setdefault(field.name, klass)
+    groups: dict[str, tuple[str | None, list[dataclasses.Field]]] = {}
     for klass in cls.__mro__:  # the script's class first, its bases after
-        titles.setdefault(vars(klass).get("settings_title", "the recipe"), [])
+        title = vars(klass).get("settings_title", "the recipe")
+        groups.setdefault(title, (vars(klass).get("settings_description"), []))
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         owner = declared_by[field.name]
-        titles[vars(owner).get("settings_title", "the recipe")].append(field)
-    return [(title, fields) for title, fields in titles.items() if fields]
+        groups[vars(owner).get("settings_title", "the recipe")][1].append(field)
+    return [
+        (title, about, fields) for title, (about, fields) in groups.items() if fields
+    ]
 
 
 def settings_record(settings: Any) -> dict[str, Any]:
@@ -179,7 +186,7 @@ def settings_record(settings: Any) -> dict[str, Any]:
     in the order of `--help`: the recipe, then the run."""
     return {
         field.name: _json_value(getattr(settings, field.name))
-        for _, fields in _groups(type(settings))
+        for _, _, fields in _groups(type(settings))
         for field in fields
     }
 
