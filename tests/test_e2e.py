@@ -363,6 +363,14 @@ def test_bad_script_options_are_usage_errors(
     training = load_script(generate(tmp_path, "--image-size 32"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
+    # The run's settings come from the runtime, the output folder's default
+    # from the script.
+    settings = runtime.parse_settings(training.Settings, ["--data-dir", "data"])
+    assert isinstance(settings, runtime.RunSettings)
+    assert (settings.output_dir, settings.tta) == (
+        "runs/efficientnetv2b0_fine_tune",
+        "auto",
+    )
     for options, message in BAD_OPTIONS.items():
         with pytest.raises(SystemExit) as exit:
             runtime.parse_settings(
