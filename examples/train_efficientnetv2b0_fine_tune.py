@@ -21,10 +21,14 @@ import keras  # isort: skip
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting, each also an option: edit a default here, or override it
-    on the command line (`--batch-size 64`). run.json records what a run used."""
+class Settings(runtime.RunSettings):
+    """The recipe: edit a default here or override it on the command line
+    (`--batch-size 64`). The run's settings (--output-dir, --export...) come
+    from runtime.RunSettings; redeclare one here to change its default."""
 
+    output_dir: str = runtime.run_setting(
+        "output_dir", "runs/efficientnetv2b0_fine_tune"
+    )
     # The data: raw 0-255 pixels, one sub-folder per class.
     data_dir: str | None = runtime.setting(
         None, "one sub-folder of images per class", folder=True, required=True
@@ -49,12 +53,6 @@ class Settings:
         "none",
         "auto: weigh each class by the inverse of its share",
         choices=runtime.CLASS_WEIGHTS,
-    )
-    cache: str = runtime.setting(
-        "auto",
-        "where decoded images are kept",
-        choices=runtime.CACHE_CHOICES,
-        trains=False,
     )
     # The model and its training: first the new head on the frozen base.
     weights: str | None = runtime.setting(
@@ -114,58 +112,8 @@ class Settings:
         "rate of each block of the base over the one above it (1: one rate)",
         above=0,
         maximum=1,
-    )
-    find_lr: str | None = runtime.setting(
-        None,
-        "test learning rates for a phase instead of training (alone: head)",
-        bare="head",
-        metavar="PHASE",
-        trains=False,
-    )
-    tta: bool = runtime.setting(
-        True, "the report also averages each image with its mirror image", trains=False
-    )
-    # Speed and hardware.
-    mixed_precision: str = runtime.setting(
-        "auto",
-        "16-bit compute (auto: on GPUs and TPUs that gain)",
-        choices=runtime.PRECISION_CHOICES,
-    )
-    jit_compile: bool = runtime.setting(
-        False, "compile the training steps with XLA (measure: it often helps on a GPU)"
-    )
-    strategy: str = runtime.setting(
-        "auto",
-        "tf.distribute strategy (auto: mirrored on several GPUs)",
-        choices=runtime.STRATEGIES,
-    )
-    tpu: str | None = runtime.setting(
-        None, "--strategy tpu: the TPU's name or address", trains=False
-    )
-    # The run: where it goes, how it starts, what it ships.
-    seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
-    output_dir: str = runtime.setting(
-        "runs/efficientnetv2b0_fine_tune",
-        "the run's folder (a local path or a URL: gs://...)",
-        output=True,
-        trains=False,
-        environment=runtime.VERTEX_AI_CHECKPOINT_DIR,
-    )
-    restart: bool = runtime.setting(
-        False, "delete the run in --output-dir first", trains=False
-    )
-    export: tuple[str, ...] = runtime.setting(
-        (),
-        "also export the shipped model",
-        parse=runtime.export_format,
-        choices=runtime.EXPORT_FORMATS,
-        trains=False,
-    )
-    quantize: str = runtime.setting(
-        "none",
-        "the weights of the tflite export",
-        choices=runtime.QUANTIZATIONS,
-        trains=False,
+        needs={"lr_schedule": "cosine"},  # ReduceLROnPlateau sets one rate
+        off=1.0,
     )
 
 
@@ -222,6 +170,8 @@ def build_model(
     )(x)
     # 8. Combine the inputs and outputs into a model.
     model = keras.Model(inputs, outputs, name="efficientnetv2b0_fine_tune")
+    # Check each stage of --unfreeze against this base before anything trains.
+    runtime.check_unfreeze_stages(base_model, settings.unfreeze)
     return model, base_model
 
 
@@ -241,17 +191,14 @@ def phases(settings: Settings) -> list[runtime.Phase]:
 
 
 def make_optimizer(
-    phase: runtime.Phase,
-    settings: Settings,
-    steps_per_epoch: int,
-    base_model: keras.Model,
+    phase: runtime.Phase, settings: Settings, epoch_steps: int, base_model: keras.Model
 ) -> keras.optimizers.Optimizer:
     """The optimizer of a phase; stages follow --lr-schedule and --layer-decay."""
 
     def optimizer(learning_rate: float) -> keras.optimizers.Optimizer:
         if phase.unfreeze is not None and settings.lr_schedule == "cosine":
             learning_rate = runtime.warmup_cosine(
-                learning_rate, total_steps=phase.epochs * steps_per_epoch
+                learning_rate, total_steps=phase.epochs * epoch_steps
             )
         return keras.optimizers.Adam(learning_rate=learning_rate, use_ema=settings.ema)
 
@@ -278,12 +225,6 @@ def train(
     settings: Settings,
 ) -> None:
     """Trains each phase in turn: choose what trains, compile, fit."""
-    # Check every stage against the base now, not after the head has trained.
-    runtime.check_unfreeze_stages(base_model, settings.unfreeze)
-    if settings.layer_decay != 1 and settings.lr_schedule == "plateau":
-        raise runtime.ScriptError(
-            "--layer-decay needs --lr-schedule cosine: ReduceLROnPlateau sets one rate"
-        )
     for phase in run.phases:
         # Choose what trains (BatchNorm stays frozen), then compile: a change
         # of trainable only takes effect when the model is compiled again.
@@ -292,14 +233,13 @@ def train(
             run.trained_model,
             base_model,
             trainable,
-            optimizer=make_optimizer(
-                phase, settings, steps_per_epoch=len(data.train), base_model=base_model
-            ),
+            optimizer=make_optimizer(phase, settings, len(data.train), base_model),
             # Labels arrive one-hot: smoothed here, mixed by mixing().
             loss=keras.losses.CategoricalCrossentropy(
                 label_smoothing=settings.label_smoothing
             ),
-            metrics=["accuracy"],
+            # categorical_crossentropy: the loss without smoothing (metrics.json's).
+            metrics=["accuracy", "categorical_crossentropy"],
             # XLA is opt-in: every phase compiles anew, slowly for a large base.
             jit_compile=settings.jit_compile,
         )

@@ -20,10 +20,14 @@ import keras  # isort: skip
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every setting, each also an option: edit a default here, or override it
-    on the command line (`--batch-size 64`). run.json records what a run used."""
+class Settings(runtime.RunSettings):
+    """The recipe: edit a default here or override it on the command line
+    (`--batch-size 64`). The run's settings (--output-dir, --export...) come
+    from runtime.RunSettings; redeclare one here to change its default."""
 
+    output_dir: str = runtime.run_setting(
+        "output_dir", "runs/mobilenetv3small_feature_extraction"
+    )
     # The data: raw 0-255 pixels, one sub-folder per class.
     data_dir: str | None = runtime.setting(
         "data/digits", "one sub-folder of images per class", folder=True, required=True
@@ -48,12 +52,6 @@ class Settings:
         "none",
         "auto: weigh each class by the inverse of its share",
         choices=runtime.CLASS_WEIGHTS,
-    )
-    cache: str = runtime.setting(
-        "auto",
-        "where decoded images are kept",
-        choices=runtime.CACHE_CHOICES,
-        trains=False,
     )
     feature_cache: bool = runtime.setting(
         True, "without augmentation, run the frozen base once, not every epoch"
@@ -94,58 +92,6 @@ class Settings:
     )
     ema: bool = runtime.setting(
         False, "validate and ship a moving average of the weights (momentum 0.99)"
-    )
-    find_lr: str | None = runtime.setting(
-        None,
-        "test learning rates for a phase instead of training (alone: head)",
-        bare="head",
-        metavar="PHASE",
-        trains=False,
-    )
-    tta: bool = runtime.setting(
-        True, "the report also averages each image with its mirror image", trains=False
-    )
-    # Speed and hardware.
-    mixed_precision: str = runtime.setting(
-        "auto",
-        "16-bit compute (auto: on GPUs and TPUs that gain)",
-        choices=runtime.PRECISION_CHOICES,
-    )
-    jit_compile: bool = runtime.setting(
-        False, "compile the training steps with XLA (measure: it often helps on a GPU)"
-    )
-    strategy: str = runtime.setting(
-        "auto",
-        "tf.distribute strategy (auto: mirrored on several GPUs)",
-        choices=runtime.STRATEGIES,
-    )
-    tpu: str | None = runtime.setting(
-        None, "--strategy tpu: the TPU's name or address", trains=False
-    )
-    # The run: where it goes, how it starts, what it ships.
-    seed: int = runtime.setting(1337, "seed of the split, shuffles and weights")
-    output_dir: str = runtime.setting(
-        "runs/mobilenetv3small_feature_extraction",
-        "the run's folder (a local path or a URL: gs://...)",
-        output=True,
-        trains=False,
-        environment=runtime.VERTEX_AI_CHECKPOINT_DIR,
-    )
-    restart: bool = runtime.setting(
-        False, "delete the run in --output-dir first", trains=False
-    )
-    export: tuple[str, ...] = runtime.setting(
-        (),
-        "also export the shipped model",
-        parse=runtime.export_format,
-        choices=runtime.EXPORT_FORMATS,
-        trains=False,
-    )
-    quantize: str = runtime.setting(
-        "none",
-        "the weights of the tflite export",
-        choices=runtime.QUANTIZATIONS,
-        trains=False,
     )
 
 
@@ -210,6 +156,15 @@ def phases(settings: Settings) -> list[runtime.Phase]:
     return [runtime.Phase("head", settings.epochs, settings.learning_rate)]
 
 
+def make_optimizer(
+    phase: runtime.Phase, settings: Settings
+) -> keras.optimizers.Optimizer:
+    """The optimizer of the head."""
+    return keras.optimizers.Adam(
+        learning_rate=phase.learning_rate, use_ema=settings.ema
+    )
+
+
 def train(
     run: runtime.Run,
     base_model: keras.Model,
@@ -224,14 +179,13 @@ def train(
             run.trained_model,
             base_model,
             trainable,
-            optimizer=keras.optimizers.Adam(
-                learning_rate=phase.learning_rate, use_ema=settings.ema
-            ),
+            optimizer=make_optimizer(phase, settings),
             # Labels arrive one-hot: smoothed here, mixed by mixing().
             loss=keras.losses.CategoricalCrossentropy(
                 label_smoothing=settings.label_smoothing
             ),
-            metrics=["accuracy"],
+            # categorical_crossentropy: the loss without smoothing (metrics.json's).
+            metrics=["accuracy", "categorical_crossentropy"],
             # XLA is opt-in: every phase compiles anew, slowly for a large base.
             jit_compile=settings.jit_compile,
         )

@@ -108,11 +108,16 @@ def column_names(folders: Sequence[Path]) -> list[str]:
             raise RunFolderError(f"{twice} is given twice")
 
 
+#: The history's column of the validation loss without label smoothing.
+PLAIN_LOSS = "val_categorical_crossentropy"
+
+
 def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
     """The comparison as aligned text lines, one column per run.
 
     Rows: the settings that differ between the runs, how many are the same,
-    then the shipped model's figures (with `--tta`, its accuracy so too), its
+    then the shipped model's figures (its cross-entropy without label
+    smoothing, as `metrics.json`'s loss; with TTA, its accuracy so too), its
     best epoch and the training time.
     """
     keys = list(dict.fromkeys(key for run in runs for key in run.settings))
@@ -132,7 +137,7 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
     for subset in ("validation", "test"):
         if any(isinstance(run.metrics.get(subset), dict) for run in runs):
             for key, label in (
-                ("loss", "loss"),
+                ("loss", "cross-entropy"),  # unsmoothed, whatever --label-smoothing
                 ("accuracy", "accuracy"),
                 ("macro_f1", "macro-F1"),
             ):
@@ -171,7 +176,8 @@ def plot_runs(
 ) -> Path | None:
     """Draws validation loss and accuracy over epochs, one line per run, as a PNG.
 
-    The legend names each run's phases; each phase after the first is marked
+    The loss is the plain cross-entropy (`val_categorical_crossentropy`) where
+    every run's history has it, as label smoothing changes `val_loss`. The legend names each run's phases; each phase after the first is marked
     where it starts, in the run's colour, and named there. The file is
     written under a temporary name, then renamed.
 
@@ -186,7 +192,7 @@ def plot_runs(
 
     colours = [f"C{index % 10}" for index in range(len(runs))]
     for panel, (metric, label) in enumerate(
-        (("val_loss", "validation loss"), ("val_accuracy", "validation accuracy"))
+        (loss_column(runs), ("val_accuracy", "validation accuracy"))
     ):
         axes = figure.add_subplot(1, 2, panel + 1)
         drawn = False
@@ -269,6 +275,14 @@ def _read_history(folder: Path) -> list[dict[str, str]]:
                 f"history.csv line {line}: epoch {row['epoch']!r} is not a whole number",
             )
     return rows
+
+
+def loss_column(runs: Sequence[RunResult]) -> tuple[str, str]:
+    """The history's column of the validation loss to draw, and its label: the
+    plain cross-entropy where every run has it, else `val_loss`."""
+    if all(run.history and PLAIN_LOSS in run.history[0] for run in runs):
+        return PLAIN_LOSS, "validation cross-entropy"
+    return "val_loss", "validation loss"
 
 
 def _column(run: RunResult, metric: str) -> str:

@@ -26,8 +26,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-golden",
         action="store_true",
         help=(
-            "rewrite each script in tests/golden/ and examples/ from its own header "
-            "command, the sample digits, and (slow tests) kerastl/block_starts.json"
+            "rewrite each script in examples/ from its own header command, each "
+            "case in tests/golden/backbones/ and tests/data/update/, the sample "
+            "digits, and (slow tests) kerastl/block_starts.json"
         ),
     )
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from kerastl.cli import cli
-from kerastl.compare import column_names
+from kerastl.compare import column_names, loss_column, read_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -175,12 +175,12 @@ def test_table_shows_what_differs_and_the_final_metrics(
     for same in ("batch_size", "seed", "data_dir", "weights", "cache"):
         assert same not in out
     assert rows["shipped model"] == ["best.keras", "model.keras"]
-    assert rows["validation loss"] == ["0.9712", "0.8093"]
+    assert rows["validation cross-entropy"] == ["0.9712", "0.8093"]
     assert rows["validation accuracy"] == ["0.6250", "0.7083"]
     assert rows["validation macro-F1"] == ["0.6110", "0.7012"]
     assert rows["validation accuracy, TTA"] == ["-", "0.7292"]  # run with --tta
     assert "test accuracy, TTA" not in rows
-    assert rows["test loss"] == ["-", "0.8411"]
+    assert rows["test cross-entropy"] == ["-", "0.8411"]
     assert rows["test accuracy"] == ["-", "0.6875"]
     assert rows["test macro-F1"] == ["-", "0.6790"]
     assert rows["best epoch"] == ["3 (head)", "4 (unfreeze-5)"]
@@ -197,7 +197,7 @@ def test_without_a_test_set_there_are_no_test_rows(
     code, out, _ = invoke(*map(str, runs), "-o", str(tmp_path / "c.png"))
     assert code == 0
     labels = list(table_cells(out.splitlines()[:-1]))
-    assert "validation loss" in labels
+    assert "validation cross-entropy" in labels
     assert not [label for label in labels if label.startswith("test")]
 
 
@@ -315,3 +315,17 @@ def test_compare_never_imports_tensorflow(runs: tuple[Path, Path]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (runs[0].parent / "c.png").is_file()
+
+
+def test_the_loss_drawn_is_the_plain_cross_entropy_where_every_run_has_it(
+    runs: tuple[Path, Path],
+) -> None:
+    extract, tune = (read_run(run) for run in runs)
+    assert loss_column([extract, tune]) == ("val_loss", "validation loss")
+    for row in tune.history:  # as a script with the plain metric writes it
+        row["val_categorical_crossentropy"] = row["val_loss"]
+    assert loss_column([tune]) == (
+        "val_categorical_crossentropy",
+        "validation cross-entropy",
+    )
+    assert loss_column([extract, tune])[0] == "val_loss"  # one run lacks it

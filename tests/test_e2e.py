@@ -348,6 +348,10 @@ BAD_OPTIONS = {
     "--test-dir missing": "argument --test-dir: missing is not a folder",
     "--cache ram": "argument --cache: 'ram' is not one of auto, memory, disk, none",
     "--weights missing.h5": "argument --weights: weights file missing.h5 does not",
+    "--layer-decay 0.7 --lr-schedule plateau": (
+        "argument --layer-decay: needs --lr-schedule cosine, not plateau"
+    ),
+    "--tta maybe": "argument --tta: 'maybe' is not one of auto, on, off",
 }
 
 
@@ -359,6 +363,14 @@ def test_bad_script_options_are_usage_errors(
     training = load_script(generate(tmp_path, "--image-size 32"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
+    # The run's settings come from the runtime, the output folder's default
+    # from the script.
+    settings = runtime.parse_settings(training.Settings, ["--data-dir", "data"])
+    assert isinstance(settings, runtime.RunSettings)
+    assert (settings.output_dir, settings.tta) == (
+        "runs/efficientnetv2b0_fine_tune",
+        "auto",
+    )
     for options, message in BAD_OPTIONS.items():
         with pytest.raises(SystemExit) as exit:
             runtime.parse_settings(

@@ -282,7 +282,7 @@ def test_a_fine_tune_script_with_every_option(tmp_path: Path, digits_dir: Path) 
         "Layer decay 0.7: the head and the top block (expanded_conv_10)"
         in result.stdout
     )
-    assert "With TTA (each image and its mirror image): accuracy" in result.stdout
+    assert "With TTA (each image and its mirror image; --tta on): acc" in result.stdout
     run_dir = tmp_path / "run"
     settings = json.loads((run_dir / "run.json").read_text())["settings"]
     assert settings["label_smoothing"] == 0.1 and settings["ema"] is True
@@ -334,6 +334,10 @@ def test_the_feature_cache_with_smoothing_and_ema_but_not_with_mixing(
     )
     assert cached.returncode == 0, cached.stderr[-3000:]
     assert "Features of the training images:" in cached.stdout
+    # --tta auto: the model never saw a mirror image, so none is averaged.
+    assert "No TTA (--tta auto: the training never flipped" in cached.stdout
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert "tta" not in metrics["validation"]
     mixed = run_script(script, *common, "--mixup", "0.2", "--output-dir", "b")
     assert mixed.returncode == 0, mixed.stderr[-3000:]
     assert (
@@ -343,19 +347,30 @@ def test_the_feature_cache_with_smoothing_and_ema_but_not_with_mixing(
     assert not (tmp_path / "b" / "features").exists()
 
 
-def test_the_tta_line_sets_the_figures_against_the_plain_ones() -> None:
+def test_the_tta_line_sets_the_figures_against_the_plain_ones_and_says_why() -> None:
     from kerastl.runtime.report import _tta_line
+    from kerastl.runtime.tta import tta_decision
 
     figures = {
         "accuracy": 0.77,
         "macro_f1": 0.76,
         "tta": {"accuracy": 0.49, "macro_f1": 0.48},
     }
-    line = _tta_line(figures, mirrored_in_training=True)
-    assert line == (
-        "With TTA (each image and its mirror image): accuracy 0.4900, macro F1 "
-        "0.4800 (without: 0.7700, 0.7600)"
+    on, reason = tta_decision("auto", flipped_in_training=True)
+    assert on
+    assert _tta_line(figures, "auto", reason) == (
+        "With TTA (each image and its mirror image; --tta auto: the training "
+        "images were flipped): accuracy 0.4900, macro F1 0.4800 (without: "
+        "0.7700, 0.7600)"
     )
-    assert _tta_line(figures, mirrored_in_training=False) == (
-        line + "; the model never saw mirror images (--no-augment)"
+    on, reason = tta_decision("on", flipped_in_training=False)
+    assert on and "never flipped" in _tta_line(figures, "on", reason)
+    plain = {"accuracy": 0.77, "macro_f1": 0.76}
+    on, reason = tta_decision("auto", flipped_in_training=False)
+    assert not on
+    assert _tta_line(plain, "auto", reason) == (
+        "No TTA (--tta auto: the training never flipped the images "
+        "(--no-augment)); --tta on averages with mirror images anyway."
     )
+    assert tta_decision("off", flipped_in_training=True) == (False, "--tta off")
+    assert _tta_line(plain, "off", "--tta off") is None

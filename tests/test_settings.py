@@ -8,7 +8,9 @@ import pytest
 
 from kerastl.runtime import (
     CACHE_CHOICES,
+    RunSettings,
     parse_settings,
+    run_setting,
     setting,
     settings_record,
     training_settings,
@@ -273,3 +275,123 @@ def test_an_option_with_a_bare_value_takes_it_when_given_alone(
     with pytest.raises(SystemExit):
         parse_settings(WithFinder, ["--help"])
     assert "--find-lr [PHASE]" in capsys.readouterr().out
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe(RunSettings):
+    """A script's settings: its recipe, on the run's settings."""
+
+    output_dir: str = run_setting("output_dir", "runs/recipe")
+    data_dir: str | None = setting(None, "images", folder=True, required=True)
+    epochs: int = setting(10, "epochs of the head", minimum=0)
+    lr_schedule: str = setting("cosine", "schedule", choices=("cosine", "plateau"))
+    layer_decay: float = setting(
+        1.0, "rate per block", above=0, needs={"lr_schedule": "cosine"}, off=1.0
+    )
+
+
+def help_text(capsys: pytest.CaptureFixture, cls: type) -> str:
+    with pytest.raises(SystemExit):
+        parse_settings(cls, ["--help"])
+    return capsys.readouterr().out
+
+
+def test_the_run_settings_are_options_of_the_script_listed_apart(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    settings = parse_settings(
+        Recipe, ["--data-dir", data, "--restart", "--seed", "7", "--epochs", "2"]
+    )
+    assert (settings.restart, settings.seed, settings.epochs) == (True, 7, 2)
+    assert settings.output_dir == "runs/recipe"  # the script's default
+    assert (settings.tta, settings.export, settings.cache) == ("auto", (), "auto")
+    text = help_text(capsys, Recipe)
+    recipe, run = text.index("\nthe recipe:\n"), text.index("\nthe run:\n")
+
+    def option(name: str) -> int:  # where --help describes it, past the usage
+        return text.index(f"\n  {name}")
+
+    assert recipe < option("--epochs") < run < option("--restart")
+    # A field redeclared to change its default keeps its help, among the run's.
+    assert run < option("--output-dir")
+    shown = " ".join(text[run:].split())
+    assert "the run: Declared in runtime.RunSettings: to change a default, " in shown
+    assert (
+        "the run's folder (a local path or a URL: gs://...) (default: runs/recipe"
+        in (shown)
+    )
+
+
+def test_the_record_lists_the_recipe_first_then_the_run(data: str) -> None:
+    record = settings_record(parse_settings(Recipe, ["--data-dir", data]))
+    assert list(record)[:4] == ["data_dir", "epochs", "lr_schedule", "layer_decay"]
+    assert set(record) == {field.name for field in dataclasses.fields(Recipe)}
+    assert record["output_dir"] == "runs/recipe" and record["export"] == []
+
+
+def test_a_run_setting_redeclared_with_a_new_default_is_checked_as_declared(
+    data: str, capsys: pytest.CaptureFixture
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Edited(Recipe):
+        seed: int = run_setting("seed", 42)
+        quantize: str = run_setting("quantize", "int8")
+
+    message = usage_error(capsys, Edited, ["--data-dir", data])
+    assert message.endswith("argument --quantize: needs --export tflite, not none")
+    settings = parse_settings(Edited, ["--data-dir", data, "--export", "tflite"])
+    assert (settings.seed, settings.quantize) == (42, "int8")
+    with pytest.raises(KeyError, match="RunSettings has no setting 'epochs'"):
+        run_setting("epochs", 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--layer-decay", "0.8", "--lr-schedule", "plateau"],
+            "argument --layer-decay: needs --lr-schedule cosine, not plateau",
+        ),
+        (["--tpu", "my-tpu"], "argument --tpu: needs --strategy tpu, not auto"),
+        (
+            ["--quantize", "int8", "--export", "onnx"],
+            "argument --quantize: needs --export tflite, not onnx",
+        ),
+    ],
+)
+def test_a_combination_a_setting_needs_otherwise_is_a_usage_error(
+    data: str, capsys: pytest.CaptureFixture, argv: list[str], message: str
+) -> None:
+    line = usage_error(capsys, Recipe, ["--data-dir", data, *argv])
+    assert line.endswith(f"error: {message}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--lr-schedule", "plateau"],  # --layer-decay at its off value, 1
+        ["--layer-decay", "0.8"],
+        ["--quantize", "float16", "--export", "onnx", "tflite"],
+        ["--tpu", "my-tpu", "--strategy", "tpu"],
+    ],
+)
+def test_a_setting_that_is_off_or_whose_needs_are_met_passes(
+    data: str, argv: list[str]
+) -> None:
+    parse_settings(Recipe, ["--data-dir", data, *argv])
+
+
+def test_help_says_what_a_setting_needs(capsys: pytest.CaptureFixture) -> None:
+    shown = " ".join(help_text(capsys, Recipe).split())
+    assert "rate per block (needs --lr-schedule cosine) (default: 1.0)" in shown
+    assert "--tta [{auto,on,off}]" in shown
+
+
+def test_a_setting_that_needs_no_setting_is_a_mistake_of_the_script(data: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Wrong:
+        data_dir: str | None = setting(None, "images", folder=True, required=True)
+        decay: float = setting(0.5, "decay", needs={"schedule": "cosine"}, off=1.0)
+
+    with pytest.raises(TypeError, match="decay needs schedule, which is no setting"):
+        parse_settings(Wrong, ["--data-dir", data])

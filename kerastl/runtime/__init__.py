@@ -46,6 +46,7 @@ from .report import (
     write_report,
 )
 from .run import Phase, Run
+from .run_settings import RunSettings, run_setting
 from .schedules import LR_SCHEDULES, warmup_cosine
 from .settings import (
     parse_settings,
@@ -90,6 +91,7 @@ __all__ = [
     "BlockRule",
     "Phase",
     "Run",
+    "RunSettings",
     "ScriptError",
     "TrainingData",
     "block_rule_of",
@@ -120,6 +122,7 @@ __all__ = [
     "plot_training_curves",
     "predict_dataset",
     "read_history",
+    "run_setting",
     "save_labels",
     "save_model_checked",
     "scan_image_folder",

@@ -22,7 +22,7 @@ from .data import load_test_folder
 from .history import read_history
 from .jsonfile import write_json
 from .training_data import TrainingData
-from .tta import averaged, mirror
+from .tta import averaged, mirror, tta_decision
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
@@ -481,7 +481,7 @@ def write_report(
     card: dict,
     *,
     test_dir: str | os.PathLike | None = None,
-    tta: bool = False,
+    tta: str | bool = "off",
 ) -> dict:
     """Evaluates the shipped model and writes the report into the run's folder.
 
@@ -503,9 +503,11 @@ def write_report(
             best epoch and time per phase.
         test_dir: A test folder with the same classes, read now, once: the
             test images never choose an epoch or a model.
-        tta: Also evaluate with test-time augmentation (`tta`): each set's
-            figures get a `tta` entry with the loss, accuracy, top-5 accuracy
-            and macro-F1 of the averaged predictions.
+        tta: `--tta` ("auto", "on" or "off"): whether to also evaluate with
+            test-time augmentation (`tta`; auto: when the training images were
+            flipped). Each set's figures then get a `tta` entry with the
+            loss, accuracy, top-5 accuracy and macro-F1 of the averaged
+            predictions, and a line says which and why.
 
     Returns:
         The contents of `metrics.json`.
@@ -522,12 +524,13 @@ def write_report(
     datasets = {"training": data.train, "validation": data.validation, "test": test}
     class_names = data.class_names
     metrics: dict[str, Any] = {"model": shipped}
+    use_tta, tta_reason = tta_decision(tta, getattr(data.train, "augmented", True))
     worst = TopLosses()
     for name in ("validation", "test"):
         dataset = datasets.get(name)
         if dataset is not None:
             keep = worst if name == "validation" else None
-            mirrored: list[np.ndarray] | None = [] if tta else None
+            mirrored: list[np.ndarray] | None = [] if use_tta else None
             labels, probabilities = predict_dataset(
                 model, dataset, keep, mirrored=mirrored
             )
@@ -574,23 +577,25 @@ def write_report(
     written.append(files.join(folder, RUN_CARD_FILE))
     print(f"\nThe {evaluated} images, with {shipped}:")
     print("\n".join(summary_lines(metrics[evaluated])))
-    if "tta" in metrics[evaluated]:
-        print(_tta_line(metrics[evaluated], getattr(data.train, "augmented", True)))
+    if line := _tta_line(metrics[evaluated], tta, tta_reason):
+        print(line)
     print("Wrote " + ", ".join(str(path) for path in written))
     return metrics
 
 
-def _tta_line(figures: dict, mirrored_in_training: bool) -> str:
-    """The TTA figures against the plain ones, in one line."""
-    tta = figures["tta"]
-    line = (
-        f"With TTA (each image and its mirror image): accuracy {tta['accuracy']:.4f}, "
-        f"macro F1 {tta['macro_f1']:.4f} (without: {figures['accuracy']:.4f}, "
-        f"{figures['macro_f1']:.4f})"
+def _tta_line(figures: dict, choice: str | bool, reason: str) -> str | None:
+    """The TTA figures against the plain ones in one line, or why there are
+    none when `--tta auto` chose; None when `--tta off` said so."""
+    tta = figures.get("tta")
+    if tta is None:
+        if choice != "auto":
+            return None
+        return f"No TTA ({reason}); --tta on averages with mirror images anyway."
+    return (
+        f"With TTA (each image and its mirror image; {reason}): accuracy "
+        f"{tta['accuracy']:.4f}, macro F1 {tta['macro_f1']:.4f} (without: "
+        f"{figures['accuracy']:.4f}, {figures['macro_f1']:.4f})"
     )
-    if not mirrored_in_training and tta["accuracy"] < figures["accuracy"]:
-        line += "; the model never saw mirror images (--no-augment)"
-    return line
 
 
 #: The figures of a set recorded with test-time augmentation.
