@@ -28,7 +28,7 @@ PAGES = [
     *sorted((REPO / "docs").glob("*.md")),
 ]
 # The run folders the pages' `kerastl` examples read, made in a workspace.
-EXAMPLE_RUNS = ["runs/first", "runs/extract", "runs/tune"]
+EXAMPLE_RUNS = ["runs/first", "runs/photos", "runs/photos-mixup"]
 # Public names that branches of issue 23 add to kerastl.runtime; remove once
 # merged (the test then checks them like the others).
 PENDING_RUNTIME_NAMES = {"RunSettings", "RunStopped"}
@@ -180,19 +180,24 @@ def is_script(word: str) -> bool:
     return word.endswith(".py") and Path(word).name.startswith(("train", "predict"))
 
 
-def is_main_call_with_a_list(node: ast.AST) -> bool:
-    """Whether `node` is `main([...])`, a script's main called with its arguments."""
-    return (
-        isinstance(node, ast.Call)
-        and getattr(node.func, "id", "") == "main"
-        and bool(node.args)
-        and isinstance(node.args[0], ast.List)
-    )
+def argument_lists(block: str) -> list[list[str]]:
+    """The lists of a Python block that hold a script's options (`["--epochs", "5"]`)."""
+    lists = []
+    for node in ast.walk(ast.parse(block)):
+        if isinstance(node, ast.List) and all(
+            isinstance(item, ast.Constant) and isinstance(item.value, str)
+            for item in node.elts
+        ):
+            arguments = ast.literal_eval(node)
+            if any(OPTION.fullmatch(argument) for argument in arguments):
+                lists.append(arguments)
+    return lists
 
 
 def script_runs(page: Path) -> list[tuple[str, list[str]]]:
     """The options of each run of a generated script the page shows, with the
-    script: `python SCRIPT ...` in bash blocks, `%run SCRIPT ...`, `main([...])`."""
+    script: `python SCRIPT ...` in bash blocks, `%run SCRIPT ...`, and the lists
+    of options in Python blocks that call a script's `main()`."""
     runs = []
     for line in shell_lines(page):
         words = line.split()
@@ -202,10 +207,9 @@ def script_runs(page: Path) -> list[tuple[str, list[str]]]:
         if line.startswith("%run "):
             runs.append((line.split()[1], OPTION.findall(line)))
     for block in code_blocks(page, "python"):
-        for node in ast.walk(ast.parse(block)):
-            if is_main_call_with_a_list(node):
-                arguments = ast.literal_eval(node.args[0])
-                runs.append(("train.py", [a for a in arguments if OPTION.match(a)]))
+        if "main(" in block:
+            for arguments in argument_lists(block):
+                runs.append(("train.py", [a for a in arguments if OPTION.fullmatch(a)]))
     return runs
 
 
