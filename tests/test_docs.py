@@ -274,3 +274,10 @@ def test_each_option_a_page_names_exists(
         named = set(re.findall(r"`(--[a-z][a-z0-9-]*)", page.read_text()))
         unknown += sorted(named - everything)
     assert unknown == []
+
+
+def test_contributing_shows_how_to_run_each_benchmark() -> None:
+    text = (REPO / "CONTRIBUTING.md").read_text()
+    named = set(re.findall(r"benchmarks/(\w+\.py)", text))
+    present = {path.name for path in (REPO / "benchmarks").glob("bench_*.py")}
+    assert named == present
