@@ -1,5 +1,6 @@
-"""The README's export snippets and `kerastl predict` commands, run as written
-against a real exported run (slow: trains one tiny run for the session)."""
+"""The export snippets of docs/export.md and the `kerastl predict` commands of
+the README and docs/, run as written against a real exported run (slow: trains
+one tiny run for the session)."""
 
 import csv
 import json
@@ -11,29 +12,28 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, script_env
+from tests.test_docs import code_blocks, kerastl_commands
 
 pytestmark = pytest.mark.slow
 
-
-def code_blocks(language: str) -> list[str]:
-    """The README's fenced code blocks in `language`, in order."""
-    text = (REPO / "README.md").read_text()
-    fence = f"```{language}\n"
-    return [part.split("```", 1)[0] for part in text.split(fence)[1:]]
-
-
-EXPORT_SNIPPETS = [block for block in code_blocks("python") if "/export/" in block]
-PREDICT_COMMANDS = [
-    line.split("  #")[0].strip()
-    for block in code_blocks("bash")
-    for line in block.splitlines()
-    if line.startswith("kerastl predict ")
+EXPORT_SNIPPETS = [
+    block
+    for block in code_blocks(REPO / "docs" / "export.md", "python")
+    if "/export/" in block
 ]
+# Each distinct `kerastl predict` command of the pages, in order.
+PREDICT_COMMANDS = list(
+    dict.fromkeys(
+        shlex.join(command.words)
+        for command in kerastl_commands()
+        if command.words[1] == "predict"
+    )
+)
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, exported_run: Path) -> Path:
-    """A folder laid out as the README assumes: `runs/first` and `examples/`."""
+    """A folder laid out as the docs assume: `runs/first` and `examples/`."""
     folder = tmp_path_factory.mktemp("readme")
     (folder / "runs").mkdir()
     (folder / "runs" / "first").symlink_to(exported_run)
@@ -53,12 +53,14 @@ def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_readme_has_a_snippet_per_format_and_predict_commands() -> None:
+def test_the_docs_have_a_snippet_per_format_and_predict_commands() -> None:
     formats = ["/export/saved_model", "/export/model.tflite", "/export/model.onnx"]
     assert [
         next(name for name in formats if name in block) for block in EXPORT_SNIPPETS
     ] == formats
-    assert len(PREDICT_COMMANDS) == 3
+    # docs/predict.md's three and the README's; one writes the CSV read below.
+    assert len(PREDICT_COMMANDS) >= 3
+    assert any("--output predictions.csv" in command for command in PREDICT_COMMANDS)
 
 
 @pytest.mark.parametrize("index", range(3), ids=["saved-model", "tflite", "onnx"])
