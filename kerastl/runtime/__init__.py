@@ -26,15 +26,14 @@ from .data import (
     save_labels,
     scan_image_folder,
 )
-from .distribute import STRATEGIES, distribution_strategy, is_chief, worker_folder
+from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import ScriptError
-from .export import EXPORT_FORMATS, QUANTIZATIONS, export_format, export_model
+from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
 from .models import loading_weights, save_model_checked
 from .options import weights_option
-from .platforms import VERTEX_AI_CHECKPOINT_DIR
-from .precision import PRECISION_CHOICES, set_mixed_precision
+from .precision import set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
 from .rates import layer_decay
 from .report import (
@@ -82,12 +81,7 @@ from .unfreeze import (
 __all__ = [
     "CACHE_CHOICES",
     "CLASS_WEIGHTS",
-    "EXPORT_FORMATS",
     "LR_SCHEDULES",
-    "PRECISION_CHOICES",
-    "QUANTIZATIONS",
-    "STRATEGIES",
-    "VERTEX_AI_CHECKPOINT_DIR",
     "BlockRule",
     "Phase",
     "Run",
