@@ -16,6 +16,7 @@ from kerastl.runtime import (
     Phase,
     Run,
     RunMismatchError,
+    RunStopped,
     choose_model,
     read_history,
     save_model_checked,
@@ -163,7 +164,7 @@ def test_a_kill_after_an_early_stop_ends_that_phase_on_the_rerun(
     def killed(phase: Phase, end_epoch: int) -> None:
         raise KeyboardInterrupt  # after the early stop, before the phase ends
 
-    monkeypatch.setattr(run, "_complete", killed)
+    monkeypatch.setattr(run, "complete", killed)
     with pytest.raises(KeyboardInterrupt):
         fit(run, stalled)
     again = Run(tmp_path, tiny_model(), [HEAD, stalled, tail], patience=3)
@@ -343,10 +344,10 @@ def train_with_dropout(folder: Path, *callbacks: keras.callbacks.Callback) -> Ru
 def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
     reference = train_with_dropout(tmp_path / "reference")
     folder = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit:  # SIGTERM after batch 3 of epoch 2
+    with pytest.raises(RunStopped) as stopped:  # SIGTERM after batch 3 of epoch 2
         train_with_dropout(folder, Signal(signal.SIGTERM, epoch=1, batch=2))
-    assert exit.value.code == 143
-    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+    assert stopped.value.exit_code == 143
+    assert str(stopped.value) == (
         f"Stopped by SIGTERM after batch 3 of epoch 2, saved in {folder}; "
         "run the same command to go on from there."
     )
@@ -354,12 +355,11 @@ def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
     assert (checkpoint["epoch"], checkpoint["batch"]) == (1, 3)
     assert len(checkpoint["metrics"]) == len(reference.model.metrics_variables)
     # Ctrl-C after the first batch of the second phase.
-    with pytest.raises(SystemExit) as exit:
+    with pytest.raises(RunStopped) as stopped:
         train_with_dropout(folder, Signal(signal.SIGINT, epoch=3, batch=0))
-    assert exit.value.code == 130
-    out = capsys.readouterr().out
-    assert "Epoch 2: on from batch 4." in out
-    assert "Stopped by SIGINT (Ctrl-C) after batch 1 of epoch 4" in out
+    assert stopped.value.exit_code == 130
+    assert "Epoch 2/3, on from batch 4:" in capsys.readouterr().out
+    assert "Stopped by SIGINT (Ctrl-C) after batch 1 of epoch 4" in str(stopped.value)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     resumed = train_with_dropout(folder)
     # Every figure of every epoch, and every weight, as if never stopped.
