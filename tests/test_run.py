@@ -230,6 +230,42 @@ def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
     assert "--restart" in message and "--output-dir" in message
 
 
+def unnamed_model(*hidden: int) -> keras.Model:
+    """A model whose layers Keras names (`dense_3`...), counting in the process."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4,))
+    x = inputs
+    for units in hidden:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+
+def test_a_model_built_again_in_the_process_continues_its_run(
+    tmp_path: Path, capsys
+) -> None:
+    """Keras's made-up layer names count up in a process (a notebook): the run
+    goes on all the same, and a real edit is still refused."""
+    short = Phase("head", epochs=1, learning_rate=0.1)
+    fit(Run(tmp_path, unnamed_model(8), [short]), short)
+    saved = state(tmp_path)
+    names = [layer[0] for layer in saved["model"]["layers"]]
+    assert names == ["input_layer", "dense", "dense_1"]
+    again = Run(tmp_path, unnamed_model(8), [short])
+    assert [layer.name for layer in again.model.layers][1:] != names[1:]
+    capsys.readouterr()
+    assert fit(again, short) is None
+    assert "Phase 'head' finished in an earlier run." in capsys.readouterr().out
+    # A state.json of an earlier kerastl version holds the names as they were.
+    saved["model"]["layers"][1][0] = "dense_7"
+    saved["model"]["layers"][2][0] = "dense_8"
+    (tmp_path / "resume" / "state.json").write_text(json.dumps(saved))
+    Run(tmp_path, unnamed_model(8), [short])
+    with pytest.raises(RunMismatchError, match="layer 'dense' changed"):
+        Run(tmp_path, unnamed_model(16), [short])
+    with pytest.raises(RunMismatchError, match="layers added dense_2"):
+        Run(tmp_path, unnamed_model(8, 8), [short])
+
+
 def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD], depends_on={"batch_size": 16})
     fit(run, HEAD)
