@@ -28,11 +28,12 @@ from .checkpoints import Best, Checkpoint
 from .distribute import fitting_in
 from .epochs import training_epoch
 from .errors import DivergedError, RunStopped, ScriptError
-from .history import record_epoch
+from .history import drop_epochs_from, record_epoch
 from .models import has_finite_weights
 from .platforms import tensorboard_folder
 from .quiet import quiet_logger
 from .stops import StopRequest, stop_requests
+from .unfreeze import trainable_summary
 
 if TYPE_CHECKING:
     from .run import Phase, Run
@@ -76,6 +77,9 @@ def fit_phase(
 ) -> keras.callbacks.History | None:
     """Fits `phase` from `initial_epoch`, then ends it (`Run.fit`).
 
+    Prints what trains, and drops the history's rows from `initial_epoch` on
+    (those of an epoch a kill interrupted).
+
     Args:
         run: The run.
         phase: The phase, compiled.
@@ -88,6 +92,8 @@ def fit_phase(
         RunStopped: If SIGTERM or Ctrl-C stopped it (saved).
         DivergedError: If the loss or the weights stopped being finite.
     """
+    print(trainable_summary(run.model))
+    drop_epochs_from(files.join(run.write_dir, "history.csv"), initial_epoch + 1)
     trained = run.trained_model
     with (
         without_retracing_warnings(),

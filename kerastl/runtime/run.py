@@ -55,13 +55,11 @@ from .distribute import check_same_run, is_chief, is_default, worker_folder
 from .errors import ScriptError
 from .export import EXPORT_FOLDER
 from .fitting import fit_phase, improves, start_epoch, without_retracing_warnings
-from .history import drop_epochs_from
 from .lr_finder import range_test_of
 from .models import save_model_atomic, save_model_checked
 from .quiet import progress_verbosity
 from .report import REPORT_FILES
 from .settings import settings_record, training_settings
-from .unfreeze import trainable_summary
 
 __all__ = [
     "RUN_FILES",
@@ -166,16 +164,7 @@ class Run:
         if restart and self.is_chief:
             _delete_run(self.output_dir)
         self.settings = _as_record(settings)
-        depends_on = dict(depends_on or {})
-        if self.trained_model is not model:  # its checkpoints hold other weights
-            depends_on["trained_model"] = self.trained_model.name
-        new = RunState(
-            format=STATE_FORMAT,
-            model=fingerprint(model),
-            settings=json.loads(json.dumps(depends_on)),
-            phases=[asdict(phase) for phase in phases],
-            training_settings=_training_record(settings),
-        )
+        new = _new_state(model, self.trained_model, phases, settings, depends_on)
         # Every worker reads the chief's state; with --restart, none does.
         saved = None if restart else read_state(self.output_dir)
         check_same_run(self.strategy, saved, self.output_dir)
@@ -255,18 +244,15 @@ class Run:
             range_test_of(self, phase, train_data)  # raises at its phase
             return None
         self.restore(phase)
-        if uses_averages(self.trained_model):  # its averages exist from now on
+        trained = self.trained_model
+        if uses_averages(trained):  # its averages exist from now on
             with self.strategy.scope():
-                self.trained_model.optimizer.build(
-                    self.trained_model.trainable_variables
-                )
+                trained.optimizer.build(trained.trainable_variables)
         self.checkpoints.save_best()  # a kill may have left best.keras behind
         initial_epoch = start_epoch(self, phase)
         if initial_epoch is None:
             return None
         self._trained = True
-        print(trainable_summary(self.model))
-        drop_epochs_from(files.join(self.write_dir, "history.csv"), initial_epoch + 1)
         options = {
             "validation_data": validation_data,
             # A tf.data dataset shuffles itself; Keras would ignore (and warn about) True.
@@ -353,6 +339,26 @@ def _check_phases(phases: list[Phase], find_lr: str | None) -> None:
             f"--find-lr {find_lr}: the run has no such phase; its phases are "
             + ", ".join(names)
         )
+
+
+def _new_state(
+    model: keras.Model,
+    trained_model: keras.Model,
+    phases: list[Phase],
+    settings: Any,
+    depends_on: dict | None,
+) -> RunState:
+    """The state a run starts with, before it trained."""
+    depends_on = dict(depends_on or {})
+    if trained_model is not model:  # its checkpoints hold other weights
+        depends_on["trained_model"] = trained_model.name
+    return RunState(
+        format=STATE_FORMAT,
+        model=fingerprint(model),
+        settings=json.loads(json.dumps(depends_on)),
+        phases=[asdict(phase) for phase in phases],
+        training_settings=_training_record(settings),
+    )
 
 
 def _delete_run(output_dir: str) -> None:
