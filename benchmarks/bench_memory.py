@@ -89,9 +89,10 @@ def child(data: Path, cache_dir: Path, size: int) -> None:
 
     import_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    train, val, _ = load_image_folders(
+    images = load_image_folders(
         data, image_size=size, batch_size=32, cache="auto", cache_dir=cache_dir
     )
+    train, val = images.train, images.validation
     load = time.perf_counter() - start
     start = time.perf_counter()
     count = sum(

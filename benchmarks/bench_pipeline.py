@@ -68,13 +68,14 @@ def main() -> None:
                 ("kerastl", None),
                 ("kerastl, augmented", generated.augmentation()),
             ):
-                train, _, class_names = runtime.load_image_folders(
+                loaded = runtime.load_image_folders(
                     data,
                     image_size=args.size,
                     batch_size=32,
                     augmentation=augmentation,
                     cache_dir=root / "cache",
                 )
+                train, class_names = loaded.train, loaded.class_names
                 feeds[name] = train
         images, labels = zip(*((x.numpy(), y.numpy()) for x, y in feeds["kerastl"]))
         tensors = (np.concatenate(images), np.concatenate(labels))

@@ -74,5 +74,8 @@ if __name__ == "__main__":
         main()
     except runtime.ScriptError as error:
         raise SystemExit(f"error: {error}") from None
+    except runtime.RunStopped as stop:  # SIGTERM or Ctrl-C: saved, 143 or 130
+        print(f"\n{stop}", flush=True)
+        raise SystemExit(stop.exit_code) from None
     except KeyboardInterrupt:  # training itself saves, then stops (status 130)
         raise SystemExit(runtime.stopped_by_ctrl_c()) from None

@@ -276,14 +276,18 @@ def main(argv: list[str] | None = None) -> None:
         model,
         phases(settings),
         settings=settings,
-        find_lr=settings.find_lr,  # the range test ends the script
+        find_lr=settings.find_lr,  # the range test instead of training
         depends_on=data.identity,
         patience=settings.patience,
         restart=settings.restart,
     )
-    runtime.save_labels(run.write_dir, data.class_names)
-    with strategy.scope():
-        train(run, base_model, data, settings)
+    if not settings.find_lr:  # the range test writes lr_find.png alone
+        runtime.save_labels(run.write_dir, data.class_names)
+    try:
+        with strategy.scope():
+            train(run, base_model, data, settings)
+    except runtime.RangeTestDone:  # --find-lr: it trained nothing
+        return
     run.finish(data.validation)  # saves model.keras, checked after reloading
     if not run.is_chief:
         return  # a worker of a multi-worker run: the chief writes the rest
@@ -315,5 +319,8 @@ if __name__ == "__main__":
         main()
     except runtime.ScriptError as error:
         raise SystemExit(f"error: {error}") from None
+    except runtime.RunStopped as stop:  # SIGTERM or Ctrl-C: saved, 143 or 130
+        print(f"\n{stop}", flush=True)
+        raise SystemExit(stop.exit_code) from None
     except KeyboardInterrupt:  # training itself saves, then stops (status 130)
         raise SystemExit(runtime.stopped_by_ctrl_c()) from None

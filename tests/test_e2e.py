@@ -422,7 +422,7 @@ def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> No
     model = keras.saving.load_model(out / metrics["model"], compile=False)
     test_ds = runtime.load_test_folder(
         test, image_size=32, batch_size=8, class_names=[str(d) for d in range(10)]
-    )
+    ).batches
     labels, probabilities = runtime.predict_dataset(model, test_ds)
     expected = runtime.classification_metrics(
         labels, probabilities, [str(d) for d in range(10)]

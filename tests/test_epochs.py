@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerastl.runtime.epochs import augment_batch, epoch_batches
+from kerastl.runtime.epochs import augment_batch, epoch_batches, training_epoch
 
 IMAGES = np.arange(10 * 4 * 4 * 3, dtype="uint8").reshape(10, 4, 4, 3)
 LABELS = np.arange(10)
@@ -41,7 +41,7 @@ def batches(seed: int = 7, augment: bool = True) -> tf.data.Dataset:
 
 
 def one_pass(dataset: tf.data.Dataset, epoch: int) -> list[tuple[np.ndarray, list]]:
-    dataset.epoch.assign(epoch)
+    training_epoch().assign(epoch)
     return [(images.numpy(), labels.numpy().tolist()) for images, labels in dataset]
 
 

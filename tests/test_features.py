@@ -25,15 +25,35 @@ def small_model(classes: int = 3):
 
 
 def image_dataset(count: int, files: str):
+    """Batches of random images and their files (`files` their fingerprint)."""
     import tensorflow as tf
+
+    from kerastl.runtime.data import ImageFiles
 
     images = np.random.default_rng(0).uniform(0, 255, (count, 8, 8, 3))
     labels = np.arange(count) % 3
     dataset = tf.data.Dataset.from_tensor_slices(
         (images.astype("float32"), labels)
     ).batch(4)
-    dataset.files_sha256 = files
-    return dataset, images, labels
+    paths = [f"{index}.png" for index in range(count)]
+    return dataset, ImageFiles(paths, {"0": count}, files), images
+
+
+def image_folders(train_files: str, validation_files: str):
+    """Training and validation images as `load_image_folders` gives them."""
+    from kerastl.runtime.data import ImageFolders
+
+    train, train_listed, images = image_dataset(10, train_files)
+    val, val_listed, _ = image_dataset(6, validation_files)
+    folders = ImageFolders(
+        train=train,
+        validation=val,
+        class_names=["0", "1", "2"],
+        train_files=train_listed,
+        validation_files=val_listed,
+        train_in_order=train,
+    )
+    return folders, images
 
 
 def test_the_head_shares_its_layers_with_the_model() -> None:
@@ -72,11 +92,10 @@ def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) 
     from kerastl import runtime
 
     model = small_model()
-    train, images, _ = image_dataset(10, "files-a")
-    val, _, _ = image_dataset(6, "files-b")
+    folders, images = image_folders("files-a", "files-b")
     options = {"batch_size": 4, "seed": 1}
     head, train_features, _ = runtime.features.cache_features(
-        model, "avg_pool", train, val, tmp_path, **options
+        model, "avg_pool", folders, tmp_path, **options
     )
     assert head.get_layer("predictions") is model.get_layer("predictions")
     first = sorted(path.name for path in tmp_path.iterdir())
@@ -89,13 +108,19 @@ def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) 
         np.sort(cached, axis=0), np.sort(expected, axis=0), rtol=1e-5
     )
     # The same model and files: read back, not computed.
-    runtime.features.cache_features(model, "avg_pool", train, val, tmp_path, **options)
+    runtime.features.cache_features(model, "avg_pool", folders, tmp_path, **options)
+    assert capsys.readouterr().out.count("reusing") == 2
+    # The same model built again (a notebook's second run): other made-up layer
+    # names, the same features.
+    again = small_model()
+    again.set_weights(model.get_weights())
+    runtime.features.cache_features(again, "avg_pool", folders, tmp_path, **options)
     assert capsys.readouterr().out.count("reusing") == 2
     # Other weights of the base, or other files: computed again, the old file gone.
     conv = model.get_layer("conv")
     conv.set_weights([weight + 1 for weight in conv.get_weights()])
-    train.files_sha256 = "files-c"
-    runtime.features.cache_features(model, "avg_pool", train, val, tmp_path, **options)
+    folders, _ = image_folders("files-c", "files-b")
+    runtime.features.cache_features(model, "avg_pool", folders, tmp_path, **options)
     assert "reusing" not in capsys.readouterr().out
     assert len(list(tmp_path.iterdir())) == 2
     assert not set(first) & {path.name for path in tmp_path.iterdir()}
@@ -111,9 +136,9 @@ def calibrated_weights(path: Path, data: Path, size: int) -> Path:
     base = keras.applications.MobileNetV3Small(
         include_top=False, weights=None, input_shape=(size, size, 3)
     )
-    train, _, _ = runtime.load_image_folders(
+    train = runtime.load_image_folders(
         data, image_size=size, batch_size=256, seed=1
-    )
+    ).train
     images = np.concatenate([x.numpy() for x, _ in train])
     for layer in base.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -146,9 +171,9 @@ def test_cached_and_plain_feature_extraction_agree(tmp_path: Path) -> None:
     assert plain.returncode == 0, plain.stderr[-3000:]
     assert "Features of" not in plain.stdout
     # The same model comes out: same layers, nearly the same predictions.
-    _, val_ds, _ = runtime.load_image_folders(
+    val_ds = runtime.load_image_folders(
         data, image_size=32, batch_size=32, seed=1337
-    )
+    ).validation
     labels = np.concatenate([y for _, y in val_ds]).argmax(axis=1)  # one-hot
     predictions = {}
     for name in ("cached", "plain"):

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerastl.runtime import Phase, Run, choose_model, read_history, save_model_checked
+from kerastl.runtime import (
+    Phase,
+    Run,
+    RunStopped,
+    choose_model,
+    read_history,
+    save_model_checked,
+)
 from kerastl.runtime.epochs import epoch_batches
 from kerastl.runtime.errors import DivergedError, RunMismatchError
 
@@ -156,7 +163,7 @@ def test_a_kill_after_an_early_stop_ends_that_phase_on_the_rerun(
     def killed(phase: Phase, end_epoch: int) -> None:
         raise KeyboardInterrupt  # after the early stop, before the phase ends
 
-    monkeypatch.setattr(run, "_complete", killed)
+    monkeypatch.setattr(run, "complete", killed)
     with pytest.raises(KeyboardInterrupt):
         fit(run, stalled)
     again = Run(tmp_path, tiny_model(), [HEAD, stalled, tail], patience=3)
@@ -220,6 +227,42 @@ def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
     message = str(error.value)
     assert "layer 'hidden' changed" in message
     assert "--restart" in message and "--output-dir" in message
+
+
+def unnamed_model(*hidden: int) -> keras.Model:
+    """A model whose layers Keras names (`dense_3`...), counting in the process."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4,))
+    x = inputs
+    for units in hidden:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+
+def test_a_model_built_again_in_the_process_continues_its_run(
+    tmp_path: Path, capsys
+) -> None:
+    """Keras's made-up layer names count up in a process (a notebook): the run
+    goes on all the same, and a real edit is still refused."""
+    short = Phase("head", epochs=1, learning_rate=0.1)
+    fit(Run(tmp_path, unnamed_model(8), [short]), short)
+    saved = state(tmp_path)
+    names = [layer[0] for layer in saved["model"]["layers"]]
+    assert names == ["input_layer", "dense", "dense_1"]
+    again = Run(tmp_path, unnamed_model(8), [short])
+    assert [layer.name for layer in again.model.layers][1:] != names[1:]
+    capsys.readouterr()
+    assert fit(again, short) is None
+    assert "Phase 'head' finished in an earlier run." in capsys.readouterr().out
+    # A state.json of an earlier kerastl version holds the names as they were.
+    saved["model"]["layers"][1][0] = "dense_7"
+    saved["model"]["layers"][2][0] = "dense_8"
+    (tmp_path / "resume" / "state.json").write_text(json.dumps(saved))
+    Run(tmp_path, unnamed_model(8), [short])
+    with pytest.raises(RunMismatchError, match="layer 'dense' changed"):
+        Run(tmp_path, unnamed_model(16), [short])
+    with pytest.raises(RunMismatchError, match="layers added dense_2"):
+        Run(tmp_path, unnamed_model(8, 8), [short])
 
 
 def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> None:
@@ -336,10 +379,10 @@ def train_with_dropout(folder: Path, *callbacks: keras.callbacks.Callback) -> Ru
 def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
     reference = train_with_dropout(tmp_path / "reference")
     folder = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit:  # SIGTERM after batch 3 of epoch 2
+    with pytest.raises(RunStopped) as stopped:  # SIGTERM after batch 3 of epoch 2
         train_with_dropout(folder, Signal(signal.SIGTERM, epoch=1, batch=2))
-    assert exit.value.code == 143
-    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+    assert stopped.value.exit_code == 143
+    assert str(stopped.value) == (
         f"Stopped by SIGTERM after batch 3 of epoch 2, saved in {folder}; "
         "run the same command to go on from there."
     )
@@ -347,12 +390,11 @@ def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
     assert (checkpoint["epoch"], checkpoint["batch"]) == (1, 3)
     assert len(checkpoint["metrics"]) == len(reference.model.metrics_variables)
     # Ctrl-C after the first batch of the second phase.
-    with pytest.raises(SystemExit) as exit:
+    with pytest.raises(RunStopped) as stopped:
         train_with_dropout(folder, Signal(signal.SIGINT, epoch=3, batch=0))
-    assert exit.value.code == 130
-    out = capsys.readouterr().out
-    assert "Epoch 2: on from batch 4." in out
-    assert "Stopped by SIGINT (Ctrl-C) after batch 1 of epoch 4" in out
+    assert stopped.value.exit_code == 130
+    assert "Epoch 2/3, on from batch 4:" in capsys.readouterr().out
+    assert "Stopped by SIGINT (Ctrl-C) after batch 1 of epoch 4" in str(stopped.value)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     resumed = train_with_dropout(folder)
     # Every figure of every epoch, and every weight, as if never stopped.

@@ -21,7 +21,8 @@ from kerastl.runtime import (
     scan_image_folder,
 )
 from kerastl.runtime.cache import available_memory, choose_cache
-from kerastl.runtime.data import check_num_classes, check_test_folder
+from kerastl.runtime.data import check_num_classes, check_test_folder, image_files
+from kerastl.runtime.epochs import training_epoch
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
@@ -207,12 +208,13 @@ def validation_pixel_sums(val: Iterable[tuple[np.ndarray, np.ndarray]]) -> list[
 
 
 def test_pipeline_gives_raw_pixels_batches_and_labels(folder: Path) -> None:
-    train, val, class_names = load_image_folders(
+    loaded = load_image_folders(
         folder, image_size=40, batch_size=4, validation_split=0.4, seed=1
     )
-    _, same_seed_val, _ = load_image_folders(
+    train, val, class_names = loaded.train, loaded.validation, loaded.class_names
+    same_seed_val = load_image_folders(
         folder, image_size=40, batch_size=4, validation_split=0.4, seed=1
-    )
+    ).validation
     assert validation_pixel_sums(val) == validation_pixel_sums(same_seed_val)
     assert class_names == ["0", "1", "2"]
     images, labels = next(iter(val))
@@ -226,15 +228,44 @@ def test_pipeline_gives_raw_pixels_batches_and_labels(folder: Path) -> None:
     )
     assert total == 15
     assert len(train) == 3  # 9 training images in batches of 4
+    assert (
+        len(loaded.train_files.paths)
+        == sum(loaded.train_files.class_counts.values())
+        == 9
+    )
+    assert sum(loaded.validation_files.class_counts.values()) == 6
+    assert not loaded.augmented and not loaded.mixed
+
+
+def test_the_files_fingerprint_follows_names_and_sizes_not_bytes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "cat").mkdir()
+    image = tmp_path / "cat" / "a.png"
+    image.write_bytes(b"abc")
+
+    def fingerprint() -> str:
+        paths = [str(path) for path in sorted(tmp_path.glob("*/*"))]
+        return image_files(paths, tmp_path).fingerprint
+
+    first = fingerprint()
+    assert image_files([str(image)], tmp_path).class_counts == {"cat": 1}
+    image.write_bytes(b"xyz")  # other bytes, the same size
+    assert fingerprint() == first
+    image.write_bytes(b"abcd")
+    assert fingerprint() != first
+    image.write_bytes(b"abc")
+    image.rename(tmp_path / "cat" / "b.png")
+    assert fingerprint() != first
 
 
 def test_a_peek_at_a_batch_loses_no_image(tmp_path: Path) -> None:
     """Without a filled cache, about one peek in three lost an image (TF 2.21)."""
     folder = write_digits(tmp_path / "data", per_class=60, classes=3)
     for _ in range(20):
-        _, val, _ = load_image_folders(
+        val = load_image_folders(
             folder, image_size=32, batch_size=4, validation_split=0.4, seed=1
-        )
+        ).validation
         next(iter(val))
         assert sum(int(labels.shape[0]) for _, labels in val) == 72
 
@@ -250,7 +281,6 @@ def contents(dataset: tf.data.Dataset) -> list[tuple[int, bytes]]:
 
 def cached_spec(dataset: tf.data.Dataset) -> tf.TensorSpec:
     """The image spec of the cache a pipeline reads from."""
-    dataset = getattr(dataset, "ordered", dataset)  # the same cache, not shuffled
     while type(dataset).__name__ != "CacheDataset":
         dataset = dataset._input_dataset
     return dataset.element_spec[0]
@@ -294,13 +324,14 @@ def test_disk_and_no_cache_give_what_the_memory_cache_gives(
     options = {"image_size": 40, "batch_size": 4, "validation_split": 0.4, "seed": 1}
     results = {}
     for cache, budget in (("memory", None), ("auto", 1), ("none", None)):
-        train, val, _ = load_image_folders(
+        images = load_image_folders(
             folder,
             cache=cache,
             cache_dir=tmp_path / "cache",
             memory_budget=budget,
             **options,
         )
+        train, val = images.train, images.validation
         line = capsys.readouterr().out
         assert line.count("\n") == 1, line
         results[line.split()[1]] = (sorted(contents(train)), contents(val))
@@ -314,9 +345,11 @@ def test_disk_and_no_cache_give_what_the_memory_cache_gives(
 
 def test_cache_holds_uint8(folder: Path, tmp_path: Path) -> None:
     for cache in ("memory", "disk"):
-        train, val, _ = load_image_folders(
+        images = load_image_folders(
             folder, image_size=32, batch_size=4, cache=cache, cache_dir=tmp_path
         )
+        # The training batches' cache, read in file order (not shuffled).
+        train, val = images.train_in_order, images.validation
         assert cached_spec(train).dtype == cached_spec(val).dtype == tf.uint8
     data = sum(path.stat().st_size for path in tmp_path.glob("*.data-*"))
     assert 15 * 32 * 32 * 3 <= data < 2 * 15 * 32 * 32 * 3  # a byte per value
@@ -339,9 +372,10 @@ def test_disk_cache_is_reused_then_rebuilt_for_other_images(
     options = {"image_size": 32, "batch_size": 4, "validation_split": 0.4}
 
     def load() -> tuple[list[int], str, set[str]]:
-        train, val, _ = load_image_folders(
+        images = load_image_folders(
             folder, cache="disk", cache_dir=cache_dir, **options
         )
+        train, val = images.train, images.validation
         sizes = [sum(int(labels.shape[0]) for _, labels in ds) for ds in (train, val)]
         names = {path.name.split(".")[0] for path in cache_dir.iterdir()}
         return sizes, capsys.readouterr().out, names
@@ -377,7 +411,8 @@ def test_disk_cache_survives_a_run_killed_while_filling(
             path.unlink()
         Path(f"{prefix}_0.lockfile").write_text("Created at: 1")
         Path(f"{prefix}_0.data-00000-of-00001.tempstate1").write_bytes(b"partial")
-    train, val, _ = load_image_folders(folder, **options)
+    images = load_image_folders(folder, **options)
+    train, val = images.train, images.validation
     assert sum(int(labels.shape[0]) for ds in (train, val) for _, labels in ds) == 15
     assert not list(tmp_path.glob("*lockfile")) and not list(
         tmp_path.glob("*tempstate*")
@@ -388,16 +423,17 @@ def test_augmentation_is_drawn_anew_each_epoch(folder: Path) -> None:
     """Cache before augmenting: two epochs see different images, and the same
     epoch drawn twice (a resumed run) the same ones."""
     rotate = keras.layers.RandomRotation(0.5, seed=3)
-    train, _, _ = load_image_folders(
+    train = load_image_folders(
         folder,
         image_size=32,
         batch_size=16,
         validation_split=0.2,
         seed=1,
         augmentation=rotate,
-    )
+    ).train
+    training_epoch().assign(0)
     first = np.concatenate([images for images, _ in train])
-    train.epoch.assign(1)
+    training_epoch().assign(1)
     second = np.concatenate([images for images, _ in train])
     assert first.shape == second.shape
     assert not np.allclose(np.sort(first, axis=None), np.sort(second, axis=None))
@@ -408,7 +444,7 @@ def test_pixel_range_check_catches_scaled_images(folder: Path) -> None:
     scaled = keras.layers.Rescaling(1 / 255)
     with pytest.raises(DataError, match="look scaled already"):
         load_image_folders(folder, image_size=32, batch_size=4, augmentation=scaled)
-    train, _, _ = load_image_folders(folder, image_size=32, batch_size=4)
+    train = load_image_folders(folder, image_size=32, batch_size=4).train
     low, high = check_pixel_range(train)
     assert 0 <= low < high <= 255
 

@@ -27,7 +27,7 @@ from .data import (
     scan_image_folder,
 )
 from .distribute import distribution_strategy, is_chief, worker_folder
-from .errors import ScriptError
+from .errors import RangeTestDone, RunStopped, ScriptError
 from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
@@ -84,8 +84,10 @@ __all__ = [
     "LR_SCHEDULES",
     "BlockRule",
     "Phase",
+    "RangeTestDone",
     "Run",
     "RunSettings",
+    "RunStopped",
     "ScriptError",
     "TrainingData",
     "block_rule_of",

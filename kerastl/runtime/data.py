@@ -55,6 +55,59 @@ class FolderScan:
         return sum(self.counts.values())
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """The image files of a dataset, as the report and the feature cache name them.
+
+    Attributes:
+        paths: The files, in the order Keras lists them.
+        class_counts: Images per class.
+        fingerprint: SHA-256 of the sorted names (relative to the folder) and
+            sizes of the files: another file, name or size changes it; new
+            bytes of the same size in a file of the same name do not.
+    """
+
+    paths: list[str]
+    class_counts: dict[str, int]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A folder's images, batched in file order, and the files they come from."""
+
+    batches: tf.data.Dataset
+    files: ImageFiles
+
+
+@dataclass(frozen=True)
+class ImageFolders:
+    """The training and validation images (`load_image_folders`).
+
+    Attributes:
+        train: Training batches of `(images, one-hot labels)`, shuffled (and
+            augmented, mixed) anew for the epoch `epochs.training_epoch()`
+            holds.
+        validation: Validation batches, in file order.
+        class_names: The classes, in the order of the labels.
+        train_files: The training images' files.
+        validation_files: The validation images' files.
+        train_in_order: The training images in file order, neither shuffled
+            nor augmented (the feature cache runs the base over them once).
+        augmented: Whether the training images are augmented each epoch.
+        mixed: Whether MixUp or CutMix mixes the training batches.
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    class_names: list[str]
+    train_files: ImageFiles
+    validation_files: ImageFiles
+    train_in_order: tf.data.Dataset
+    augmented: bool = False
+    mixed: bool = False
+
+
 def scan_image_folder(
     data_dir: str | os.PathLike, what: str = "data folder", *, notes: bool = True
 ) -> FolderScan:
@@ -132,7 +185,7 @@ def load_image_folders(
     cache_dir: str | os.PathLike | None = None,
     memory_budget: int | None = None,
     class_weight: str = "none",
-) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
+) -> ImageFolders:
     """Scans the folders, then builds the training and validation pipelines.
 
     Without `val_dir`, Keras splits `data_dir` once with `seed` (`subset="both"`),
@@ -165,10 +218,7 @@ def load_image_folders(
             (`class_weights`): the scan's imbalance line then says so.
 
     Returns:
-        `(train_dataset, validation_dataset, class_names)`. Both datasets record
-        their `file_paths`, `class_counts` and `files_sha256`, and as `ordered`
-        the same images in file order, neither shuffled nor augmented; the
-        training one also whether it is `augmented` and `mixed`.
+        The datasets, their classes and files, and how they train.
 
     Raises:
         DataError: If the folders or settings cannot be used; the message names
@@ -254,7 +304,7 @@ def load_image_folders(
         if "replaced" in states:
             where += ", replacing a cache of other images"
     print(f"Cache: {kind}{where} ({reason})")
-    train = _pipeline(
+    train_batches, train_in_order = _pipeline(
         train,
         batch_size,
         kind,
@@ -264,16 +314,20 @@ def load_image_folders(
         shuffle_seed=seed,
         num_classes=len(class_names),
     )
-    val = _pipeline(
+    val_batches, _ = _pipeline(
         val, batch_size, kind, prefixes["validation"], num_classes=len(class_names)
     )
-    roots = {"training": data_dir, "validation": val_dir or data_dir}
-    train.augmented = augmentation is not None
-    train.mixed = bool(mixing)
-    return (
-        _with_contents(train, subsets["training"].file_paths, roots["training"]),
-        _with_contents(val, subsets["validation"].file_paths, roots["validation"]),
-        class_names,
+    return ImageFolders(
+        train=train_batches,
+        validation=val_batches,
+        class_names=class_names,
+        train_files=image_files(subsets["training"].file_paths, data_dir),
+        validation_files=image_files(
+            subsets["validation"].file_paths, val_dir or data_dir
+        ),
+        train_in_order=train_in_order,
+        augmented=augmentation is not None,
+        mixed=bool(mixing),
     )
 
 
@@ -309,7 +363,7 @@ def load_test_folder(
     image_size: int,
     batch_size: int,
     class_names: list[str],
-) -> tf.data.Dataset:
+) -> ImageSet:
     """A test folder's images, in order and uncached: for one evaluation at the end.
 
     Raises:
@@ -325,16 +379,13 @@ def load_test_folder(
             shuffle=False,
             verbose=False,
         )
-    file_paths = dataset.file_paths
     to_model = partial(_to_model_input, num_classes=len(class_names))
-    return _with_contents(dataset.map(to_model), file_paths, test_dir)
+    return ImageSet(dataset.map(to_model), image_files(dataset.file_paths, test_dir))
 
 
-def _with_contents(
-    dataset: tf.data.Dataset, file_paths: list[str], root: str | os.PathLike
-) -> tf.data.Dataset:
-    """Records on `dataset` its files, images per class and a hash of the file
-    list with sizes, as Keras records `file_paths` on the datasets it makes."""
+def image_files(file_paths: list[str], root: str | os.PathLike) -> ImageFiles:
+    """The files under `root` that Keras listed for a dataset (its `file_paths`),
+    their images per class and their fingerprint (names and sizes)."""
     counts: dict[str, int] = {}
     listed = []
     sizes = files.sizes_and_times(list(file_paths))
@@ -343,12 +394,11 @@ def _with_contents(
         class_name = relative.split("/")[0]
         counts[class_name] = counts.get(class_name, 0) + 1
         listed.append((relative, size))
-    dataset.file_paths = list(file_paths)
-    dataset.class_counts = dict(sorted(counts.items()))
-    dataset.files_sha256 = hashlib.sha256(
-        json.dumps(sorted(listed)).encode()
-    ).hexdigest()
-    return dataset
+    return ImageFiles(
+        paths=list(file_paths),
+        class_counts=dict(sorted(counts.items())),
+        fingerprint=hashlib.sha256(json.dumps(sorted(listed)).encode()).hexdigest(),
+    )
 
 
 # Images shuffled at once, at most: the order of a larger set is only approximate.
@@ -365,11 +415,15 @@ def _pipeline(
     augmentation: keras.layers.Layer | None = None,
     mixing: Sequence[keras.layers.Layer] = (),
     shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """Caches uint8 images (`cache`: memory, disk at `prefix`, none), then batches.
 
     Batches leave as float32, so the model still gets raw pixels in [0, 255],
     with one-hot labels.
+
+    Returns:
+        The batches (shuffled by epoch with `shuffle_seed`), and the same
+        images in file order, neither shuffled nor augmented.
     """
     to_model = partial(_to_model_input, num_classes=num_classes)
     size = int(dataset.cardinality())
@@ -379,7 +433,6 @@ def _pipeline(
         dataset = dataset.cache(prefix or "")
         _fill_cache(dataset, size, prefix, file_paths)
     ordered = dataset.batch(batch_size).map(to_model).prefetch(tf.data.AUTOTUNE)
-    epoch = None
     if shuffle_seed is None:
         dataset = dataset.batch(batch_size)
     else:  # each epoch's order and augmentation follow from the seed and the epoch
@@ -396,7 +449,6 @@ def _pipeline(
                 )
             ),
         )
-        epoch = dataset.epoch
     dataset = dataset.map(to_model).prefetch(tf.data.AUTOTUNE)
     # Multi-worker training shards batches, not files: the files are listed in
     # memory, so TensorFlow's default (files first) would only warn and fall back.
@@ -404,11 +456,7 @@ def _pipeline(
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
     )
-    dataset = dataset.with_options(options)
-    dataset.ordered = ordered
-    if epoch is not None:
-        dataset.epoch = epoch
-    return dataset
+    return dataset.with_options(options), ordered
 
 
 def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

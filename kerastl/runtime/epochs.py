@@ -8,14 +8,28 @@ epoch `e` is shuffled with the seed `(seed, e)` and its batch `b` augmented
 with `(seed, e, b)`, so a resumed run (or the same command run twice) trains
 on the same batches as an uninterrupted one.
 
-The epoch is a variable of the dataset (`dataset.epoch`), which `Run` sets
-before each epoch; the dataset reads it each time it is iterated.
+The epoch is one variable of the process (`training_epoch()`), which `Run`
+sets before each epoch; each such dataset reads it every time it is iterated.
 """
 
 import contextlib
 
 import keras
 import tensorflow as tf
+
+_EPOCH: list[tf.Variable] = []  # created on first use
+
+
+def training_epoch() -> tf.Variable:
+    """The epoch (0-based) that every dataset of `epoch_batches` draws.
+
+    One int64 variable of the process: `Run` sets it before each epoch, the
+    learning-rate range test puts it back as it was.
+    """
+    if not _EPOCH:
+        with tf.init_scope():  # of the process, even inside a tf.function
+            _EPOCH.append(tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"))
+    return _EPOCH[0]
 
 
 def epoch_batches(
@@ -39,10 +53,9 @@ def epoch_batches(
 
     Returns:
         A dataset of as many batches as one epoch, drawn on each pass for the
-        epoch its variable `epoch` holds (0-based; `Run` sets it).
+        epoch `training_epoch()` holds.
     """
-    with tf.init_scope():  # a variable of the process, even inside a tf.function
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    epoch = training_epoch()
     count = int(examples.cardinality())
 
     def one_epoch(_) -> tf.data.Dataset:
@@ -74,7 +87,6 @@ def epoch_batches(
     if count >= 0:  # else Keras counts the batches of the first epoch
         batches = -(-count // batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    dataset.epoch = epoch
     return dataset
 
 

@@ -20,9 +20,12 @@ import tensorflow as tf
 
 from . import files
 from .cache import cache_folder
-from .data import SHUFFLE_BUFFER
+from .continuation import fingerprint
+from .data import SHUFFLE_BUFFER, ImageFolders
 from .epochs import epoch_batches
 from .errors import ScriptError
+from .quiet import progress_verbosity
+from .unfreeze import flat_layers
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v2"  # v2: one-hot labels
@@ -65,8 +68,7 @@ def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Mo
 def cache_features(
     model: keras.Model,
     layer_name: str,
-    train_data: tf.data.Dataset,
-    validation_data: tf.data.Dataset,
+    images: ImageFolders,
     cache_dir: str | os.PathLike,
     *,
     batch_size: int,
@@ -75,18 +77,17 @@ def cache_features(
     """The head of `model` and the datasets of features it trains on.
 
     The feature model (`model` up to `layer_name`) runs once, in inference mode,
-    over each dataset of `(images, labels)`; the features and labels are saved
-    in `cache_dir`, keyed by the feature model (its layers, input size and
-    weights) and the dataset's files, so a rerun with other head settings, or
-    after a kill, reads them back. Only use it when the layers up to
-    `layer_name` do not train and the images are not augmented.
+    over the training images (in file order) and the validation images; the
+    features and labels are saved in `cache_dir`, keyed by the feature model
+    (its layers, input size and weights) and the images' files, so a rerun
+    with other head settings, or after a kill, reads them back. Only use it
+    when the layers up to `layer_name` do not train and the images are not
+    augmented.
 
     Args:
         model: The full model: inputs, normalization, frozen base, pooling, head.
         layer_name: The pooling layer whose outputs are cached.
-        train_data: Training batches, not augmented, from `load_image_folders`
-            (its `ordered` batches are read, in file order).
-        validation_data: Validation batches.
+        images: The images, from `load_image_folders`.
         cache_dir: Folder of the cache files (the script's output folder's own).
         batch_size: Batch size of the feature datasets.
         seed: Seed of the training features' shuffling, reshuffled each epoch:
@@ -94,8 +95,7 @@ def cache_features(
 
     Returns:
         `(head, train_features, validation_features)`, the datasets yielding
-        `(features, labels)` batches and keeping the image datasets'
-        `file_paths`, `class_counts` and `files_sha256`.
+        `(features, labels)` batches.
     """
     with model.distribute_strategy.scope():  # the head trains where the model does
         features_model, head = split_at(model, layer_name)
@@ -106,53 +106,45 @@ def cache_features(
         lambda images: features_model(images, training=False),
         input_signature=[tf.TensorSpec((None, *features_model.input_shape[1:]))],
     )
-    images = sum(
-        len(getattr(data, "file_paths", ())) for data in (train_data, validation_data)
-    )
+    count = len(images.train_files.paths) + len(images.validation_files.paths)
     folder, where = cache_folder(
-        cache_dir, images * int(np.prod(features_model.output_shape[1:])) * 4
+        cache_dir, count * int(np.prod(features_model.output_shape[1:])) * 4
+    )
+    subsets = (
+        ("training", images.train_in_order, images.train_files.fingerprint),
+        ("validation", images.validation, images.validation_files.fingerprint),
     )
     arrays = {
-        subset: _cached(features_of, digest, data, folder, subset, where)
-        for subset, data in (("training", train_data), ("validation", validation_data))
+        subset: _cached(features_of, [digest, files_key], data, folder, subset, where)
+        for subset, data, files_key in subsets
     }
     train_features, train_labels = arrays["training"]
     # Shuffled as `load_image_folders` shuffles the images: the same batches,
     # in the same order, as the head would see through the whole model.
-    batches = epoch_batches(
+    train = epoch_batches(
         tf.data.Dataset.from_tensor_slices((train_features, train_labels)),
         batch_size=batch_size,
         seed=seed,
         buffer_size=min(len(train_labels), SHUFFLE_BUFFER),
-    )
-    train = batches.prefetch(tf.data.AUTOTUNE)
-    train.epoch = batches.epoch
+    ).prefetch(tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices(arrays["validation"]).batch(batch_size)
-    for dataset, images in ((train, train_data), (val, validation_data)):
-        for name in ("file_paths", "class_counts", "files_sha256"):
-            if hasattr(images, name):
-                setattr(dataset, name, getattr(images, name))
     return head, train, val
 
 
 def _cached(
     features_of: tf.types.experimental.PolymorphicFunction,
-    model_digest: str,
+    key_parts: list[str],
     data: tf.data.Dataset,
     cache_dir: str,
     subset: str,
     where: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The features and labels of `data`, read from the cache in `cache_dir` or
-    computed and saved there (`where` says where, for the printed line)."""
-    images = getattr(data, "files_sha256", None)
-    if images is None:
-        raise ScriptError(
-            f"the {subset} dataset does not record its files (files_sha256); "
-            "load it with runtime.load_image_folders"
-        )
+    computed and saved there. The file's name holds a hash of `key_parts` (the
+    feature model's digest, the images' fingerprint); `where` says where the
+    cache is, for the printed line."""
     key = hashlib.sha256(
-        json.dumps([_FEATURES_FORMAT, model_digest, images]).encode()
+        json.dumps([_FEATURES_FORMAT, *key_parts]).encode()
     ).hexdigest()[:20]
     name = f"{subset}-{key}.npz"
     path = files.join(cache_dir, name)
@@ -161,9 +153,7 @@ def _cached(
             print(f"Features of the {subset} images: reusing {path}")
             return saved["features"], saved["labels"]
     # In file order, so that the shuffling above matches the images' own.
-    features, labels = _compute(
-        features_of, getattr(data, "ordered", data), subset, where
-    )
+    features, labels = _compute(features_of, data, subset, where)
     saved = io.BytesIO()  # object stores write whole files, not seeks
     np.savez(saved, features=features, labels=labels)
     files.write_bytes(path, saved.getvalue())
@@ -184,7 +174,12 @@ def _compute(
     print(
         f"Features of the {subset} images: running the frozen base once, cached {where}"
     )
-    progress = keras.utils.Progbar(steps if steps > 0 else None, unit_name="batch")
+    # A live bar on a terminal; in a log, one line once done (as fit's verbose=2).
+    progress = keras.utils.Progbar(
+        steps if steps > 0 else None,
+        unit_name="batch",
+        verbose=1 if progress_verbosity() == "auto" else 2,
+    )
     started = time.monotonic()
     features, labels = [], []
     for images, batch_labels in data:
@@ -197,8 +192,16 @@ def _compute(
 
 
 def _model_digest(model: keras.Model) -> str:
-    """A hash of the model's architecture, input size and weights."""
-    digest = hashlib.sha256(model.to_json().encode())
+    """A hash of the model's architecture, input size and weights.
+
+    Names Keras made up count as `fingerprint` numbers them: the same model
+    built again in the process (a notebook's second run) hashes the same.
+    """
+    digest = hashlib.sha256(json.dumps(fingerprint(model)).encode())
+    for layer in flat_layers(model):
+        config = dict(layer.get_config())
+        config.pop("name", None)
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for weight in model.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).data)
     return digest.hexdigest()
@@ -234,6 +237,6 @@ class FeatureCacheHint(keras.callbacks.Callback):
             )
 
 
-def feature_cache_hint(train_data: tf.data.Dataset) -> list[keras.callbacks.Callback]:
-    """`[FeatureCacheHint()]` when `train_data` augments its images, else `[]`."""
-    return [FeatureCacheHint()] if getattr(train_data, "augmented", False) else []
+def feature_cache_hint(images: ImageFolders) -> list[keras.callbacks.Callback]:
+    """`[FeatureCacheHint()]` when the training images are augmented, else `[]`."""
+    return [FeatureCacheHint()] if images.augmented else []

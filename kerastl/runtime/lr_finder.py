@@ -10,13 +10,20 @@ the way down it, the first tenth of the steps left out.
 """
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .errors import ScriptError
+from . import files
+from .epochs import training_epoch
+from .errors import RangeTestDone, ScriptError
 from .report import agg_figure, save_png
+from .unfreeze import trainable_summary
+
+if TYPE_CHECKING:
+    from .run import Phase, Run
 
 START, END, STEPS, DIVERGE = 1e-7, 10.0, 100, 4.0
 SMOOTHING = 0.98  # of the loss's moving average, debiased as fastai's
@@ -45,8 +52,8 @@ def lr_range_test(
             "the learning-rate finder runs on one device: add --strategy none"
         )
     saved = [variable.numpy() for variable in model.variables]
-    epoch = getattr(train_data, "epoch", None)
-    saved_epoch = None if epoch is None else int(epoch.numpy())
+    epoch = training_epoch()
+    saved_epoch = int(epoch.numpy())
     growth = (end / start) ** (1 / max(steps - 1, 1))
     optimizer = _plain_optimizer(model.optimizer, start, growth)
     loss_fn = keras.losses.get(model.loss)
@@ -79,9 +86,43 @@ def lr_range_test(
     finally:
         for variable, value in zip(model.variables, saved, strict=True):
             variable.assign(value)
-        if epoch is not None:
-            epoch.assign(saved_epoch)
+        epoch.assign(saved_epoch)
     return rates, losses
+
+
+def range_test_of(run: "Run", phase: "Phase", train_data: tf.data.Dataset) -> None:
+    """`Run.fit` with `find_lr`: the range test of the phase it names.
+
+    A phase before that one must have trained (it is skipped); for that one,
+    the test runs from the weights the phase would start with, prints the
+    suggested rate, draws `lr_find.png` and raises `RangeTestDone`.
+
+    Raises:
+        ScriptError: If a phase before it has not trained in the run's folder.
+        RangeTestDone: Once the test ran.
+    """
+    if phase.name != run.find_lr:
+        if not run.is_complete(phase):
+            raise ScriptError(
+                f"--find-lr {run.find_lr} starts from the weights the phases "
+                f"before it end with, and {phase.name!r} has not trained in "
+                f"{run.output_dir}: run it first, without --find-lr"
+            )
+        return
+    run.restore(phase)
+    print(f"Learning-rate range test of phase {phase.name!r}:")
+    print(trainable_summary(run.model))
+    rates, losses = lr_range_test(run.trained_model, train_data)
+    suggested = suggested_rate(rates, losses)
+    picture = plot_lr_find(
+        files.join(run.write_dir, "lr_find.png"), rates, losses, suggested
+    )
+    print(
+        f"{len(rates)} steps from {rates[0]:.1g} to {rates[-1]:.2g}"
+        + (f"; drawn in {picture}" if picture else "")
+    )
+    print(f"suggested learning rate: {suggested:.2g}")
+    raise RangeTestDone(f"suggested learning rate: {suggested:.2g}")
 
 
 def suggested_rate(rates: list[float], losses: list[float]) -> float:

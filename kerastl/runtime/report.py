@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from . import files
 from .common.plots import agg_figure, png_bytes
-from .data import load_test_folder
+from .data import ImageFiles, load_test_folder
 from .history import read_history
 from .jsonfile import write_json
 from .training_data import TrainingData
@@ -521,10 +521,13 @@ def write_report(
             batch_size=data.identity["batch_size"],
             class_names=data.class_names,
         )
-    datasets = {"training": data.train, "validation": data.validation, "test": test}
+    datasets = {
+        "validation": data.validation,
+        "test": None if test is None else test.batches,
+    }
     class_names = data.class_names
     metrics: dict[str, Any] = {"model": shipped}
-    use_tta, tta_reason = tta_decision(tta, getattr(data.train, "augmented", True))
+    use_tta, tta_reason = tta_decision(tta, data.augmented)
     worst = TopLosses()
     for name in ("validation", "test"):
         dataset = datasets.get(name)
@@ -571,7 +574,13 @@ def write_report(
         "settings": {"model": model.name, **card.get("settings", {})},
         **_environment(),
         "classes": dict(enumerate(class_names)),
-        "data": _data_card(datasets),
+        "data": _data_card(
+            {
+                "training": data.train_files,
+                "validation": data.validation_files,
+                "test": None if test is None else test.files,
+            }
+        ),
     }
     write_json(files.join(folder, RUN_CARD_FILE), run_card)
     written.append(files.join(folder, RUN_CARD_FILE))
@@ -638,14 +647,15 @@ def runtime_version() -> str | None:
         return None
 
 
-def _data_card(datasets: dict[str, tf.data.Dataset | None]) -> dict:
-    """How many images of each class each subset had, and a hash of its files."""
+def _data_card(subsets: dict[str, ImageFiles | None]) -> dict:
+    """How many images of each class each subset had, and the fingerprint of
+    its files (their names and sizes)."""
     return {
         name: {
-            "images": len(dataset.file_paths),
-            "images_per_class": dataset.class_counts,
-            "files_sha256": dataset.files_sha256,
+            "images": len(images.paths),
+            "images_per_class": images.class_counts,
+            "files_fingerprint": images.fingerprint,
         }
-        for name, dataset in datasets.items()
-        if dataset is not None
+        for name, images in subsets.items()
+        if images is not None
     }

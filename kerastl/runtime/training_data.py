@@ -1,7 +1,7 @@
 """The data of a training script, loaded from its settings in one call."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import keras
@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from . import files
 from .data import (
+    ImageFolders,
     check_num_classes,
     check_test_folder,
     class_weights,
@@ -19,24 +20,19 @@ from .features import cache_features
 
 
 @dataclass(frozen=True)
-class TrainingData:
-    """What a training script trains and validates on.
+class TrainingData(ImageFolders):
+    """What a training script trains and validates on: the image folders'
+    batches (`ImageFolders`; `train` and `validation` hold features once
+    they are cached), and how a run uses them.
 
     Attributes:
-        train: Batches of `(images, labels)` (or features, once cached),
-            shuffled and augmented each epoch.
-        validation: Batches of the validation images, in order.
-        class_names: The classes, in the order of the model's outputs.
         class_weight: `fit()`'s class weights, or None.
         identity: What a resumed run must share with the saved one: image
             size, batch size, classes and validation data.
     """
 
-    train: tf.data.Dataset
-    validation: tf.data.Dataset
-    class_names: list[str]
-    class_weight: dict[int, float] | None
-    identity: dict[str, Any]
+    class_weight: dict[int, float] | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -72,7 +68,7 @@ def load_training_data(
             classes than the training data.
     """
     folder = worker_folder(settings.output_dir, strategy)
-    train, validation, class_names = load_image_folders(
+    images = load_image_folders(
         settings.data_dir,
         image_size=settings.image_size,
         batch_size=settings.batch_size * strategy.num_replicas_in_sync,
@@ -85,11 +81,12 @@ def load_training_data(
         cache_dir=files.join(folder, "cache"),
         class_weight=settings.class_weight,
     )
+    class_names = images.class_names
     check_num_classes(settings.num_classes, class_names)
     if getattr(settings, "test_dir", None) is not None:
         check_test_folder(settings.test_dir, class_names)  # now, not after training
     weights = (
-        class_weights(train.class_counts, class_names)
+        class_weights(images.train_files.class_counts, class_names)
         if settings.class_weight == "auto"
         else None
     )
@@ -102,7 +99,7 @@ def load_training_data(
         "classes": class_names,
         "validation": validation_source,
     }
-    return TrainingData(train, validation, class_names, weights, identity)
+    return TrainingData(**vars(images), class_weight=weights, identity=identity)
 
 
 def cache_training_features(
@@ -115,7 +112,7 @@ def cache_training_features(
     (MixUp, CutMix) cannot be cached: then the model and data are returned
     unchanged, and one line says so.
     """
-    if getattr(data.train, "mixed", False):
+    if data.mixed:
         print(
             "Features: not cached, as MixUp or CutMix mixes the images anew each "
             "epoch (the frozen base runs on every batch)"
@@ -124,8 +121,7 @@ def cache_training_features(
     head, train, validation = cache_features(
         model,
         layer_name,
-        data.train,
-        data.validation,
+        data,
         files.join(settings.output_dir, "features"),
         batch_size=settings.batch_size * model.distribute_strategy.num_replicas_in_sync,
         seed=settings.seed,
