@@ -22,6 +22,8 @@ from kerastl.runtime import (
     unfreeze_top_layers,
 )
 
+pytestmark = pytest.mark.slow  # real keras.applications models
+
 SIZE = 32
 BACKBONES = ["MobileNetV3Small", "EfficientNetV2B0", "ResNet50V2"]
 
