@@ -249,7 +249,6 @@ def generate(folder: Path, *options: str) -> Path:
     return folder / "train.py"
 
 
-@pytest.mark.lowest  # also on the lowest versions pyproject.toml allows
 def test_a_fine_tune_script_with_every_option(tmp_path: Path, digits_dir: Path) -> None:
     script = generate(
         tmp_path,
