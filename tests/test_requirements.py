@@ -135,7 +135,7 @@ def test_ctrl_c_while_tensorflow_loads_says_one_line() -> None:
     )
     assert starting.stdout is not None
     assert starting.stdout.readline() == "importing\n"
-    time.sleep(0.5)  # TensorFlow takes seconds to load
+    time.sleep(1)  # inside the import: TensorFlow takes seconds to load
     starting.send_signal(signal.SIGINT)
     stdout, stderr = starting.communicate(timeout=120)
     assert stdout == ""  # stopped inside the import
