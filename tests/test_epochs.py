@@ -2,9 +2,12 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from kerastl.runtime.epochs import augment_batch, epoch_batches, training_epoch
+
+pytestmark = pytest.mark.slow  # Keras augmentation layers run on TensorFlow
 
 IMAGES = np.arange(10 * 4 * 4 * 3, dtype="uint8").reshape(10, 4, 4, 3)
 LABELS = np.arange(10)

@@ -37,6 +37,7 @@ def batches() -> tf.data.Dataset:
 CLASSES = ["cat", "dog", "red fox"]
 
 
+@pytest.mark.slow
 def test_float_exports_agree_and_are_recorded(
     model, tmp_path: Path, monkeypatch
 ) -> None:
@@ -62,6 +63,7 @@ def test_float_exports_agree_and_are_recorded(
     assert metrics["model"] == "best.keras" and metrics["exports"] == results
 
 
+@pytest.mark.slow
 def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
     model, tmp_path: Path, monkeypatch
 ) -> None:
@@ -82,6 +84,7 @@ def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
     assert figures["weights"] == "int8" and 0 <= figures["agreement"] <= 1
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_formats_leaves_only_what_it_lists(
     model, tmp_path: Path
 ) -> None:

@@ -20,6 +20,8 @@ from kerastl.cli import main
 from kerastl.runtime import export_model, save_labels
 from tests.digits import write_digits
 
+pytestmark = pytest.mark.slow  # predicts with a real trained model
+
 CLASSES = [str(digit) for digit in range(10)]
 SIZE = 16
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, script_env
 from tests.digits import write_digits
 
@@ -20,6 +22,7 @@ VERTEX_AI = {
 }
 
 
+@pytest.mark.slow
 def test_a_run_reads_and_writes_only_remote_folders(
     tmp_path: Path, digits_dir: Path
 ) -> None:

@@ -136,6 +136,7 @@ def test_metrics_refuse_mismatched_shapes() -> None:
         classification_metrics(np.array([0, 3]), np.ones((2, 3)), NAMES)
 
 
+@pytest.mark.slow
 def test_predict_dataset_lines_labels_up_with_predictions_of_a_shuffled_set() -> None:
     keras.utils.set_random_seed(0)
     inputs = keras.Input((3,))

@@ -80,6 +80,7 @@ WILD = Phase("wild", epochs=2, learning_rate=50.0)  # degrades the model
 NAN = Phase("nan", epochs=2, learning_rate=1e38)  # overflows to NaN/inf
 
 
+@pytest.mark.slow
 def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD, WILD])
     fit(run, HEAD)
@@ -107,6 +108,7 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     )  # model.keras replaces it
 
 
+@pytest.mark.slow
 def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD, WILD])
     fit(run, HEAD)
@@ -124,6 +126,7 @@ def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
     assert [row["phase"] for row in rows] == ["head"] * 6 + ["wild"] * 2
 
 
+@pytest.mark.slow
 def test_patience_is_part_of_the_saved_state(tmp_path: Path, capsys) -> None:
     stalled = Phase("stalled", epochs=10, learning_rate=1e-9)  # cannot improve
     run = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
@@ -152,6 +155,7 @@ def test_patience_is_part_of_the_saved_state(tmp_path: Path, capsys) -> None:
     assert best["phase"] == "head"
 
 
+@pytest.mark.slow
 def test_a_kill_after_an_early_stop_ends_that_phase_on_the_rerun(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -182,6 +186,7 @@ def test_a_kill_after_an_early_stop_ends_that_phase_on_the_rerun(
     assert phases == ["head"] * HEAD.epochs + ["stalled"] * 3 + ["tail"]
 
 
+@pytest.mark.slow
 def test_a_nan_phase_saves_nothing_and_says_what_to_do(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD, NAN])
     fit(run, HEAD)
@@ -205,6 +210,7 @@ def test_a_nan_phase_saves_nothing_and_says_what_to_do(tmp_path: Path) -> None:
     assert state(tmp_path)["completed"][-1] == {"phase": "nan", "end_epoch": 8}
 
 
+@pytest.mark.slow
 def test_save_model_checked_refuses_nan_weights_and_keeps_the_old_file(
     tmp_path: Path,
 ) -> None:
@@ -219,6 +225,7 @@ def test_save_model_checked_refuses_nan_weights_and_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
 
 
+@pytest.mark.slow
 def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD])
     fit(run, HEAD)
@@ -239,6 +246,7 @@ def unnamed_model(*hidden: int) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
+@pytest.mark.slow
 def test_a_model_built_again_in_the_process_continues_its_run(
     tmp_path: Path, capsys
 ) -> None:
@@ -265,6 +273,7 @@ def test_a_model_built_again_in_the_process_continues_its_run(
         Run(tmp_path, unnamed_model(8, 8), [short])
 
 
+@pytest.mark.slow
 def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD], depends_on={"batch_size": 16})
     fit(run, HEAD)
@@ -285,6 +294,7 @@ def test_changed_settings_and_finished_phases_are_refused(tmp_path: Path) -> Non
     assert state(tmp_path)["settings"] == {"batch_size": 8}
 
 
+@pytest.mark.slow
 def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD], settings={"dropout": 0.2, "seed": 1})
     fit(run, HEAD)
@@ -309,6 +319,7 @@ def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     assert state(tmp_path)["completed"] == [{"phase": "head", "end_epoch": 8}]
 
 
+@pytest.mark.slow
 def test_class_weights_reach_fit(tmp_path: Path) -> None:
     """A heavy weight on class 1 makes the trained model predict it far more."""
     predicted_ones = []
@@ -376,6 +387,7 @@ def train_with_dropout(folder: Path, *callbacks: keras.callbacks.Callback) -> Ru
     return run
 
 
+@pytest.mark.slow
 def test_a_stop_inside_an_epoch_resumes_exactly(tmp_path: Path, capsys) -> None:
     reference = train_with_dropout(tmp_path / "reference")
     folder = tmp_path / "run"

@@ -68,6 +68,7 @@ def test_history_numbers_epochs_from_one_across_phases_and_drops_redone_ones(
     ]
 
 
+@pytest.mark.slow
 def test_plain_backup_and_restore_would_restart_the_next_phase_early(
     tmp_path: Path,
 ) -> None:
@@ -104,6 +105,7 @@ def small(constructor, weights, **kwargs) -> keras.Model:
         return constructor(weights=weights, **kwargs)
 
 
+@pytest.mark.slow
 def test_loading_weights_from_a_file(tmp_path: Path) -> None:
     kwargs = {"include_top": False, "input_shape": (32, 32, 3)}
     source = small(keras.applications.MobileNetV3Small, None, **kwargs)
@@ -144,6 +146,7 @@ def test_loading_weights_explains_a_failed_download() -> None:
     assert "\n" not in message
 
 
+@pytest.mark.slow
 def test_loading_weights_turns_keras_argument_errors_into_one_line() -> None:
     with pytest.raises(
         ScriptError, match="InceptionV3: Input size must be at least 75x75"
@@ -162,6 +165,7 @@ def test_the_weights_option_refuses_a_missing_file(tmp_path: Path) -> None:
     assert weights_option("none") is None and weights_option("imagenet") == "imagenet"
 
 
+@pytest.mark.slow
 def test_save_model_checked_reloads_and_compares(tmp_path: Path) -> None:
     model = tiny_model()
     model.fit(X, Y, epochs=1, verbose=0)  # built optimizer state, as after training

@@ -21,6 +21,8 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.errors import TrainabilityError, UnfreezeError
 
+pytestmark = pytest.mark.slow  # real keras.applications models
+
 SIZE = 32
 BACKBONES = ["MobileNetV3Small", "EfficientNetV2B0", "ResNet50V2"]
 

@@ -8,12 +8,19 @@ the scripts do, and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 """
 
 from .quiet import quiet_start
+from .requirements import unmet_requirement
+from .stops import stopped_by_ctrl_c
 
-with quiet_start():
-    # TensorFlow loads and looks for GPUs here, printing lines no one can act on.
-    import tensorflow
+if _unmet := unmet_requirement():  # one line before anything loads, not mid-run
+    raise SystemExit(_unmet)
+try:
+    with quiet_start():
+        # TensorFlow loads and looks for GPUs here, printing lines no one can act on.
+        import tensorflow
 
-    tensorflow.config.list_physical_devices()
+        tensorflow.config.list_physical_devices()
+except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
+    raise SystemExit(stopped_by_ctrl_c()) from None
 
 from .cache import CACHE_CHOICES
 from .data import (
@@ -54,7 +61,6 @@ from .settings import (
     training_settings,
 )
 from .ship import choose_model
-from .stops import stopped_by_ctrl_c
 from .training_data import (
     TrainingData,
     cache_training_features,

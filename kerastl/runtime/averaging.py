@@ -12,6 +12,10 @@ import contextlib
 
 import keras
 
+from .keras_internals import private
+
+EMA = "--ema (the optimizer's moving averages)"
+
 
 def averaged_variables(model: keras.Model) -> list[tuple]:
     """`(variable, average)` pairs of the model's trained variables.
@@ -24,10 +28,11 @@ def averaged_variables(model: keras.Model) -> list[tuple]:
     for optimizer in _optimizers(getattr(model, "optimizer", None)):
         if not getattr(optimizer, "use_ema", False) or not optimizer.built:
             continue
-        averages = optimizer._model_variables_moving_average
-        indices = optimizer._trainable_variables_indices
+        averages = private(optimizer, "_model_variables_moving_average", purpose=EMA)
+        indices = private(optimizer, "_trainable_variables_indices", purpose=EMA)
+        var_key = private(optimizer, "_var_key", purpose=EMA)
         for variable in model.trainable_variables:
-            index = indices.get(optimizer._var_key(variable))
+            index = indices.get(var_key(variable))
             if index is not None:
                 pairs.append((variable, averages[index]))
     return pairs

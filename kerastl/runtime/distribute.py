@@ -19,6 +19,10 @@ import keras
 import tensorflow as tf
 
 from .errors import ScriptError
+from .keras_internals import private, private_module
+
+#: What needs Keras's private names here, for the error where one is missing.
+MULTI_WORKER = "--strategy multi-worker"
 
 STRATEGIES = ("auto", "none", "mirrored", "multi-worker", "tpu")
 
@@ -207,9 +211,10 @@ def fitting_in(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator
         with strategy.scope():
             yield
         return
-    from keras.src.backend.tensorflow import trainer
-
-    reduce_per_replica = trainer.reduce_per_replica
+    trainer = private_module(
+        "keras.src.backend.tensorflow.trainer", purpose=MULTI_WORKER
+    )
+    reduce_per_replica = private(trainer, "reduce_per_replica", purpose=MULTI_WORKER)
 
     def reduce_logs(values, strategy, reduction):
         if reduction not in ("auto", "mean"):
@@ -218,7 +223,7 @@ def fitting_in(strategy: tf.distribute.Strategy, model: keras.Model) -> Iterator
             lambda value: strategy.reduce("MEAN", value, axis=None), values
         )
 
-    own_strategy = model._distribute_strategy
+    own_strategy = private(model, "_distribute_strategy", purpose=MULTI_WORKER)
     model._distribute_strategy = None  # Keras then takes the one of the scope
     trainer.reduce_per_replica = reduce_logs
     try:

@@ -17,6 +17,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from .keras_internals import private
+
 _EPOCH: list[tf.Variable] = []  # created on first use
 
 
@@ -171,6 +173,9 @@ def mix_batch(layers, images, labels, key: tf.Tensor):
     return tf.switch_case(index, [mixed_by(layer) for layer in layers])
 
 
+# What needs `_get_seed_generator`, for the error where Keras lacks it.
+KEYED = "augmentation drawn from the batch's key (exact resume)"
+
 # Folded into a batch's key for its mixing draws.
 _MIXING = 0x6D6978
 
@@ -179,6 +184,7 @@ _MIXING = 0x6D6978
 def _drawing_from(layer: keras.layers.Layer, seeds: keras.random.SeedGenerator):
     """Makes `layer` draw from `seeds` also where it ignores the seed it is given
     (`RandAugment` draws its operations from its own generator)."""
+    private(keras.layers.RandAugment, "_get_seed_generator", purpose=KEYED)
     layer._get_seed_generator = lambda backend=None: seeds
     try:
         yield

@@ -20,10 +20,11 @@ def quiet_start() -> Iterator[None]:
     as "Could not find cuda drivers" (before its own log level is read) and
     "failed call to cuInit" (when it first looks for GPUs). Around the block
     that imports TensorFlow and looks for GPUs, this sends the process's
-    standard error to a temporary file, printed after all if the block fails,
-    and it sets `TF_CPP_MIN_LOG_LEVEL=2` for the run: TensorFlow's C++ errors
-    show, its information and warnings do not. A user who sets
-    `TF_CPP_MIN_LOG_LEVEL` (`0` shows everything) sees what that lets through.
+    standard error to a temporary file, printed after all if the block fails
+    (not when Ctrl-C stops it), and it sets `TF_CPP_MIN_LOG_LEVEL=2` for the
+    run: TensorFlow's C++ errors show, its information and warnings do not.
+    A user who sets `TF_CPP_MIN_LOG_LEVEL` (`0` shows everything) sees what
+    that lets through.
     """
     if TF_LOG_LEVEL in os.environ or "tensorflow" in sys.modules:
         yield
@@ -35,6 +36,8 @@ def quiet_start() -> Iterator[None]:
         os.dup2(captured.fileno(), 2)
         try:
             yield
+        except KeyboardInterrupt:  # Ctrl-C: the user asked for no more output
+            raise
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
