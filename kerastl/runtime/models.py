@@ -90,9 +90,12 @@ def save_model_checked(
     """Saves `model` as a `.keras` file once its reloaded copy predicts the same.
 
     The model is written under a temporary name, reloaded and compared on the
-    first 8 images of `sample` (called eagerly: tracing two predict functions
-    would cost more than the check); only then does it replace `path`, so a
-    failed check or an interrupted save never leaves a bad model behind.
+    first 8 images of `sample`; only then does it replace `path`, so a failed
+    check or an interrupted save never leaves a bad model behind. The model
+    predicts the whole `sample` with `predict_on_batch` (give a batch of the
+    validation data: the predict function it traces then serves the
+    evaluation and the report), its reloaded copy is called eagerly (tracing
+    a predict function for one batch would cost more than the check).
 
     Returns:
         The reloaded model.
@@ -104,12 +107,11 @@ def save_model_checked(
     path = os.fspath(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
-    sample = sample[:8]
     with replacing(path) as partial:
         model.save(partial)
         reloaded = keras.saving.load_model(partial, compile=False)
-        expected = keras.ops.convert_to_numpy(model(sample, training=False))
-        actual = keras.ops.convert_to_numpy(reloaded(sample, training=False))
+        expected = np.asarray(model.predict_on_batch(sample))[:8]
+        actual = keras.ops.convert_to_numpy(reloaded(sample[:8], training=False))
         if not np.allclose(expected, actual, atol=1e-5):
             raise ScriptError(
                 f"{path} was not saved: the reloaded model predicts differently"

@@ -1,0 +1,257 @@
+"""What a run costs beyond its training: the README demo against a plain Keras script.
+
+Run: .venv/bin/python benchmarks/bench_overhead.py [--repeats 3]
+
+It generates the README's demo script (fine-tune MobileNetV3Small at 32 px)
+and runs it as the README does, on examples/data/digits_5to9 from
+examples/digits_base/mobilenetv3small_32px.weights.h5, 10 head epochs and 2
+fine-tuning epochs, `--no-augment`. Against it runs a plain Keras script
+written the way the keras-io transfer-learning guide writes one
+(`image_dataset_from_directory`, the same model, the same epochs, `fit()`,
+`model.save("model.keras")`). Each is one whole process (Python start,
+imports, data, training, the run's end), timed from outside, `--repeats`
+times by turns; the minimum of each is reported, and their ratio (goal:
+at most 1.3).
+
+The demo runs under a small wrapper that times the runtime's functions of a
+run's end (`Run.finish`, `choose_model`, `write_report`, ...) and those they
+call (the model check, weight loading, predictions, pictures); their seconds
+(the minimum over the repeats) are printed under the totals. The wrapper's
+cost is a clock read per call.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "examples" / "data" / "digits_5to9"
+WEIGHTS = REPO / "examples" / "digits_base" / "mobilenetv3small_32px.weights.h5"
+DEMO_OPTIONS = [
+    "--data-dir",
+    str(DATA / "train"),
+    "--val-dir",
+    str(DATA / "val"),
+    "--weights",
+    str(WEIGHTS),
+    "--epochs",
+    "10",
+    "--learning-rate",
+    "0.01",
+    "--batch-size",
+    "10",
+    "--fine-tune-epochs",
+    "2",
+    "--no-augment",
+]
+
+#: The runtime's functions timed in the demo: (module, qualified name). The
+#: first group is the run's end, called by the script's main(); the second,
+#: what those call.
+RUN_END = [
+    ("kerastl.runtime.run", "Run.fit"),
+    ("kerastl.runtime.run", "Run.finish"),
+    ("kerastl.runtime.ship", "choose_model"),
+    ("kerastl.runtime.report", "write_report"),
+]
+INSIDE = [
+    ("keras", "Model.fit"),
+    ("kerastl.runtime.run", "Run._save_checkpoint"),
+    ("kerastl.runtime", "load_training_data"),
+    ("kerastl.runtime.models", "save_model_checked"),
+    ("kerastl.runtime.models", "save_model_atomic"),
+    ("kerastl.runtime.run", "load_weights_of"),
+    ("kerastl.runtime.report", "predict_dataset"),
+    ("kerastl.runtime.report", "validation_predictions"),
+    ("kerastl.runtime.report", "plot_confusion_matrix"),
+    ("kerastl.runtime.report", "plot_training_curves"),
+    ("kerastl.runtime.report", "plot_top_losses"),
+]
+#: Timed in the plain script, to set against the demo's.
+PLAIN_PARTS = [("keras", "Model.fit"), ("keras", "Model.save")]
+
+#: Runs a script with the functions above timed; writes their seconds as JSON.
+WRAPPER = '''
+import atexit, functools, importlib, json, runpy, sys, time
+
+seconds = {}
+timed = json.loads(sys.argv[1])
+output = sys.argv[2]
+sys.argv = sys.argv[3:]
+
+
+def timer(name, function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+    return wrapper
+
+
+for module_name, name in timed:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        continue
+    owner_name, _, attribute = name.rpartition(".")
+    owner = getattr(module, owner_name) if owner_name else module
+    original = getattr(owner, attribute, None)
+    if original is None:
+        continue  # not in this version of the runtime
+    wrapped = timer(name, original)
+    setattr(owner, attribute, wrapped)
+    if not owner_name:  # also where other modules imported it by name
+        for other in list(sys.modules.values()):
+            if getattr(other, "__name__", "").startswith("kerastl") and (
+                getattr(other, attribute, None) is original
+            ):
+                setattr(other, attribute, wrapped)
+
+atexit.register(lambda: open(output, "w").write(json.dumps(seconds)))
+runpy.run_path(sys.argv[0], run_name="__main__")
+'''
+
+#: The same training as the demo, as the keras-io transfer-learning guide writes it.
+PLAIN_SCRIPT = '''
+import sys
+
+import keras
+import tensorflow as tf
+
+train_dir, val_dir, weights, output = sys.argv[1:5]
+keras.utils.set_random_seed(1337)
+train_ds = keras.utils.image_dataset_from_directory(
+    train_dir, image_size=(32, 32), batch_size=10, label_mode="categorical", seed=1337
+)
+validation_ds = keras.utils.image_dataset_from_directory(
+    val_dir, image_size=(32, 32), batch_size=10, label_mode="categorical"
+)
+train_ds = train_ds.cache().prefetch(tf.data.AUTOTUNE)
+validation_ds = validation_ds.cache().prefetch(tf.data.AUTOTUNE)
+
+base_model = keras.applications.MobileNetV3Small(
+    include_top=False, weights=None, input_shape=(32, 32, 3)
+)
+base_model.load_weights(weights)
+base_model.trainable = False
+inputs = keras.Input(shape=(32, 32, 3))
+x = base_model(inputs, training=False)
+x = keras.layers.GlobalAveragePooling2D()(x)
+x = keras.layers.Dropout(0.2)(x)
+outputs = keras.layers.Dense(5, activation="softmax")(x)
+model = keras.Model(inputs, outputs)
+
+model.compile(
+    optimizer=keras.optimizers.Adam(0.01),
+    loss=keras.losses.CategoricalCrossentropy(),
+    metrics=["accuracy"],
+)
+model.fit(train_ds, epochs=10, validation_data=validation_ds, verbose=2)
+
+# Fine-tune the top 3 blocks, BatchNormalization frozen, at a low rate.
+top = ("expanded_conv_8_", "expanded_conv_9_", "expanded_conv_10_")
+base_model.trainable = True
+for layer in base_model.layers:
+    layer.trainable = layer.name.startswith(top) and not isinstance(
+        layer, keras.layers.BatchNormalization
+    )
+model.compile(
+    optimizer=keras.optimizers.Adam(1e-5),
+    loss=keras.losses.CategoricalCrossentropy(),
+    metrics=["accuracy"],
+)
+model.fit(train_ds, epochs=12, initial_epoch=10, validation_data=validation_ds, verbose=2)
+model.save(output + "/model.keras")
+'''
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        script = root / "train.py"
+        subprocess.run(
+            [sys.executable, "-m", "kerastl", "new", "--mode", "fine-tune"]
+            + ["--backbone", "MobileNetV3Small", "--image-size", "32"]
+            + ["-o", str(script), "--force"],
+            check=True,
+            capture_output=True,
+            env=environment,
+        )
+        (root / "plain.py").write_text(PLAIN_SCRIPT)
+        (root / "timed.py").write_text(WRAPPER)
+        demo_times: list[float] = []
+        plain_times: list[float] = []
+        parts: dict[str, list[float]] = {}
+        plain_parts: dict[str, list[float]] = {}
+        for repeat in range(args.repeats):
+            output = root / f"demo-{repeat}"
+            seconds_file = root / f"parts-{repeat}.json"
+            demo_times.append(
+                timed_process(
+                    [sys.executable, str(root / "timed.py")]
+                    + [json.dumps(RUN_END + INSIDE), str(seconds_file), str(script)]
+                    + DEMO_OPTIONS
+                    + ["--output-dir", str(output)],
+                    environment,
+                )
+            )
+            for name, seconds in json.loads(seconds_file.read_text()).items():
+                parts.setdefault(name, []).append(seconds)
+            plain_output = root / f"plain-{repeat}"
+            plain_output.mkdir()
+            plain_times.append(
+                timed_process(
+                    [sys.executable, str(root / "timed.py")]
+                    + [json.dumps(PLAIN_PARTS), str(seconds_file)]
+                    + [str(root / "plain.py")]
+                    + [str(DATA / "train"), str(DATA / "val"), str(WEIGHTS)]
+                    + [str(plain_output)],
+                    environment,
+                )
+            )
+            for name, seconds in json.loads(seconds_file.read_text()).items():
+                plain_parts.setdefault(name, []).append(seconds)
+            print(
+                f"run {repeat + 1}: demo {demo_times[-1]:.2f} s, "
+                f"plain {plain_times[-1]:.2f} s",
+                flush=True,
+            )
+    demo, plain = min(demo_times), min(plain_times)
+    print(f"\nwhole process, the minimum of {args.repeats}:")
+    print(f"  demo   {demo:7.2f} s")
+    print(f"  plain  {plain:7.2f} s")
+    print(f"  demo / plain = {demo / plain:.2f}  (goal <= 1.3)")
+    print("the demo's parts (seconds, the minimum of the repeats):")
+    for _, name in RUN_END + INSIDE:
+        if name in parts:
+            print(f"  {name:<28} {min(parts[name]):7.2f}")
+    print("the plain script's parts:")
+    for _, name in PLAIN_PARTS:
+        if name in plain_parts:
+            print(f"  {name:<28} {min(plain_parts[name]):7.2f}")
+
+
+def timed_process(command: list[str], environment: dict) -> float:
+    """The wall time of `command`, which must succeed; its output is kept back."""
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{command[1]} failed:\n{result.stdout}\n{result.stderr}")
+    return seconds
+
+
+if __name__ == "__main__":
+    main()
