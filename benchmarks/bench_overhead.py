@@ -76,7 +76,7 @@ INSIDE = [
 PLAIN_PARTS = [("keras", "Model.fit"), ("keras", "Model.save")]
 
 #: Runs a script with the functions above timed; writes their seconds as JSON.
-WRAPPER = '''
+WRAPPER = """
 import atexit, functools, importlib, json, runpy, sys, time
 
 seconds = {}
@@ -117,10 +117,10 @@ for module_name, name in timed:
 
 atexit.register(lambda: open(output, "w").write(json.dumps(seconds)))
 runpy.run_path(sys.argv[0], run_name="__main__")
-'''
+"""
 
 #: The same training as the demo, as the keras-io transfer-learning guide writes it.
-PLAIN_SCRIPT = '''
+PLAIN_SCRIPT = """
 import sys
 
 import keras
@@ -170,7 +170,7 @@ model.compile(
 )
 model.fit(train_ds, epochs=12, initial_epoch=10, validation_data=validation_ds, verbose=2)
 model.save(output + "/model.keras")
-'''
+"""
 
 
 def main() -> None:
@@ -246,7 +246,9 @@ def main() -> None:
 def timed_process(command: list[str], environment: dict) -> float:
     """The wall time of `command`, which must succeed; its output is kept back."""
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=environment
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{command[1]} failed:\n{result.stdout}\n{result.stderr}")

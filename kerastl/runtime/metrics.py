@@ -165,7 +165,7 @@ def predict_dataset(
     return labels, probabilities
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Predictions:
     """One pass of a model over a labelled dataset (`predictions_of`).
 
