@@ -10,19 +10,21 @@ written the way the keras-io transfer-learning guide writes one
 (`image_dataset_from_directory`, the same model, the same epochs, `fit()`,
 `model.save("model.keras")`). Each is one whole process (Python start,
 imports, data, training, the run's end), timed from outside, `--repeats`
-times by turns; the minimum of each is reported, and their ratio (goal:
-at most 1.3).
+times by turns; the minimum of each is reported, in wall seconds and in CPU
+seconds of all its threads (which vary less on a machine that others share),
+and their ratio (goal: at most 1.3 wall).
 
 The demo runs under a small wrapper that times the runtime's functions of a
 run's end (`Run.finish`, `choose_model`, `write_report`, ...) and those they
 call (the model check, weight loading, predictions, pictures); their seconds
-(the minimum over the repeats) are printed under the totals. The wrapper's
-cost is a clock read per call.
+(the minimum over the repeats, wall and CPU) are printed under the totals.
+The wrapper's cost is two clock reads per call.
 """
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,7 +69,8 @@ INSIDE = [
     ("kerastl.runtime.models", "save_model_atomic"),
     ("kerastl.runtime.run", "load_weights_of"),
     ("kerastl.runtime.report", "predict_dataset"),
-    ("kerastl.runtime.report", "validation_predictions"),
+    ("kerastl.runtime.metrics", "predictions_of"),
+    ("kerastl.runtime.metrics", "with_mirror_images"),
     ("kerastl.runtime.report", "plot_confusion_matrix"),
     ("kerastl.runtime.report", "plot_training_curves"),
     ("kerastl.runtime.report", "plot_top_losses"),
@@ -75,7 +78,8 @@ INSIDE = [
 #: Timed in the plain script, to set against the demo's.
 PLAIN_PARTS = [("keras", "Model.fit"), ("keras", "Model.save")]
 
-#: Runs a script with the functions above timed; writes their seconds as JSON.
+#: Runs a script with the functions above timed; writes their seconds as JSON:
+#: wall and CPU (all threads) seconds by name.
 WRAPPER = """
 import atexit, functools, importlib, json, runpy, sys, time
 
@@ -88,11 +92,13 @@ sys.argv = sys.argv[3:]
 def timer(name, function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             return function(*args, **kwargs)
         finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            total = seconds.setdefault(name, [0.0, 0.0])
+            total[0] += time.perf_counter() - wall
+            total[1] += time.process_time() - cpu
     return wrapper
 
 
@@ -178,6 +184,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    whole: dict[str, list[tuple[float, float]]] = {"demo": [], "plain": []}
+    parts: dict[str, dict[str, list[list[float]]]] = {"demo": {}, "plain": {}}
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         script = root / "train.py"
@@ -191,68 +199,68 @@ def main() -> None:
         )
         (root / "plain.py").write_text(PLAIN_SCRIPT)
         (root / "timed.py").write_text(WRAPPER)
-        demo_times: list[float] = []
-        plain_times: list[float] = []
-        parts: dict[str, list[float]] = {}
-        plain_parts: dict[str, list[float]] = {}
+        demo = [str(script), *DEMO_OPTIONS, "--output-dir"]
+        plain = [str(root / "plain.py"), str(DATA / "train"), str(DATA / "val")]
+        plain += [str(WEIGHTS)]
         for repeat in range(args.repeats):
-            output = root / f"demo-{repeat}"
-            seconds_file = root / f"parts-{repeat}.json"
-            demo_times.append(
-                timed_process(
-                    [sys.executable, str(root / "timed.py")]
-                    + [json.dumps(RUN_END + INSIDE), str(seconds_file), str(script)]
-                    + DEMO_OPTIONS
-                    + ["--output-dir", str(output)],
-                    environment,
+            for name, command, timed in (
+                ("demo", demo, RUN_END + INSIDE),
+                ("plain", plain, PLAIN_PARTS),
+            ):
+                output = root / f"{name}-{repeat}"
+                output.mkdir()
+                seconds_file = root / f"parts-{name}-{repeat}.json"
+                whole[name].append(
+                    timed_process(
+                        [sys.executable, str(root / "timed.py"), json.dumps(timed)]
+                        + [str(seconds_file), *command, str(output)],
+                        environment,
+                    )
                 )
-            )
-            for name, seconds in json.loads(seconds_file.read_text()).items():
-                parts.setdefault(name, []).append(seconds)
-            plain_output = root / f"plain-{repeat}"
-            plain_output.mkdir()
-            plain_times.append(
-                timed_process(
-                    [sys.executable, str(root / "timed.py")]
-                    + [json.dumps(PLAIN_PARTS), str(seconds_file)]
-                    + [str(root / "plain.py")]
-                    + [str(DATA / "train"), str(DATA / "val"), str(WEIGHTS)]
-                    + [str(plain_output)],
-                    environment,
-                )
-            )
-            for name, seconds in json.loads(seconds_file.read_text()).items():
-                plain_parts.setdefault(name, []).append(seconds)
+                for part, seconds in json.loads(seconds_file.read_text()).items():
+                    parts[name].setdefault(part, []).append(seconds)
             print(
-                f"run {repeat + 1}: demo {demo_times[-1]:.2f} s, "
-                f"plain {plain_times[-1]:.2f} s",
+                f"run {repeat + 1}: demo {whole['demo'][-1][0]:.2f} s, "
+                f"plain {whole['plain'][-1][0]:.2f} s (wall)",
                 flush=True,
             )
-    demo, plain = min(demo_times), min(plain_times)
-    print(f"\nwhole process, the minimum of {args.repeats}:")
-    print(f"  demo   {demo:7.2f} s")
-    print(f"  plain  {plain:7.2f} s")
-    print(f"  demo / plain = {demo / plain:.2f}  (goal <= 1.3)")
-    print("the demo's parts (seconds, the minimum of the repeats):")
-    for _, name in RUN_END + INSIDE:
-        if name in parts:
-            print(f"  {name:<28} {min(parts[name]):7.2f}")
-    print("the plain script's parts:")
-    for _, name in PLAIN_PARTS:
-        if name in plain_parts:
-            print(f"  {name:<28} {min(plain_parts[name]):7.2f}")
+    report(whole, parts, args.repeats)
 
 
-def timed_process(command: list[str], environment: dict) -> float:
-    """The wall time of `command`, which must succeed; its output is kept back."""
+def report(whole: dict, parts: dict, repeats: int) -> None:
+    """Prints the minimum wall and CPU seconds of each process and part."""
+    print(f"\nwhole process, the minimum of {repeats} (wall, CPU of all threads):")
+    best = {name: [min(times) for times in zip(*runs)] for name, runs in whole.items()}
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:<6} {wall:7.2f} s  {cpu:7.2f} s")
+    wall_ratio = best["demo"][0] / best["plain"][0]
+    cpu_ratio = best["demo"][1] / best["plain"][1]
+    print(f"  demo / plain = {wall_ratio:.2f} wall, {cpu_ratio:.2f} CPU  (goal <= 1.3)")
+    for name, timed in (("demo", RUN_END + INSIDE), ("plain", PLAIN_PARTS)):
+        print(f"the {name}'s parts (seconds, the minimum of the repeats: wall, CPU):")
+        for _, part in timed:
+            if part in parts[name]:
+                wall, cpu = (min(times) for times in zip(*parts[name][part]))
+                print(f"  {part:<28} {wall:7.2f}  {cpu:7.2f}")
+
+
+def timed_process(command: list[str], environment: dict) -> tuple[float, float]:
+    """The wall and CPU seconds of `command`, which must succeed; its output is
+    kept back."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(
         command, check=False, capture_output=True, text=True, env=environment
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        sys.exit(f"{command[1]} failed:\n{result.stdout}\n{result.stderr}")
-    return seconds
+        sys.exit(f"{command[3]} failed:\n{result.stdout}\n{result.stderr}")
+    return seconds, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
