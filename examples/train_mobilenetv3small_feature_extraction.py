@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         run.model,
         shipped,
         data,
-        run.card(),
+        run,
         test_dir=settings.test_dir,
         tta=settings.tta,
     )

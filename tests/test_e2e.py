@@ -449,6 +449,7 @@ def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> No
     ]
     assert all(figures["agreement"] >= 0.99 for figures in exports.values())
     assert "Exported out/export/model.tflite: accuracy" in result.stdout
+    assert "XNNPACK" not in result.stdout + result.stderr  # TFLite's C++ INFO line
     assert set(exports) == {"export/model.tflite", "export/saved_model"}  # relative
     labels = (out / "export" / "labels.txt").read_text().splitlines()
     assert labels == [str(d) for d in range(10)]

@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -13,6 +14,7 @@ import tensorflow as tf
 from kerastl.runtime import export as export_module
 from kerastl.runtime import export_format, export_model, save_labels
 from kerastl.runtime.export import ExportError
+from kerastl.runtime.quiet import stderr_without
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(0, 255, (24, 8, 8, 3)).astype("float32")
@@ -82,6 +84,23 @@ def test_a_quantized_model_below_its_minimum_fails_loudly_keeping_its_files(
     exports = json.loads((tmp_path / "metrics.json").read_text())["exports"]
     (figures,) = exports.values()
     assert figures["weights"] == "int8" and 0 <= figures["agreement"] <= 1
+
+
+@pytest.mark.slow
+def test_the_tflite_check_prints_no_delegate_line(model, tmp_path: Path, capfd) -> None:
+    """TensorFlow Lite announces its CPU delegate from C++ on standard error."""
+    save_labels(tmp_path, CLASSES)
+    export_model(model, tmp_path, ["tflite"], batches())
+    out, err = capfd.readouterr()
+    assert "Exported" in out
+    assert "XNNPACK" not in err and "XNNPACK" not in out
+
+
+def test_stderr_without_keeps_every_other_line(capfd) -> None:
+    with pytest.raises(KeyError), stderr_without("delegate"):
+        os.write(2, b"an error\nINFO: Created a delegate\nanother\n")
+        raise KeyError("the block fails")
+    assert capfd.readouterr().err == "an error\nanother\n"
 
 
 @pytest.mark.slow

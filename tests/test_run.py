@@ -21,6 +21,7 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.epochs import epoch_batches
 from kerastl.runtime.errors import DivergedError, RunMismatchError
+from kerastl.runtime.report import run_card
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")
@@ -88,7 +89,7 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     assert head_best["phase"] == "head"
     fit(run, WILD)
     assert state(tmp_path)["best"] == head_best  # the wild phase never beat it
-    assert run.card()["phases"] == [
+    assert run_card(run.state, run.settings)["phases"] == [
         {"name": "head", "first_epoch": 1, "last_epoch": 6},
         {"name": "wild", "first_epoch": 7, "last_epoch": 8},
     ]

@@ -65,5 +65,7 @@ def test_every_public_name_is_called_by_a_template_or_documented() -> None:
 def test_the_package_exports_exactly_its_public_names() -> None:
     names = public_names()
     assert len(set(names)) == len(names)
-    private = imported_names() - set(names) - {"quiet_start", "unmet_requirement"}  # used at import
+    private = (
+        imported_names() - set(names) - {"quiet_start", "unmet_requirement"}
+    )  # used at import
     assert not private, f"imported into kerastl.runtime but not public: {private}"

@@ -174,3 +174,58 @@ def test_save_model_checked_reloads_and_compares(tmp_path: Path) -> None:
         reloaded.predict(X, verbose=0), model.predict(X, verbose=0)
     )
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["model.keras"]
+
+
+@keras.saving.register_keras_serializable("kerastl_tests")
+class Scale(keras.layers.Layer):
+    """A layer of one's own; with `forgetful`, its config loses its factor."""
+
+    def __init__(self, factor: float = 1.0, forgetful: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.forgetful = factor, forgetful
+
+    def call(self, inputs):
+        return inputs * self.factor
+
+    def get_config(self) -> dict:
+        if self.forgetful:
+            return super().get_config()
+        return {**super().get_config(), "factor": self.factor}
+
+
+@pytest.mark.parametrize("forgetful", [False, True])
+def test_save_model_checked_calls_a_model_with_a_layer_of_its_own(
+    tmp_path: Path, forgetful: bool
+) -> None:
+    inputs = keras.Input((4,))
+    scaled = Scale(3.0, forgetful=forgetful)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(scaled))
+    path = tmp_path / "model.keras"
+    if not forgetful:
+        save_model_checked(model, path, X[:4])
+        assert path.is_file()
+        return
+    with pytest.raises(ScriptError, match="reloaded model predicts differently"):
+        save_model_checked(model, path, X[:4])  # reloaded with factor 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_model_checked_compares_the_reloaded_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny_model()
+    path = tmp_path / "model.keras"
+    save_model_checked(model, path, X[:4])
+    saved = path.read_bytes()
+    load = keras.saving.load_model
+
+    def altered(*args, **kwargs):  # a file that reloads with other weights
+        reloaded = load(*args, **kwargs)
+        reloaded.set_weights([weight + 1e-3 for weight in reloaded.get_weights()])
+        return reloaded
+
+    monkeypatch.setattr(keras.saving, "load_model", altered)
+    model.fit(X, Y, epochs=1, verbose=0)
+    with pytest.raises(ScriptError, match="reloaded model predicts differently"):
+        save_model_checked(model, path, X[:4])
+    assert path.read_bytes() == saved  # the last good file stays

@@ -23,8 +23,9 @@ from . import files
 from .common.labels import LABELS_FILE, class_names_in
 from .errors import ScriptError
 from .jsonfile import read_json, write_json
-from .quiet import quiet_logger
-from .report import METRICS_FILE, class_indices
+from .metrics import class_indices
+from .quiet import quiet_logger, stderr_without
+from .report import METRICS_FILE
 
 EXPORT_FORMATS = ("saved-model", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -33,6 +34,8 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 # weights round it, int8 activations most.
 MIN_AGREEMENT = {"none": 0.99, "float16": 0.99, "dynamic": 0.97, "int8": 0.95}
 CALIBRATION_IMAGES = 200
+#: What TensorFlow Lite prints to standard error, from C++, for each interpreter.
+XNNPACK_LINE = "Created TensorFlow Lite XNNPACK delegate for CPU."
 # The file each format writes into the export folder, whatever the quantization
 # (metrics.json records the TFLite weights): deployed code names one file.
 ARTIFACTS = {
@@ -260,10 +263,12 @@ def _tflite_predict(path: str) -> tuple[Predict, tuple]:
             interpreter.get_input_details()[0],
             interpreter.get_output_details()[0],
         )
-        interpreter.resize_tensor_input(source["index"], images.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(source["index"], images)
-        interpreter.invoke()
+        # Where the interpreter applies its CPU delegate, which announces itself.
+        with stderr_without(XNNPACK_LINE):
+            interpreter.resize_tensor_input(source["index"], images.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(source["index"], images)
+            interpreter.invoke()
         return np.array(interpreter.get_tensor(target["index"]))
 
     shape = tuple(int(n) for n in interpreter.get_input_details()[0]["shape"])
@@ -310,12 +315,14 @@ def _calibration_images(dataset: tf.data.Dataset) -> Iterator[list[np.ndarray]]:
 
 def _tflite_interpreter(path: str):
     """LiteRT's interpreter where it is installed, else TensorFlow's (deprecated)."""
-    if importlib.util.find_spec("ai_edge_litert") is not None:
-        from ai_edge_litert.interpreter import Interpreter
+    content = files.read_bytes(path)
+    with stderr_without(XNNPACK_LINE):
+        if importlib.util.find_spec("ai_edge_litert") is not None:
+            from ai_edge_litert.interpreter import Interpreter
 
-        return Interpreter(model_content=files.read_bytes(path))
-    with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", UserWarning
-        )  # "tf.lite.Interpreter is deprecated"
-        return tf.lite.Interpreter(model_content=files.read_bytes(path))
+            return Interpreter(model_content=content)
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # "tf.lite.Interpreter is deprecated"
+            return tf.lite.Interpreter(model_content=content)

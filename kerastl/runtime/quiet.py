@@ -79,3 +79,31 @@ def quiet_logger(
         logger.removeFilter(keep)
         if below is not None:
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def stderr_without(*hidden: str) -> Iterator[None]:
+    """Hides the lines of the process's standard error that hold one of `hidden`.
+
+    For what a C++ library prints straight to file descriptor 2, past Python
+    and past `TF_CPP_MIN_LOG_LEVEL` (TensorFlow Lite's "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU."): in the block, descriptor 2
+    goes to a temporary file; when the block ends, error or not, every other
+    line is written to standard error.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            kept = [line for line in lines if not any(text in line for text in hidden)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()

@@ -10,7 +10,7 @@ matplotlib state stays as it was.
 import os
 import platform
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -21,12 +21,27 @@ from .common.plots import agg_figure, png_bytes
 from .data import ImageFiles, load_test_folder
 from .history import read_history
 from .jsonfile import write_json
+from .metrics import (  # noqa: F401 (the metrics came from here: still importable)
+    TopLosses,
+    class_indices,
+    classification_metrics,
+    cross_entropy,
+    most_confused,
+    predict_dataset,
+    predictions_of,
+    ratio,
+    summary_lines,
+    with_mirror_images,
+)
 from .training_data import TrainingData
-from .tta import averaged, mirror, tta_decision
+from .tta import averaged, tta_decision
+
+if TYPE_CHECKING:
+    from .checkpoints import RunState
+    from .run import Run
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
-TOP_LOSSES = 16
 
 
 # The files of the report, in the run's output folder.
@@ -42,128 +57,6 @@ REPORT_FILES = (
     TOP_LOSSES_FILE,
     RUN_CARD_FILE,
 )
-
-
-def classification_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
-) -> dict:
-    """Accuracy, per-class precision, recall and F1, and the confusion matrix.
-
-    Args:
-        labels: True class indices, shape `(n,)`, or one-hot rows `(n, classes)`.
-        probabilities: The model's outputs, shape `(n, classes)`.
-        class_names: The names of the classes, in index order.
-
-    Returns:
-        `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
-        `per_class` (class, precision, recall, f1, support; precision and
-        recall are 0 where undefined), `confusion_matrix` (rows: true class,
-        columns: predicted class), `most_confused` (see `most_confused`) and
-        `examples`.
-
-    Raises:
-        ValueError: If the shapes do not match each other or `class_names`, or
-            there are no examples.
-    """
-    probabilities = np.asarray(probabilities)
-    labels = class_indices(labels)
-    count = len(class_names)
-    if probabilities.ndim != 2 or probabilities.shape[1] != count:
-        raise ValueError(
-            f"probabilities of shape {probabilities.shape} do not match {count} classes"
-        )
-    if len(labels) != len(probabilities):
-        raise ValueError(
-            f"{len(labels)} labels for {len(probabilities)} rows of probabilities"
-        )
-    if len(labels) == 0:
-        raise ValueError("no examples to evaluate")
-    if labels.min() < 0 or labels.max() >= count:
-        raise ValueError(f"labels outside 0..{count - 1}")
-    predicted = probabilities.argmax(axis=1)
-    matrix = np.bincount(labels * count + predicted, minlength=count * count)
-    matrix = matrix.reshape(count, count)
-    correct = np.diag(matrix)
-    support = matrix.sum(axis=1)
-    precision = _ratio(correct, matrix.sum(axis=0))
-    recall = _ratio(correct, support)
-    f1 = _ratio(2 * precision * recall, precision + recall)
-    metrics: dict = {"accuracy": float(correct.sum() / len(labels))}
-    if count > 5:
-        top5 = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
-        metrics["top5_accuracy"] = float((top5 == labels[:, None]).any(axis=1).mean())
-    metrics["macro_f1"] = float(f1.mean())
-    metrics["per_class"] = [
-        {
-            "class": name,
-            "precision": float(precision[index]),
-            "recall": float(recall[index]),
-            "f1": float(f1[index]),
-            "support": int(support[index]),
-        }
-        for index, name in enumerate(class_names)
-    ]
-    metrics["confusion_matrix"] = matrix.tolist()
-    metrics["most_confused"] = most_confused(matrix, class_names)
-    metrics["examples"] = len(labels)
-    return metrics
-
-
-def most_confused(matrix, class_names: list[str]) -> list[list]:
-    """The mistakes of a confusion matrix, the most frequent first.
-
-    Args:
-        matrix: Counts; rows are the true class, columns the predicted one.
-        class_names: The names of the classes, in index order.
-
-    Returns:
-        `[true class, predicted class, count]` for every cell off the diagonal
-        that is not 0, by count, then in the matrix's order.
-    """
-    matrix = np.asarray(matrix, dtype="int64")
-    errors = matrix - np.diag(np.diag(matrix))
-    rows, columns = np.nonzero(errors)
-    order = np.argsort(-errors[rows, columns], kind="stable")
-    return [
-        [
-            class_names[rows[i]],
-            class_names[columns[i]],
-            int(errors[rows[i], columns[i]]),
-        ]
-        for i in order
-    ]
-
-
-class TopLosses:
-    """The images with the highest loss seen so far, at most `count`, kept as uint8.
-
-    Feed it batches with `add`; it holds `count` images whatever the number of
-    batches, so it can follow a whole validation pass.
-    """
-
-    def __init__(self, count: int = TOP_LOSSES) -> None:
-        self.count = count
-        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
-        self.labels: np.ndarray = np.zeros(0, dtype="int64")
-        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
-        self.losses: np.ndarray = np.zeros(0, dtype="float64")
-
-    def add(self, images, labels, probabilities) -> None:
-        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
-        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
-        labels = class_indices(labels)
-        probabilities = np.asarray(probabilities, dtype="float32")
-        losses = -np.log(
-            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
-        ).astype("float64")
-        if len(self.losses):
-            images = np.concatenate([self.images, images])
-            labels = np.concatenate([self.labels, labels])
-            probabilities = np.concatenate([self.probabilities, probabilities])
-            losses = np.concatenate([self.losses, losses])
-        kept = np.argsort(-losses, kind="stable")[: self.count]
-        self.images, self.labels = images[kept], labels[kept]
-        self.probabilities, self.losses = probabilities[kept], losses[kept]
 
 
 def plot_top_losses(
@@ -220,44 +113,6 @@ def plot_image_grid(
     return save_png(figure, path, title)
 
 
-def predict_dataset(
-    model,
-    dataset,
-    worst: TopLosses | None = None,
-    *,
-    mirrored: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The labels and predicted probabilities of a batched dataset, in one pass.
-
-    Each batch is predicted as it is read, so the labels line up with the
-    predictions even when the dataset shuffles on every pass.
-
-    Args:
-        model: A Keras model whose outputs are class probabilities.
-        dataset: Batches of `(images, labels)`; labels are class indices or
-            one-hot rows.
-        worst: If given, it is fed every batch, to keep the top losses.
-        mirrored: If given, receives the probabilities of each batch's mirror
-            images (`tta.mirror`), in the same pass.
-
-    Returns:
-        The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
-    """
-    labels: list[np.ndarray] = []
-    probabilities: list[np.ndarray] = []
-    for batch in dataset:
-        images, batch_labels = batch[0], batch[1]
-        probabilities.append(np.asarray(model.predict_on_batch(images)))
-        labels.append(class_indices(np.asarray(batch_labels)))
-        if mirrored is not None:
-            mirrored.append(np.asarray(model.predict_on_batch(mirror(images))))
-        if worst is not None:
-            worst.add(images, labels[-1], probabilities[-1])
-    if not labels:
-        return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32")
-    return np.concatenate(labels), np.concatenate(probabilities)
-
-
 def plot_confusion_matrix(
     matrix, class_names: list[str], path: str | os.PathLike, title: str
 ) -> str | None:
@@ -279,7 +134,7 @@ def plot_confusion_matrix(
         title = f"{title} ({len(shown)} most confused of {len(class_names)} classes)"
     totals = matrix.sum(axis=1)[shown]
     counts = matrix[np.ix_(shown, shown)]
-    shares = _ratio(counts, totals[:, None])
+    shares = ratio(counts, totals[:, None])
     side = min(20.0, max(6.0, 2.0 + 0.35 * len(shown)))
     figure = agg_figure(path, (side + 1.5, side))
     if figure is None:
@@ -320,7 +175,7 @@ def plot_training_curves(
         history_rows: Rows of `history.csv`, as `read_history` gives them.
         path: The PNG to write.
         title: The title of the picture.
-        phases: The run's phases (`Run.card()["phases"]`), each start marked.
+        phases: The run's phases (`run_card(...)["phases"]`), each start marked.
 
     Returns:
         `path`, or None if matplotlib is not installed.
@@ -379,70 +234,6 @@ def plot_training_curves(
     return save_png(figure, path, title)
 
 
-def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
-    """The metrics of `classification_metrics` as lines to print.
-
-    Args:
-        metrics: What `classification_metrics` returned.
-        weakest: How many classes with the lowest F1 to list.
-
-    Returns:
-        Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
-        classes (a class without examples is named apart, not ranked), then
-        the three most frequent mistakes.
-    """
-    figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
-    if "top5_accuracy" in metrics:
-        figures.append(("top-5 accuracy", f"{metrics['top5_accuracy']:.4f}"))
-    figures.append(("macro F1", f"{metrics['macro_f1']:.4f}"))
-    figures.append(("examples", str(metrics["examples"])))
-    width = max(len(name) for name, _ in figures)
-    lines = [f"  {name:<{width}}  {value}" for name, value in figures]
-    rows = metrics["per_class"]
-    ranked = sorted(
-        (row for row in rows if row["support"] > 0), key=lambda row: row["f1"]
-    )[: max(weakest, 0)]
-    if ranked:
-        lines.append(f"Weakest {_plural(len(ranked), 'class', 'classes')} by F1:")
-        name_width = max(len(str(row["class"])) for row in ranked)
-        lines += [
-            f"  {row['class']!s:<{name_width}}  F1 {row['f1']:.3f}  "
-            f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
-            f"({_plural(row['support'], 'example', 'examples')})"
-            for row in ranked
-        ]
-    empty = [str(row["class"]) for row in rows if row["support"] == 0]
-    if empty:
-        lines.append(f"No examples of: {', '.join(empty)}")
-    confused = metrics.get("most_confused", [])[:3]
-    if confused:
-        lines.append("Most confused (true -> predicted):")
-        lines += [
-            f"  {true} -> {predicted}  {_plural(count, 'time', 'times')}"
-            for true, predicted, count in confused
-        ]
-    return lines
-
-
-def class_indices(labels) -> np.ndarray:
-    """Class indices from indices or one-hot rows."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        labels = labels.argmax(axis=1)
-    return labels.reshape(-1).astype("int64")
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """`numerator / denominator`, 0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype="float64")
-    denominator = np.broadcast_to(
-        np.asarray(denominator, dtype="float64"), numerator.shape
-    )
-    result = np.zeros(numerator.shape)
-    np.divide(numerator, denominator, out=result, where=denominator != 0)
-    return result
-
-
 def _most_confused_classes(matrix: np.ndarray, count: int) -> list[int]:
     """The `count` classes most often mistaken (as true or predicted), in order."""
     errors = matrix - np.diag(np.diag(matrix))
@@ -464,10 +255,6 @@ def _history_value(value) -> float:
         return float("nan")
 
 
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
 def save_png(figure: Any, path: str, title: str) -> str:
     """Writes `figure` to `path` under a temporary name, then renames it."""
     return files.write_bytes(path, png_bytes(figure, title))
@@ -478,7 +265,7 @@ def write_report(
     model: keras.Model,
     shipped: str,
     data: TrainingData,
-    card: dict,
+    run: "Run",
     *,
     test_dir: str | os.PathLike | None = None,
     tta: str | bool = "off",
@@ -486,12 +273,12 @@ def write_report(
     """Evaluates the shipped model and writes the report into the run's folder.
 
     Call it after `choose_model()`, which leaves the model holding the weights
-    of the file it ships. Writes `metrics.json` (for the validation data, and the
+    of the file it ships (and its predictions of the validation images, which
+    are not made again). Writes `metrics.json` (for the validation data, and the
     test data when given: loss, accuracy, top-5 accuracy over 5 classes,
     macro-F1, per-class figures, the confusion matrix, the most confused pairs),
     `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
-    validation images with the highest loss) and `run.json` (settings,
-    versions, devices, the data, each phase's wall time, the shipped file),
+    validation images with the highest loss) and `run.json` (`run_card`),
     then prints a summary.
 
     Args:
@@ -499,8 +286,7 @@ def write_report(
         model: The model, holding the weights of `shipped`.
         shipped: The file `choose_model()` chose.
         data: The training and validation data (`load_training_data`).
-        card: The run's part of `run.json` (`Run.card()`): its settings,
-            best epoch and time per phase.
+        run: The finished run: its state and settings go into `run.json`.
         test_dir: A test folder with the same classes, read now, once: the
             test images never choose an epoch or a model.
         tta: `--tta` ("auto", "on" or "off"): whether to also evaluate with
@@ -525,31 +311,115 @@ def write_report(
         "validation": data.validation,
         "test": None if test is None else test.batches,
     }
-    class_names = data.class_names
-    metrics: dict[str, Any] = {"model": shipped}
     use_tta, tta_reason = tta_decision(tta, data.augmented)
-    worst = TopLosses()
-    for name in ("validation", "test"):
-        dataset = datasets.get(name)
+    metrics: dict[str, Any] = {"model": shipped}
+    for name, dataset in datasets.items():
         if dataset is not None:
-            keep = worst if name == "validation" else None
-            mirrored: list[np.ndarray] | None = [] if use_tta else None
-            labels, probabilities = predict_dataset(
-                model, dataset, keep, mirrored=mirrored
-            )
-            metrics[name] = _figures(labels, probabilities, class_names)
-            if mirrored:
-                both = averaged(probabilities, np.concatenate(mirrored))
-                metrics[name]["tta"] = {
-                    key: value
-                    for key, value in _figures(labels, both, class_names).items()
-                    if key in TTA_FIGURES
-                }
+            metrics[name] = _set_figures(model, dataset, data.class_names, use_tta)
     write_json(files.join(folder, METRICS_FILE), metrics)
     evaluated = "test" if "test" in metrics else "validation"
-    written = [files.join(folder, METRICS_FILE)]
+    card = run_card(run.state, run.settings)
+    pictures = _draw_pictures(
+        folder,
+        model,
+        shipped,
+        metrics[evaluated],
+        evaluated,
+        predictions_of(model, data.validation).worst,
+        data.class_names,
+        card["phases"],
+    )
+    card = {
+        "shipped_model": shipped,
+        **card,
+        "settings": {"model": model.name, **card["settings"]},
+        **_environment(),
+        "classes": dict(enumerate(data.class_names)),
+        "data": _data_card(
+            {
+                "training": data.train_files,
+                "validation": data.validation_files,
+                "test": None if test is None else test.files,
+            }
+        ),
+    }
+    write_json(files.join(folder, RUN_CARD_FILE), card)
+    written = [files.join(folder, METRICS_FILE), *pictures]
+    written.append(files.join(folder, RUN_CARD_FILE))
+    print(f"\nThe {evaluated} images, with {shipped}:")
+    print("\n".join(summary_lines(metrics[evaluated])))
+    if line := _tta_line(metrics[evaluated], tta, tta_reason):
+        print(line)
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return metrics
+
+
+def run_card(state: "RunState", settings: dict) -> dict:
+    """What `run.json` says of a run, from its saved state and its settings.
+
+    Args:
+        state: The run's state (`Run.state`): the phases completed with the
+            epoch each ended after, the best epoch and the seconds of each phase.
+        settings: The settings the run was started with (`Run.settings`).
+
+    Returns:
+        `best_epoch` (its `value`, `epoch` and `phase`, or None),
+        `phase_seconds`, `phases` (each phase that trained, with its first and
+        last epoch) and `settings` (a finished run rerun with other settings
+        did not train with them: the settings it trained with win).
+    """
+    completed = state.completed
+    ends = [0] + [phase["end_epoch"] for phase in completed]
+    best = state.best
+    return {
+        "best_epoch": (
+            None
+            if best is None
+            else {
+                "value": best["value"],
+                "epoch": best["epoch"],
+                "phase": best["phase"],
+            }
+        ),
+        "phase_seconds": state.seconds,
+        "phases": [
+            {"name": phase["phase"], "first_epoch": start + 1, "last_epoch": end}
+            for phase, start, end in zip(completed, ends, ends[1:])
+            if end > start
+        ],
+        "settings": {**settings, **state.training_settings},
+    }
+
+
+def _set_figures(
+    model: keras.Model, dataset, class_names: list[str], tta: bool
+) -> dict:
+    """The figures of one set, with a `tta` entry if asked."""
+    predictions = predictions_of(model, dataset)
+    figures = _figures(predictions.labels, predictions.probabilities, class_names)
+    if tta:
+        labels, probabilities, mirrored = with_mirror_images(
+            model, dataset, predictions
+        )
+        figures = _figures(labels, probabilities, class_names)
+        both = _figures(labels, averaged(probabilities, mirrored), class_names)
+        figures["tta"] = {key: both[key] for key in TTA_FIGURES if key in both}
+    return figures
+
+
+def _draw_pictures(
+    folder: str,
+    model: keras.Model,
+    shipped: str,
+    figures: dict,
+    evaluated: str,
+    worst: TopLosses,
+    class_names: list[str],
+    phases: list[dict],
+) -> list[str]:
+    """Draws the report's three pictures; returns the paths of those drawn."""
     picture = plot_confusion_matrix(
-        np.array(metrics[evaluated]["confusion_matrix"]),
+        np.array(figures["confusion_matrix"]),
         class_names,
         files.join(folder, CONFUSION_MATRIX_FILE),
         f"Confusion matrix of {shipped} on the {evaluated} images",
@@ -559,7 +429,7 @@ def write_report(
         history,
         files.join(folder, TRAINING_CURVES_FILE),
         f"Training of {model.name}",
-        card.get("phases", []),
+        phases,
     )
     losses = plot_top_losses(
         worst,
@@ -567,29 +437,7 @@ def write_report(
         files.join(folder, TOP_LOSSES_FILE),
         f"Highest losses of {shipped} on the validation images",
     )
-    written += [path for path in (picture, curves, losses) if path is not None]
-    run_card = {
-        "shipped_model": shipped,
-        **card,
-        "settings": {"model": model.name, **card.get("settings", {})},
-        **_environment(),
-        "classes": dict(enumerate(class_names)),
-        "data": _data_card(
-            {
-                "training": data.train_files,
-                "validation": data.validation_files,
-                "test": None if test is None else test.files,
-            }
-        ),
-    }
-    write_json(files.join(folder, RUN_CARD_FILE), run_card)
-    written.append(files.join(folder, RUN_CARD_FILE))
-    print(f"\nThe {evaluated} images, with {shipped}:")
-    print("\n".join(summary_lines(metrics[evaluated])))
-    if line := _tta_line(metrics[evaluated], tta, tta_reason):
-        print(line)
-    print("Wrote " + ", ".join(str(path) for path in written))
-    return metrics
+    return [path for path in (picture, curves, losses) if path is not None]
 
 
 def _tta_line(figures: dict, choice: str | bool, reason: str) -> str | None:
@@ -613,15 +461,9 @@ TTA_FIGURES = ("loss", "accuracy", "top5_accuracy", "macro_f1")
 
 def _figures(labels: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
     return {
-        "loss": _cross_entropy(labels, probabilities),
+        "loss": cross_entropy(labels, probabilities),
         **classification_metrics(labels, probabilities, class_names),
     }
-
-
-def _cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The mean sparse categorical cross-entropy, clipped as Keras clips it."""
-    chosen = probabilities[np.arange(len(labels)), labels]
-    return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
 
 
 def _environment() -> dict:

@@ -188,23 +188,6 @@ class Run:
             else {key: best[key] for key in ("value", "epoch", "phase")}
         )
 
-    def card(self) -> dict:
-        """What `run.json` says of the run: settings, best epoch, the epochs
-        of each phase that trained, and the seconds of each."""
-        ends = [0] + [phase["end_epoch"] for phase in self.state.completed]
-        phases = [
-            {"name": phase["phase"], "first_epoch": start + 1, "last_epoch": end}
-            for phase, start, end in zip(self.state.completed, ends, ends[1:])
-            if end > start
-        ]
-        return {
-            "best_epoch": self.best,
-            "phase_seconds": self.state.seconds,
-            "phases": phases,
-            # A finished run rerun with other settings did not train with them.
-            "settings": {**self.settings, **self.state.training_settings},
-        }
-
     def fit(
         self,
         phase: Phase,

@@ -1,6 +1,10 @@
 """Which file of a finished run to ship: the final model, or the run's best epoch."""
 
+import keras
+import numpy as np
+
 from . import files
+from .metrics import predictions_of
 from .platforms import ship_to_model_dir
 from .run import (
     Run,
@@ -16,7 +20,8 @@ def choose_model(run: Run, validation_data) -> str:
     Call it after `run.finish()`. Both models are evaluated on
     `validation_data` by the run's monitored metric, and a line says which is
     better (a tie ships the final model); the run's model then holds the
-    weights of the file chosen.
+    weights of the file chosen. The loss and accuracy come from one prediction
+    pass of each (`predictions_of`), which the report then reuses.
 
     On Vertex AI the model is also saved into `AIP_MODEL_DIR`
     (`ship_to_model_dir`).
@@ -28,10 +33,10 @@ def choose_model(run: Run, validation_data) -> str:
     final_weights = model.get_weights()
     best_path = files.join(run.output_dir, "best.keras")
     with without_retracing_warnings():
-        figures = {"model.keras": _evaluate(model, validation_data)}
+        figures = {"model.keras": _evaluate(model, validation_data, run.monitor)}
         if run.best is not None and files.exists(best_path):
             model.set_weights(load_weights_of(best_path))
-            figures["best.keras"] = _evaluate(model, validation_data)
+            figures["best.keras"] = _evaluate(model, validation_data, run.monitor)
     better = _better(run.monitor, figures)
     if better != "best.keras":
         model.set_weights(final_weights)
@@ -40,8 +45,29 @@ def choose_model(run: Run, validation_data) -> str:
     return better or "model.keras"
 
 
-def _evaluate(model, validation_data) -> dict[str, float]:
-    return model.evaluate(validation_data, verbose=0, return_dict=True)
+def _evaluate(model, validation_data, monitor: str) -> dict[str, float]:
+    """The model's accuracy and compiled loss, from its predictions.
+
+    Other monitored metrics, and losses that are not one function of the
+    labels and outputs (several outputs, regularization), are left to
+    `model.evaluate`.
+    """
+    loss = getattr(model, "loss", None)
+    if (
+        monitor.removeprefix("val_") not in ("loss", "accuracy")
+        or model.losses
+        or not (isinstance(loss, str) or callable(loss))
+    ):
+        return model.evaluate(validation_data, verbose=0, return_dict=True)
+    predictions = predictions_of(model, validation_data)
+    if not len(predictions.labels):
+        return model.evaluate(validation_data, verbose=0, return_dict=True)
+    values = keras.losses.get(loss)(predictions.targets(), predictions.probabilities)
+    predicted = predictions.probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(np.mean(predicted == predictions.labels)),
+        "loss": float(np.mean(keras.ops.convert_to_numpy(values))),
+    }
 
 
 def _better(monitor: str, figures: dict[str, dict[str, float]]) -> str | None:

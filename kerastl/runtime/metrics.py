@@ -1,0 +1,367 @@
+"""The figures of a classifier: its predictions over a dataset, and their metrics.
+
+Plain numpy, importable without TensorFlow; the figures are JSON-ready
+(Python ints and floats, never NaN).
+"""
+
+import hashlib
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .tta import mirror
+
+TOP_LOSSES = 16
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> dict:
+    """Accuracy, per-class precision, recall and F1, and the confusion matrix.
+
+    Args:
+        labels: True class indices, shape `(n,)`, or one-hot rows `(n, classes)`.
+        probabilities: The model's outputs, shape `(n, classes)`.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `accuracy`, `top5_accuracy` (with more than 5 classes only), `macro_f1`,
+        `per_class` (class, precision, recall, f1, support; precision and
+        recall are 0 where undefined), `confusion_matrix` (rows: true class,
+        columns: predicted class), `most_confused` (see `most_confused`) and
+        `examples`.
+
+    Raises:
+        ValueError: If the shapes do not match each other or `class_names`, or
+            there are no examples.
+    """
+    probabilities = np.asarray(probabilities)
+    labels = class_indices(labels)
+    count = len(class_names)
+    if probabilities.ndim != 2 or probabilities.shape[1] != count:
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not match {count} classes"
+        )
+    if len(labels) != len(probabilities):
+        raise ValueError(
+            f"{len(labels)} labels for {len(probabilities)} rows of probabilities"
+        )
+    if len(labels) == 0:
+        raise ValueError("no examples to evaluate")
+    if labels.min() < 0 or labels.max() >= count:
+        raise ValueError(f"labels outside 0..{count - 1}")
+    predicted = probabilities.argmax(axis=1)
+    matrix = np.bincount(labels * count + predicted, minlength=count * count)
+    matrix = matrix.reshape(count, count)
+    correct = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    precision = ratio(correct, matrix.sum(axis=0))
+    recall = ratio(correct, support)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    metrics: dict = {"accuracy": float(correct.sum() / len(labels))}
+    if count > 5:
+        top5 = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
+        metrics["top5_accuracy"] = float((top5 == labels[:, None]).any(axis=1).mean())
+    metrics["macro_f1"] = float(f1.mean())
+    metrics["per_class"] = [
+        {
+            "class": name,
+            "precision": float(precision[index]),
+            "recall": float(recall[index]),
+            "f1": float(f1[index]),
+            "support": int(support[index]),
+        }
+        for index, name in enumerate(class_names)
+    ]
+    metrics["confusion_matrix"] = matrix.tolist()
+    metrics["most_confused"] = most_confused(matrix, class_names)
+    metrics["examples"] = len(labels)
+    return metrics
+
+
+def most_confused(matrix, class_names: list[str]) -> list[list]:
+    """The mistakes of a confusion matrix, the most frequent first.
+
+    Args:
+        matrix: Counts; rows are the true class, columns the predicted one.
+        class_names: The names of the classes, in index order.
+
+    Returns:
+        `[true class, predicted class, count]` for every cell off the diagonal
+        that is not 0, by count, then in the matrix's order.
+    """
+    matrix = np.asarray(matrix, dtype="int64")
+    errors = matrix - np.diag(np.diag(matrix))
+    rows, columns = np.nonzero(errors)
+    order = np.argsort(-errors[rows, columns], kind="stable")
+    return [
+        [
+            class_names[rows[i]],
+            class_names[columns[i]],
+            int(errors[rows[i], columns[i]]),
+        ]
+        for i in order
+    ]
+
+
+class TopLosses:
+    """The images with the highest loss seen so far, at most `count`, kept as uint8.
+
+    Feed it batches with `add`; it holds `count` images whatever the number of
+    batches, so it can follow a whole validation pass.
+    """
+
+    def __init__(self, count: int = TOP_LOSSES) -> None:
+        self.count = count
+        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
+        self.labels: np.ndarray = np.zeros(0, dtype="int64")
+        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
+        self.losses: np.ndarray = np.zeros(0, dtype="float64")
+
+    def add(self, images, labels, probabilities) -> None:
+        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
+        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
+        labels = class_indices(labels)
+        probabilities = np.asarray(probabilities, dtype="float32")
+        losses = -np.log(
+            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+        ).astype("float64")
+        if len(self.losses):
+            images = np.concatenate([self.images, images])
+            labels = np.concatenate([self.labels, labels])
+            probabilities = np.concatenate([self.probabilities, probabilities])
+            losses = np.concatenate([self.losses, losses])
+        kept = np.argsort(-losses, kind="stable")[: self.count]
+        self.images, self.labels = images[kept], labels[kept]
+        self.probabilities, self.losses = probabilities[kept], losses[kept]
+
+
+def predict_dataset(
+    model,
+    dataset,
+    worst: TopLosses | None = None,
+    *,
+    mirrored: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and predicted probabilities of a batched dataset, in one pass.
+
+    Each batch is predicted as it is read, so the labels line up with the
+    predictions even when the dataset shuffles on every pass.
+
+    Args:
+        model: A Keras model whose outputs are class probabilities.
+        dataset: Batches of `(images, labels)`; labels are class indices or
+            one-hot rows.
+        worst: If given, it is fed every batch, to keep the top losses.
+        mirrored: If given, receives the probabilities of each batch's mirror
+            images (`tta.mirror`), in the same pass.
+
+    Returns:
+        The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
+    """
+    labels, probabilities, _ = _predict_pass(model, dataset, worst, mirrored)
+    return labels, probabilities
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """One pass of a model over a labelled dataset (`predictions_of`).
+
+    Attributes:
+        labels: The true class indices, shape `(n,)`.
+        probabilities: The model's outputs, shape `(n, classes)`.
+        one_hot: Whether the dataset's labels are one-hot rows.
+        worst: The images with the highest loss.
+        images: A hash of the images in the order they were read.
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    one_hot: bool
+    worst: TopLosses
+    images: str
+
+    def targets(self) -> np.ndarray:
+        """The labels as the dataset gives them: class indices or one-hot rows."""
+        if not self.one_hot:
+            return self.labels
+        return np.eye(self.probabilities.shape[1], dtype="float32")[self.labels]
+
+
+#: The latest passes of `predictions_of`: (model, dataset, weights hash, result).
+_PASSES: list[tuple[Any, Any, str, Predictions]] = []
+_PASSES_KEPT = 2
+
+
+def predictions_of(model, dataset) -> Predictions:
+    """The predictions of `model` over `dataset`, once per set of weights.
+
+    Choosing the file to ship and reporting on it need the same predictions
+    of the validation set: a call with the same model and dataset objects
+    whose weights hash the same as in one of the last two calls returns that
+    call's result instead of predicting again.
+
+    Args:
+        model: A Keras model whose outputs are class probabilities.
+        dataset: Batches of `(images, labels)`; labels are class indices or
+            one-hot rows.
+    """
+    weights = weights_hash(model)
+    for model_ref, dataset_ref, kept_weights, kept in _PASSES:
+        if (
+            model_ref() is model
+            and dataset_ref() is dataset
+            and kept_weights == weights
+        ):
+            return kept
+    worst = TopLosses()
+    images = hashlib.blake2b(digest_size=16)
+    labels, probabilities, one_hot = _predict_pass(model, dataset, worst, None, images)
+    predictions = Predictions(labels, probabilities, one_hot, worst, images.hexdigest())
+    try:
+        refs = (weakref.ref(model), weakref.ref(dataset))
+    except TypeError:  # an object that takes no weak reference is not kept
+        return predictions
+    _PASSES.insert(0, (*refs, weights, predictions))
+    del _PASSES[_PASSES_KEPT:]
+    return predictions
+
+
+def with_mirror_images(
+    model, dataset, predictions: Predictions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`predictions` with the probabilities of each image's mirror image.
+
+    The mirror images are predicted in a pass of their own; if that pass reads
+    other images or another order than `predictions` (a dataset that shuffles
+    on every pass), both are predicted again in one pass.
+
+    Returns:
+        The class indices, the probabilities and the mirror images'
+        probabilities, lined up.
+    """
+    images = hashlib.blake2b(digest_size=16)
+    mirrored: list[np.ndarray] = []
+    for batch in dataset:
+        _hash_images(images, batch[0])
+        mirrored.append(np.asarray(model.predict_on_batch(mirror(batch[0]))))
+    if mirrored and images.hexdigest() == predictions.images:
+        return predictions.labels, predictions.probabilities, np.concatenate(mirrored)
+    mirrored = []
+    labels, probabilities = predict_dataset(model, dataset, mirrored=mirrored)
+    return (
+        labels,
+        probabilities,
+        np.concatenate(mirrored) if mirrored else probabilities,
+    )
+
+
+def weights_hash(model) -> str:
+    """A hash of the values of the model's weights."""
+    digest = hashlib.blake2b(digest_size=16)
+    for weight in model.get_weights():
+        weight = np.ascontiguousarray(weight)
+        digest.update(f"{weight.dtype}{weight.shape}".encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
+def _predict_pass(model, dataset, worst, mirrored, images=None):
+    """Labels, probabilities and whether the labels are one-hot, in one pass."""
+    labels: list[np.ndarray] = []
+    probabilities: list[np.ndarray] = []
+    one_hot = False
+    for batch in dataset:
+        batch_images, batch_labels = batch[0], np.asarray(batch[1])
+        if images is not None:
+            _hash_images(images, batch_images)
+        probabilities.append(np.asarray(model.predict_on_batch(batch_images)))
+        one_hot = batch_labels.ndim == 2
+        labels.append(class_indices(batch_labels))
+        if mirrored is not None:
+            mirrored.append(np.asarray(model.predict_on_batch(mirror(batch_images))))
+        if worst is not None:
+            worst.add(batch_images, labels[-1], probabilities[-1])
+    if not labels:
+        return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32"), one_hot
+    return np.concatenate(labels), np.concatenate(probabilities), one_hot
+
+
+def _hash_images(digest, images) -> None:
+    digest.update(np.ascontiguousarray(np.asarray(images)).view(np.uint8).reshape(-1))
+
+
+def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
+    """The metrics of `classification_metrics` as lines to print.
+
+    Args:
+        metrics: What `classification_metrics` returned.
+        weakest: How many classes with the lowest F1 to list.
+
+    Returns:
+        Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
+        classes (a class without examples is named apart, not ranked), then
+        the three most frequent mistakes.
+    """
+    figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
+    if "top5_accuracy" in metrics:
+        figures.append(("top-5 accuracy", f"{metrics['top5_accuracy']:.4f}"))
+    figures.append(("macro F1", f"{metrics['macro_f1']:.4f}"))
+    figures.append(("examples", str(metrics["examples"])))
+    width = max(len(name) for name, _ in figures)
+    lines = [f"  {name:<{width}}  {value}" for name, value in figures]
+    rows = metrics["per_class"]
+    ranked = sorted(
+        (row for row in rows if row["support"] > 0), key=lambda row: row["f1"]
+    )[: max(weakest, 0)]
+    if ranked:
+        lines.append(f"Weakest {plural(len(ranked), 'class', 'classes')} by F1:")
+        name_width = max(len(str(row["class"])) for row in ranked)
+        lines += [
+            f"  {row['class']!s:<{name_width}}  F1 {row['f1']:.3f}  "
+            f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+            f"({plural(row['support'], 'example', 'examples')})"
+            for row in ranked
+        ]
+    empty = [str(row["class"]) for row in rows if row["support"] == 0]
+    if empty:
+        lines.append(f"No examples of: {', '.join(empty)}")
+    confused = metrics.get("most_confused", [])[:3]
+    if confused:
+        lines.append("Most confused (true -> predicted):")
+        lines += [
+            f"  {true} -> {predicted}  {plural(count, 'time', 'times')}"
+            for true, predicted, count in confused
+        ]
+    return lines
+
+
+def class_indices(labels) -> np.ndarray:
+    """Class indices from indices or one-hot rows."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    return labels.reshape(-1).astype("int64")
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`numerator / denominator`, 0 where the denominator is 0."""
+    numerator = np.asarray(numerator, dtype="float64")
+    denominator = np.broadcast_to(
+        np.asarray(denominator, dtype="float64"), numerator.shape
+    )
+    result = np.zeros(numerator.shape)
+    np.divide(numerator, denominator, out=result, where=denominator != 0)
+    return result
+
+
+def cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The mean sparse categorical cross-entropy, clipped as Keras clips it."""
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
+
+
+def plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
