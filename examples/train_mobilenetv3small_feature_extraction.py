@@ -243,30 +243,10 @@ def main(argv: list[str] | None = None) -> None:
             train(run, base_model, training_data, settings)
     except runtime.RangeTestDone:  # --find-lr: it trained nothing
         return
-    run.finish(data.validation)  # saves model.keras, checked after reloading
-    if not run.is_chief:
-        return  # a worker of a multi-worker run: the chief writes the rest
-    # Ship the better of model.keras and best.keras on the validation data; the
-    # test images are read only after that, once: they never choose a model.
-    shipped = runtime.choose_model(run, data.validation)
-    runtime.write_report(
-        run.output_dir,
-        run.model,
-        shipped,
-        data,
-        run,
-        test_dir=settings.test_dir,
-        tta=settings.tta,
-    )
-    if settings.export:  # each artifact is checked against the Keras model
-        runtime.export_model(
-            run.model,
-            run.output_dir,
-            settings.export,
-            data.validation,
-            quantize=settings.quantize,
-            calibration_data=data.train,
-        )
+    # Save model.keras, ship the better of it and best.keras on the validation
+    # images, then write the report (the test images are read only now, once:
+    # they never choose a model) and the exports.
+    runtime.ship(run, data, settings, test_dir=settings.test_dir)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ PAGES = [
 EXAMPLE_RUNS = ["runs/first", "runs/photos", "runs/photos-mixup"]
 # Public names that branches of issue 23 add to kerastl.runtime; remove once
 # merged (the test then checks them like the others).
-PENDING_RUNTIME_NAMES = {"RunSettings", "RunStopped", "run_setting"}
 OPTION = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -171,7 +170,7 @@ def public_runtime_names() -> set[str]:
 def test_each_runtime_name_is_public(page: Path) -> None:
     # `runtime.NAME`, not `kerastl.runtime.unfreeze` (a module) or `runtime.md`.
     named = set(re.findall(r"(?<![\w/.])runtime\.(?!md\b)(\w+)", page.read_text()))
-    known = public_runtime_names() | PENDING_RUNTIME_NAMES
+    known = public_runtime_names()
     assert named - known == set()
 
 

@@ -196,22 +196,7 @@ def test_the_default_fine_tune_script_is_short_and_train_is_the_loop() -> None:
     assert function_lines(text)["train"] <= TRAIN_LINES
 
 
-@pytest.mark.parametrize(
-    "function",
-    [
-        *(
-            name
-            for name in function_lines(default_fine_tune_script())
-            if name != "main"
-        ),
-        pytest.param(
-            "main",
-            marks=pytest.mark.xfail(
-                strict=True, reason="main() is trimmed on another branch (issue 23)"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("function", function_lines(default_fine_tune_script()))
 def test_no_function_of_the_default_fine_tune_script_is_long(function: str) -> None:
     assert function_lines(default_fine_tune_script())[function] <= FUNCTION_LINES
 

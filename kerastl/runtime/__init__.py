@@ -60,7 +60,7 @@ from .settings import (
     settings_record,
     training_settings,
 )
-from .ship import choose_model
+from .ship import choose_model, ship
 from .training_data import (
     TrainingData,
     cache_training_features,
@@ -131,6 +131,7 @@ __all__ = [
     "set_mixed_precision",
     "setting",
     "settings_record",
+    "ship",
     "stopped_by_ctrl_c",
     "summary_lines",
     "top_k",

@@ -1,17 +1,69 @@
-"""Which file of a finished run to ship: the final model, or the run's best epoch."""
+"""The end of a run: which file to ship (the final model or the run's best
+epoch), its report and its exports."""
+
+import os
 
 import keras
 import numpy as np
 
 from . import files
+from .export import export_model
 from .metrics import predictions_of
 from .platforms import ship_to_model_dir
+from .report import write_report
 from .run import (
     Run,
     improves,
     load_weights_of,
     without_retracing_warnings,
 )
+from .run_settings import RunSettings
+from .training_data import TrainingData
+
+
+def ship(
+    run: Run,
+    data: TrainingData,
+    settings: RunSettings,
+    *,
+    test_dir: str | os.PathLike | None = None,
+) -> None:
+    """Ends a trained run: saves, chooses, reports and exports its model.
+
+    Saves `model.keras` (checked after reloading), ships the better of it and
+    `best.keras` on the validation images (`choose_model`), then writes the
+    report (`write_report`: the test images are read only now, once, so they
+    never choose a model) and the exports of `--export`, each checked against
+    the Keras model. In a multi-worker run only the chief does more than save.
+
+    Args:
+        run: The run, after its last phase.
+        data: Its training and validation data (`load_training_data`).
+        settings: The script's settings: `--tta`, `--export` and `--quantize`.
+        test_dir: A folder of test images with the same classes, or None.
+    """
+    run.finish(data.validation)
+    if not run.is_chief:
+        return  # a worker of a multi-worker run: the chief writes the rest
+    shipped = choose_model(run, data.validation)
+    write_report(
+        run.output_dir,
+        run.model,
+        shipped,
+        data,
+        run,
+        test_dir=test_dir,
+        tta=settings.tta,
+    )
+    if settings.export:
+        export_model(
+            run.model,
+            run.output_dir,
+            settings.export,
+            data.validation,
+            quantize=settings.quantize,
+            calibration_data=data.train,
+        )
 
 
 def choose_model(run: Run, validation_data) -> str:
