@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -76,7 +76,7 @@ def export_format(value: str) -> str:
 def export_model(
     model: keras.Model,
     output_dir: str | os.PathLike,
-    formats: list[str],
+    formats: Sequence[str],
     validation_data: tf.data.Dataset,
     *,
     quantize: str = "none",
