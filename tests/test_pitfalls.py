@@ -8,12 +8,15 @@ test_e2e.py.
 """
 
 import ast
+from pathlib import Path
 
 import pytest
 
 from kerastl import backbones
 from kerastl.render import render
 from kerastl.spec import make_spec
+
+SHIP_MODULE = Path(__file__).resolve().parents[1] / "kerastl" / "runtime" / "ship.py"
 
 TRAINING_MODES = ("feature-extraction", "fine-tune")
 
@@ -167,15 +170,22 @@ def test_the_test_folder_is_read_after_the_model_is_chosen(training_scripts) -> 
     """Test images that pick an epoch or a model leak into the result: the
     report reads --test-dir only after the file to ship is chosen."""
     for tree in training_scripts.values():
-        order = [dotted(call.func) for call in calls(function(tree, "main"))]
-        assert order.index("run.finish") < order.index("runtime.choose_model")
-        assert order.index("runtime.choose_model") < order.index("runtime.write_report")
-        (report,) = [
+        (ship,) = [
             call
             for call in calls(function(tree, "main"))
-            if dotted(call.func) == "runtime.write_report"
+            if dotted(call.func) == "runtime.ship"
         ]
-        assert keyword(report, "test_dir") == "settings.test_dir"
+        assert keyword(ship, "test_dir") == "settings.test_dir"
+    runtime_ship = ast.parse(SHIP_MODULE.read_text())
+    order = [dotted(call.func) for call in calls(function(runtime_ship, "ship"))]
+    assert order.index("run.finish") < order.index("choose_model")
+    assert order.index("choose_model") < order.index("write_report")
+    (report,) = [
+        call
+        for call in calls(function(runtime_ship, "ship"))
+        if dotted(call.func) == "write_report"
+    ]
+    assert keyword(report, "test_dir") == "test_dir"
 
 
 def test_class_weights_reach_fit(training_scripts) -> None:
