@@ -88,9 +88,13 @@ def test_the_shipped_figures_are_keras_own(loss, one_hot: bool) -> None:
     targets = np.eye(COUNT, dtype="float32")[labels] if one_hot else labels
     model.compile(loss=loss, metrics=["accuracy"])
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).batch(5)
+    figures = _evaluate(model, dataset, "val_loss")  # no test function traced yet
+    assert model.test_function is None
     expected = model.evaluate(dataset, verbose=0, return_dict=True)
-    figures = _evaluate(model, dataset, "val_loss")
     assert figures == pytest.approx(expected, rel=1e-5)
+    calls = counting(model)  # now traced: the evaluation is Keras's own
+    assert _evaluate(model, dataset, "val_loss") == pytest.approx(expected, rel=1e-5)
+    assert calls[0] == 0
 
 
 def test_the_run_card_is_built_from_the_run_state() -> None:

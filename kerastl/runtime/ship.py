@@ -72,8 +72,7 @@ def choose_model(run: Run, validation_data) -> str:
     Call it after `run.finish()`. Both models are evaluated on
     `validation_data` by the run's monitored metric, and a line says which is
     better (a tie ships the final model); the run's model then holds the
-    weights of the file chosen. The loss and accuracy come from one prediction
-    pass of each (`predictions_of`), which the report then reuses.
+    weights of the file chosen.
 
     On Vertex AI the model is also saved into `AIP_MODEL_DIR`
     (`ship_to_model_dir`).
@@ -98,15 +97,20 @@ def choose_model(run: Run, validation_data) -> str:
 
 
 def _evaluate(model, validation_data, monitor: str) -> dict[str, float]:
-    """The model's accuracy and compiled loss, from its predictions.
+    """The model's figures on the validation data, at the least cost.
 
-    Other monitored metrics, and losses that are not one function of the
-    labels and outputs (several outputs, regularization), are left to
-    `model.evaluate`.
+    A model that validated while it trained evaluates with the test function
+    it traced then. One that never did (the whole model of a head trained on
+    cached features, a copy outside a tf.distribute strategy) is judged by its
+    accuracy and compiled loss from one prediction pass (`predictions_of`),
+    which the report reuses, rather than tracing a test function too. Other
+    monitored metrics, and losses that are not one function of the labels and
+    outputs (several outputs, regularization), are left to `model.evaluate`.
     """
     loss = getattr(model, "loss", None)
     if (
-        monitor.removeprefix("val_") not in ("loss", "accuracy")
+        getattr(model, "test_function", None) is not None
+        or monitor.removeprefix("val_") not in ("loss", "accuracy")
         or model.losses
         or not (isinstance(loss, str) or callable(loss))
     ):
