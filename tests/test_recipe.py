@@ -373,8 +373,25 @@ def test_the_tta_line_sets_the_figures_against_the_plain_ones_and_says_why() -> 
     on, reason = tta_decision("auto", flipped_in_training=False)
     assert not on
     assert _tta_line(plain, "auto", reason) == (
-        "No TTA (--tta auto: the training never flipped the images "
-        "(--no-augment)); --tta on averages with mirror images anyway."
+        "No TTA (--tta auto: the training never flipped the images); "
+        "--tta on averages with mirror images anyway."
     )
     assert tta_decision("off", flipped_in_training=True) == (False, "--tta off")
     assert _tta_line(plain, "off", "--tta off") is None
+
+
+def test_auto_tta_follows_the_flip_of_the_augmentation() -> None:
+    """A user who deletes RandomFlip from augmentation() (digits, text) turns
+    mirror TTA off with it; a vertical flip alone is no mirror image."""
+    import keras
+
+    from kerastl.runtime.tta import flips_left_to_right
+
+    def augmentation(*layers: keras.layers.Layer) -> keras.Sequential:
+        return keras.Sequential([*layers, keras.layers.RandomZoom(0.1)])
+
+    assert flips_left_to_right(augmentation(keras.layers.RandomFlip("horizontal")))
+    assert flips_left_to_right(keras.layers.RandomFlip())  # both directions
+    assert not flips_left_to_right(augmentation(keras.layers.RandomRotation(0.05)))
+    assert not flips_left_to_right(augmentation(keras.layers.RandomFlip("vertical")))
+    assert not flips_left_to_right(None)  # --no-augment

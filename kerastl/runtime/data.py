@@ -32,6 +32,7 @@ from .cache import (
 from .epochs import augment_batch, epoch_batches, mix_batch
 from .errors import DataError
 from .images import IMAGE_EXTENSIONS, check_images, list_images
+from .tta import flips_left_to_right
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
 CLASS_WEIGHTS = ("none", "auto")  # auto: `class_weights` of the training images
@@ -95,6 +96,8 @@ class ImageFolders:
         train_in_order: The training images in file order, neither shuffled
             nor augmented (the feature cache runs the base over them once).
         augmented: Whether the training images are augmented each epoch.
+        flipped: Whether that augmentation flips them left to right at random
+            (`--tta auto` then averages with mirror images).
         mixed: Whether MixUp or CutMix mixes the training batches.
     """
 
@@ -105,6 +108,7 @@ class ImageFolders:
     validation_files: ImageFiles
     train_in_order: tf.data.Dataset
     augmented: bool = False
+    flipped: bool = False
     mixed: bool = False
 
 
@@ -327,6 +331,7 @@ def load_image_folders(
         ),
         train_in_order=train_in_order,
         augmented=augmentation is not None,
+        flipped=flips_left_to_right(augmentation),
         mixed=bool(mixing),
     )
 

@@ -311,7 +311,7 @@ def write_report(
         "validation": data.validation,
         "test": None if test is None else test.batches,
     }
-    use_tta, tta_reason = tta_decision(tta, data.augmented)
+    use_tta, tta_reason = tta_decision(tta, data.flipped)
     metrics: dict[str, Any] = {"model": shipped}
     for name, dataset in datasets.items():
         if dataset is not None:
