@@ -1,5 +1,6 @@
 """Shared fixtures: the --update-golden switch, image folders, running scripts."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -7,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from kerastl.cli import cli
 from tests.digits import write_digits
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +61,15 @@ def script_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def new_script(folder: Path, *options: str, name: str = "train.py") -> Path:
+    """`kerastl new OPTIONS -o NAME`, run in `folder` and in this process (the
+    generator imports no TensorFlow: no subprocess needed); returns the script."""
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(cli, ["new", *options, "-o", name])
+    assert result.exit_code == 0, result.output
+    return folder / name
+
+
 def run_script(
     script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -81,18 +93,13 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> 
     from random weights on the digits, `--export saved-model tflite onnx`.
     """
     folder = tmp_path_factory.mktemp("exported")
-    generated = subprocess.run(
-        [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction"]
-        + ["--backbone", "MobileNetV3Small", "--image-size", "32", "-o", "train.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=script_env(PYTHONPATH=str(REPO)),
+    script = new_script(
+        folder,
+        *("--mode", "feature-extraction", "--backbone", "MobileNetV3Small"),
+        *("--image-size", "32"),
     )
-    assert generated.returncode == 0, generated.stderr
     result = run_script(
-        folder / "train.py",
+        script,
         *("--data-dir", str(digits_dir), "--weights", "none", "--epochs", "1"),
         *("--output-dir", "run", "--export", "saved-model", "tflite", "onnx"),
     )

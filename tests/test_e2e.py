@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.conftest import REPO, run_script, script_env
+from tests.conftest import new_script, run_script, script_env
 from tests.digits import write_digits
 
 pytestmark = pytest.mark.slow
@@ -19,24 +19,7 @@ pytestmark = pytest.mark.slow
 
 def generate(folder: Path, options: str) -> Path:
     """Runs `kerastl new OPTIONS -o script.py` in `folder`."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kerastl",
-            "new",
-            *shlex.split(options),
-            "-o",
-            "script.py",
-        ],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=script_env(PYTHONPATH=str(REPO)),
-    )
-    assert result.returncode == 0, result.stderr
-    return folder / "script.py"
+    return new_script(folder, *shlex.split(options), name="script.py")
 
 
 def on_data(data: Path, options: str) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, new_script, script_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +29,7 @@ print("=== the interpreter goes on")
 def test_main_twice_in_one_process_runs_as_two_processes(
     tmp_path: Path, digits_dir: Path
 ) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "kerastl", "new", "--backbone", "MobileNetV3Small"]
-        + ["--image-size", "32", "-o", str(tmp_path / "train.py")],
-        check=True,
-        capture_output=True,
-        env=script_env(PYTHONPATH=str(REPO)),
-    )
+    new_script(tmp_path, "--backbone", "MobileNetV3Small", "--image-size", "32")
     output = tmp_path / "run"
     arguments = ["--data-dir", str(digits_dir), "--weights", "none"]
     arguments += ["--epochs", "1", "--fine-tune-epochs", "1"]

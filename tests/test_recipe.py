@@ -27,7 +27,7 @@ from kerastl.runtime.data import _augment, _to_model_input
 from kerastl.runtime.epochs import augment_batch, epoch_batches, mix_batch
 from kerastl.runtime.lr_finder import lr_range_test, suggested_rate
 
-from .conftest import REPO, run_script, script_env
+from .conftest import REPO, new_script, run_script, script_env
 from .test_run import Signal, state
 
 pytestmark = pytest.mark.slow  # real Keras models, and generated scripts run
@@ -244,16 +244,7 @@ def test_a_run_with_ema_and_mixup_stopped_twice_ends_as_one_never_stopped(
 
 
 def generate(folder: Path, *options: str) -> Path:
-    result = subprocess.run(
-        [sys.executable, "-m", "kerastl", "new", *options, "-o", "train.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=script_env(PYTHONPATH=str(REPO)),
-    )
-    assert result.returncode == 0, result.stderr
-    return folder / "train.py"
+    return new_script(folder, *options)
 
 
 def test_a_fine_tune_script_with_every_option(tmp_path: Path, digits_dir: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, new_script, script_env
 from tests.digits import write_digits
 
 VERTEX_AI = {
@@ -26,12 +26,10 @@ VERTEX_AI = {
 def test_a_run_reads_and_writes_only_remote_folders(
     tmp_path: Path, digits_dir: Path
 ) -> None:
-    script = tmp_path / "train.py"
-    subprocess.run(
-        [sys.executable, "-m", "kerastl", "new", "--mode", "feature-extraction"]
-        + ["--backbone", "MobileNetV3Small", "--image-size", "32", "-o", str(script)],
-        check=True,
-        capture_output=True,
+    script = new_script(
+        tmp_path,
+        *("--mode", "feature-extraction", "--backbone", "MobileNetV3Small"),
+        *("--image-size", "32"),
     )
     test = write_digits(tmp_path / "test", per_class=2)
     work, temporary = tmp_path / "work", tmp_path / "tmp"
