@@ -75,6 +75,12 @@ def read_run(folder: Path) -> RunResult:
             names the folder and the file.
     """
     missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing and (folder / "resume" / "state.json").is_file():
+        raise _error(
+            folder,
+            f"not a finished run (no {', '.join(missing)}): run its script "
+            "again, with the same options, to finish it",
+        )
     if missing:
         raise _error(folder, f"not a run folder: no {', '.join(missing)}")
     return RunResult(

@@ -38,7 +38,10 @@ def write_atomic(path: Path, text: str, *, force: bool = False) -> str:
         except (OSError, UnicodeDecodeError):
             pass
         if not force:
-            raise OutputError(f"{path} exists; pass --force to overwrite it")
+            raise OutputError(
+                f"{path} exists; pass --force to overwrite it (kerastl update "
+                f"{path} brings a generated script up to date, keeping your edits)"
+            )
     make_folder(path.parent)
     with (
         replacing(path) as partial,

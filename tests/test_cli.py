@@ -310,7 +310,8 @@ def test_existing_file_is_kept_without_force(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert (
         result.stderr.strip()
-        == "kerastl: error: t.py exists; pass --force to overwrite it"
+        == "kerastl: error: t.py exists; pass --force to overwrite it (kerastl "
+        "update t.py brings a generated script up to date, keeping your edits)"
     )
     assert (tmp_path / "t.py").read_text() == "# mine\n"
 

@@ -267,6 +267,10 @@ def test_bad_run_folders_are_usage_errors(runs: tuple[Path, Path]) -> None:
     (fine_tune / "metrics.json").unlink()
     error = usage_error(["extract", "tune"], root)[-1]
     assert "tune: not a run folder: no metrics.json" in error
+    (fine_tune / "resume").mkdir(exist_ok=True)
+    (fine_tune / "resume" / "state.json").write_text("{}")  # stopped, not finished
+    error = usage_error(["extract", "tune"], root)[-1]
+    assert "tune: not a finished run (no metrics.json): run its script again" in error
     error = usage_error(["extract"], root)[-1]
     assert "only one run folder (extract); give two or more" in error
     error = usage_error(["extract", "nowhere"], root)[-1]

@@ -364,8 +364,7 @@ def test_the_tta_line_sets_the_figures_against_the_plain_ones_and_says_why() -> 
     on, reason = tta_decision("auto", flipped_in_training=False)
     assert not on
     assert _tta_line(plain, "auto", reason) == (
-        "No TTA (--tta auto: the training never flipped the images); "
-        "--tta on averages with mirror images anyway."
+        "No TTA (--tta auto: the training never flipped the images)."
     )
     assert tta_decision("off", flipped_in_training=True) == (False, "--tta off")
     assert _tta_line(plain, "off", "--tta off") is None

@@ -447,7 +447,7 @@ def _tta_line(figures: dict, choice: str | bool, reason: str) -> str | None:
     if tta is None:
         if choice != "auto":
             return None
-        return f"No TTA ({reason}); --tta on averages with mirror images anyway."
+        return f"No TTA ({reason})."
     return (
         f"With TTA (each image and its mirror image; {reason}): accuracy "
         f"{tta['accuracy']:.4f}, macro F1 {tta['macro_f1']:.4f} (without: "
