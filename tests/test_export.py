@@ -3,7 +3,6 @@
 import argparse
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import keras
@@ -14,7 +13,6 @@ import tensorflow as tf
 from kerastl.runtime import export as export_module
 from kerastl.runtime import export_format, export_model, save_labels
 from kerastl.runtime.export import ExportError
-from kerastl.runtime.quiet import stderr_without
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(0, 255, (24, 8, 8, 3)).astype("float32")
@@ -94,13 +92,6 @@ def test_the_tflite_check_prints_no_delegate_line(model, tmp_path: Path, capfd) 
     out, err = capfd.readouterr()
     assert "Exported" in out
     assert "XNNPACK" not in err and "XNNPACK" not in out
-
-
-def test_stderr_without_keeps_every_other_line(capfd) -> None:
-    with pytest.raises(KeyError), stderr_without("delegate"):
-        os.write(2, b"an error\nINFO: Created a delegate\nanother\n")
-        raise KeyError("the block fails")
-    assert capfd.readouterr().err == "an error\nanother\n"
 
 
 @pytest.mark.slow

@@ -30,22 +30,15 @@ def quiet_start() -> Iterator[None]:
         yield
         return
     os.environ[TF_LOG_LEVEL] = "2"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
+    captured = _Captured()
+    try:
+        with _standard_error_captured(captured):
             yield
-        except KeyboardInterrupt:  # Ctrl-C: the user asked for no more output
-            raise
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    except KeyboardInterrupt:  # Ctrl-C: the user asked for no more output
+        raise
+    except BaseException:
+        sys.stderr.write(captured.text)
+        raise
 
 
 def progress_verbosity() -> str | int:
@@ -91,19 +84,38 @@ def stderr_without(*hidden: str) -> Iterator[None]:
     goes to a temporary file; when the block ends, error or not, every other
     line is written to standard error.
     """
+    captured = _Captured()
+    try:
+        with _standard_error_captured(captured):
+            yield
+    finally:
+        lines = captured.text.splitlines(keepends=True)
+        kept = [line for line in lines if not any(text in line for text in hidden)]
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+class _Captured:
+    """What a block wrote to file descriptor 2, once the block has ended."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def _standard_error_captured(captured: _Captured) -> Iterator[None]:
+    """Sends file descriptor 2 (C++ libraries write there, past Python) to a
+    temporary file in the block; restores it, error or not, and keeps its
+    text in `captured`."""
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
+    with tempfile.TemporaryFile(mode="w+b") as file:
+        os.dup2(file.fileno(), 2)
         try:
             yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            kept = [line for line in lines if not any(text in line for text in hidden)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+            file.seek(0)
+            captured.text = file.read().decode(errors="replace")
