@@ -73,7 +73,8 @@ def reuse_saving_skipsets() -> None:
     Keras 3 caches them under `saving_attr_skipset_*` but reads
     `saving_attr_skiplist_*`, so every save or load of weights builds a
     throwaway `Layer()` per layer it walks: a third of a checkpoint's time.
-    This stores each skipset where it is read (again after `clear_session`).
+    This stores each skipset where it is read, for the calling thread (Keras's
+    global state is per thread) and again after a `clear_session()`.
     Only an optimization: without these private names it does nothing.
     """
     try:
