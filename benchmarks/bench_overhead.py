@@ -63,7 +63,7 @@ RUN_END = [
 ]
 INSIDE = [
     ("keras", "Model.fit"),
-    ("kerastl.runtime.run", "Run._save_checkpoint"),
+    ("kerastl.runtime.checkpoints", "Checkpoints.save"),
     ("kerastl.runtime", "load_training_data"),
     ("kerastl.runtime.models", "save_model_checked"),
     ("kerastl.runtime.models", "save_model_atomic"),

@@ -10,6 +10,7 @@ from kerastl.runtime.keras_internals import (
     KerasInternalsError,
     private,
     private_module,
+    reuse_saving_skipsets,
 )
 
 pytestmark = pytest.mark.lowest  # also on the lowest versions pyproject.toml allows
@@ -46,3 +47,36 @@ def test_ema_without_the_optimizers_private_averages_stops_with_the_error() -> N
     del model.optimizer._trainable_variables_indices  # as a Keras without it
     with pytest.raises(KerasInternalsError, match="Adam._trainable_variables_indices"):
         averaged_variables(model)
+
+
+@pytest.mark.slow
+def test_saving_weights_builds_no_throwaway_layers_once_skipsets_are_reused(
+    tmp_path, monkeypatch
+) -> None:
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.Adam(), loss="mse")
+    model.fit(np.ones((4, 2)), np.ones((4, 3)), verbose=0)
+    keras.backend.clear_session()  # which drops Keras's global attributes
+    reuse_saving_skipsets()
+    built = []
+    init = keras.layers.Layer.__init__
+
+    def counted_init(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.Layer, "__init__", counted_init)
+    path = str(tmp_path / "model.weights.h5")
+    model.save_weights(path)
+    monkeypatch.undo()
+    assert built == []
+    copy = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    copy.compile(keras.optimizers.Adam(), loss="mse")
+    copy.optimizer.build(copy.trainable_variables)
+    copy.load_weights(path)
+    for saved, loaded in zip(
+        model.weights + model.optimizer.variables,
+        copy.weights + copy.optimizer.variables,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())

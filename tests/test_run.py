@@ -110,6 +110,25 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
 
 
 @pytest.mark.slow
+def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None:
+    written = []
+    save_weights = keras.Model.save_weights
+
+    def counted_save_weights(self, path, *args, **kwargs):
+        written.append(os.path.basename(path))
+        save_weights(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", counted_save_weights)
+    run = Run(tmp_path, tiny_model(), [HEAD, WILD])
+    fit(run, HEAD)
+    assert len(written) == HEAD.epochs  # the phase's end names the last one
+    saved = state(tmp_path)
+    assert saved["completed"] == [{"phase": "head", "end_epoch": HEAD.epochs}]
+    assert saved["checkpoint"]["epoch"] == HEAD.epochs
+    assert (tmp_path / saved["checkpoint"]["weights"]).is_file()
+
+
+@pytest.mark.slow
 def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD, WILD])
     fit(run, HEAD)

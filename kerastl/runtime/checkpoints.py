@@ -24,6 +24,7 @@ from .averaging import (
     uses_averages,
 )
 from .jsonfile import read_json, write_json
+from .keras_internals import reuse_saving_skipsets
 from .models import save_model_atomic
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
@@ -132,6 +133,7 @@ class Checkpoints:
         self.model = model
         self.trained_model = trained_model
         self.loaded: tuple[str, bool] | None = None
+        reuse_saving_skipsets()
 
     def restore(self, with_optimizer_of: str | None) -> None:
         """Loads the run's latest weights into the model, unless it holds them.
@@ -177,6 +179,7 @@ class Checkpoints:
         run stopped after that many batches of epoch `epoch + 1`: the
         checkpoint also holds the epoch's running metrics.
         """
+        reuse_saving_skipsets()  # again if a clear_session() dropped them
         folder = files.join(self.write_dir, "resume")
         name = f"checkpoint-{len(self.state.completed)}-{_slug(phase)}-{epoch:04d}"
         name += f"-batch-{batch}.weights.h5" if batch else ".weights.h5"
@@ -263,6 +266,7 @@ class Checkpoints:
 
 def load_weights_of(path: str) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
+    reuse_saving_skipsets()
     return keras.saving.load_model(path, compile=False).get_weights()
 
 

@@ -53,3 +53,36 @@ def missing(what: str, purpose: str) -> str:
         f"{purpose} relies on Keras's private {what}, which keras {version} "
         f"does not have: pip install 'keras<{major_minor}' until kerastl supports it"
     )
+
+
+# The kinds of objects whose attribute skipsets Keras's saving computes.
+_SAVEABLE_KINDS = (
+    "Layer",
+    "Functional",
+    "Sequential",
+    "Operation",
+    "Optimizer",
+    "Metric",
+    "Loss",
+)
+
+
+def reuse_saving_skipsets() -> None:
+    """Lets Keras's saving and loading reuse the attributes they skip per kind.
+
+    Keras 3 caches them under `saving_attr_skipset_*` but reads
+    `saving_attr_skiplist_*`, so every save or load of weights builds a
+    throwaway `Layer()` per layer it walks: a third of a checkpoint's time.
+    This stores each skipset where it is read, for the calling thread (Keras's
+    global state is per thread) and again after a `clear_session()`.
+    Only an optimization: without these private names it does nothing.
+    """
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.saving.saving_lib import get_attr_skipset
+    except ImportError:
+        return
+    for kind in _SAVEABLE_KINDS:
+        key = f"saving_attr_skiplist_{kind}"
+        if global_state.get_global_attribute(key) is None:
+            global_state.set_global_attribute(key, get_attr_skipset(kind))

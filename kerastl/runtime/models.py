@@ -12,6 +12,7 @@ import numpy as np
 
 from .errors import ScriptError, WeightsError
 from .files import replacing
+from .keras_internals import reuse_saving_skipsets
 
 
 @contextlib.contextmanager
@@ -80,6 +81,7 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
+    reuse_saving_skipsets()
     with replacing(path) as partial:
         model.save(partial)
     return path
@@ -109,6 +111,7 @@ def save_model_checked(
     path = os.fspath(path)
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
+    reuse_saving_skipsets()
     with replacing(path) as partial:
         model.save(partial)
         reloaded = keras.saving.load_model(partial, compile=False)

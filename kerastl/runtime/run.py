@@ -282,7 +282,25 @@ class Run:
         """Ends `phase` after `end_epoch` epochs of the run, saved."""
         self.state.completed.append({"phase": phase.name, "end_epoch": end_epoch})
         self.state.wait = 0
-        self.checkpoints.save(phase.name, end_epoch)
+        if self._holds_latest_checkpoint(phase, end_epoch):
+            self.checkpoints.write_state()  # its weights are saved already
+        else:
+            self.checkpoints.save(phase.name, end_epoch)
+
+    def _holds_latest_checkpoint(self, phase: Phase, end_epoch: int) -> bool:
+        """Whether the trained model holds what the run's latest checkpoint holds,
+        saved at the end of `end_epoch` of `phase` (not after an early stop
+        went back to the best epoch, nor with --ema, whose averages replace the
+        weights when a phase ends)."""
+        checkpoint = self.state.checkpoint
+        return (
+            checkpoint is not None
+            and checkpoint["phase"] == phase.name
+            and checkpoint["epoch"] == end_epoch
+            and "batch" not in checkpoint
+            and self.checkpoints.loaded == (checkpoint["weights"], True)
+            and not uses_averages(self.trained_model)
+        )
 
     def is_complete(self, phase: Phase) -> bool:
         """Whether `phase` ended, in this process or an earlier one."""
