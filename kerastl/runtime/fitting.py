@@ -203,13 +203,15 @@ def without_retracing_warnings() -> contextlib.AbstractContextManager:
 
 
 def _tensorboard(output_dir: str) -> list[keras.callbacks.Callback]:
-    """TensorBoard logs in `output_dir/logs` (or where Vertex AI asks), when the
-    package is installed."""
+    """TensorBoard's scalars in `output_dir/logs` (or where Vertex AI asks),
+    when the package is installed; not the model's graph, which each `fit()`
+    would write again (half a second each) and `model.summary()` shows better."""
     import importlib.util
 
     if importlib.util.find_spec("tensorboard") is None:
         return []
-    return [keras.callbacks.TensorBoard(log_dir=tensorboard_folder(output_dir))]
+    folder = tensorboard_folder(output_dir)
+    return [keras.callbacks.TensorBoard(log_dir=folder, write_graph=False)]
 
 
 class Stopped(Exception):
