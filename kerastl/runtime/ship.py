@@ -140,13 +140,13 @@ def _better(monitor: str, figures: dict[str, dict[str, float]]) -> str | None:
 def _verdict(run: Run, figures: dict[str, dict[str, float]], better: str | None) -> str:
     key = run.monitor.removeprefix("val_")
     final = figures["model.keras"]
-    lines = [f"model.keras (the final model): {_figures(final)}"]
+    lines = [f"model.keras (the final model): {_figures(final, key)}"]
     if "best.keras" not in figures or key not in final or run.best is None:
         return lines[0]
     best = figures["best.keras"]
     lines.append(
         f"best.keras (epoch {run.best['epoch']}, phase {run.best['phase']!r}): "
-        f"{_figures(best)}"
+        f"{_figures(best, key)}"
     )
     if better is None:
         lines.append(
@@ -161,5 +161,8 @@ def _verdict(run: Run, figures: dict[str, dict[str, float]], better: str | None)
     return "\n".join(lines)
 
 
-def _figures(logs: dict[str, float]) -> str:
-    return ", ".join(f"val_{key} {value:.4f}" for key, value in logs.items())
+def _figures(logs: dict[str, float], monitored: str) -> str:
+    """The accuracy and the monitored figure (whichever way they were computed,
+    the same two: a rerun that trained nothing evaluates otherwise)."""
+    shown = [key for key in ("accuracy", monitored) if key in logs]
+    return ", ".join(f"val_{key} {logs[key]:.4f}" for key in dict.fromkeys(shown))
