@@ -70,6 +70,19 @@ def new_script(folder: Path, *options: str, name: str = "train.py") -> Path:
     return folder / name
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a fresh interpreter at the repository's root (what it
+    imports is then what a user's process would import)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
 def run_script(
     script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,7 @@ from kerastl import __version__, backbones
 from kerastl.cli import cli
 from kerastl.files import write_atomic
 from kerastl.spec import MODES, SpecError, make_spec
+from tests.conftest import run_python
 from tests.quality import string_constants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -370,13 +371,7 @@ def test_the_generator_commands_never_import_tensorflow(args: list[str]) -> None
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
 
 

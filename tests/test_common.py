@@ -5,13 +5,12 @@ write, the JSON reader, the top-k ranking and the matplotlib figure.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kerastl.common import atomic, jsontext, labels, plots, ranking
+from tests.conftest import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,14 +23,7 @@ def test_the_common_helpers_import_without_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules, 'tensorflow'\n"
         "assert 'kerastl.runtime' not in sys.modules, 'kerastl.runtime'\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from kerastl.cli import cli
 from kerastl.compare import column_names, loss_column, read_run
+from tests.conftest import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -310,13 +311,7 @@ def test_compare_never_imports_tensorflow(runs: tuple[Path, Path]) -> None:
         "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert (runs[0].parent / "c.png").is_file()
 
