@@ -3,6 +3,7 @@ rerun it cannot continue (on real, tiny Keras models)."""
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from kerastl.runtime import (
     Phase,
     Run,
     RunStopped,
+    checkpoints,
     choose_model,
     read_history,
     save_model_checked,
@@ -109,9 +111,9 @@ def test_best_keras_is_the_best_epoch_of_the_whole_run(tmp_path: Path, capsys) -
     )  # model.keras replaces it
 
 
-@pytest.mark.slow
-def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None:
-    written = []
+def counted_saves(monkeypatch) -> list[str]:
+    """The names of the weights files saved from now on."""
+    written: list[str] = []
     save_weights = keras.Model.save_weights
 
     def counted_save_weights(self, path, *args, **kwargs):
@@ -119,6 +121,13 @@ def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None
         save_weights(self, path, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "save_weights", counted_save_weights)
+    return written
+
+
+@pytest.mark.slow
+def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(checkpoints, "SAVING_SHARE", 1e9)  # saving costs nothing
+    written = counted_saves(monkeypatch)
     run = Run(tmp_path, tiny_model(), [HEAD, WILD])
     fit(run, HEAD)
     assert len(written) == HEAD.epochs  # the phase's end names the last one
@@ -126,6 +135,31 @@ def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None
     assert saved["completed"] == [{"phase": "head", "end_epoch": HEAD.epochs}]
     assert saved["checkpoint"]["epoch"] == HEAD.epochs
     assert (tmp_path / saved["checkpoint"]["weights"]).is_file()
+
+
+@pytest.mark.slow
+def test_short_epochs_save_only_the_best_and_the_last(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Epochs shorter than a save, say, skip it unless they must save."""
+    monkeypatch.setattr(checkpoints, "SAVING_SHARE", 1e-9)  # never due by time
+    written = counted_saves(monkeypatch)
+    run = Run(tmp_path, tiny_model(), [HEAD, WILD])
+    history = fit(run, HEAD).history["val_loss"]
+    improving = [
+        epoch + 1
+        for epoch, loss in enumerate(history)
+        if loss < min(history[:epoch], default=np.inf)
+    ]
+    saved = [int(re.search(r"-(\d+)\.weights\.h5$", name)[1]) for name in written]
+    assert saved == sorted({*improving, HEAD.epochs})
+    # The wild phase never improves: its last epoch alone saves, and the rerun
+    # of a run killed inside it goes on from the head's end.
+    written.clear()
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, WILD, callbacks=[Crash(epoch=HEAD.epochs + 1)])
+    assert written == []
+    assert state(tmp_path)["checkpoint"]["epoch"] == HEAD.epochs
 
 
 @pytest.mark.slow
@@ -147,7 +181,10 @@ def test_a_kill_after_the_best_epoch_keeps_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_patience_is_part_of_the_saved_state(tmp_path: Path, capsys) -> None:
+def test_patience_is_part_of_the_saved_state(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "SAVING_SHARE", 1e9)  # each epoch saves
     stalled = Phase("stalled", epochs=10, learning_rate=1e-9)  # cannot improve
     run = Run(tmp_path, tiny_model(), [HEAD, stalled], patience=3)
     fit(run, HEAD)

@@ -9,7 +9,9 @@ names it: a kill at any moment leaves the previous checkpoint and state valid.
 """
 
 import dataclasses
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -28,6 +30,10 @@ from .keras_internals import reuse_saving_skipsets
 from .models import save_model_atomic
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
+# The share of a run's time its epochs' checkpoints may take, at most: an
+# epoch's end that is not the best saves once the last save is this many
+# times its own length ago (every epoch, unless epochs are shorter than that).
+SAVING_SHARE = 0.05
 BEST_FILE = "best.keras"
 
 
@@ -133,7 +139,20 @@ class Checkpoints:
         self.model = model
         self.trained_model = trained_model
         self.loaded: tuple[str, bool] | None = None
+        self._saved_at = -math.inf  # time.monotonic() at the end of the last save
+        self._save_seconds = 0.0  # how long it took
         reuse_saving_skipsets()
+
+    @property
+    def due(self) -> bool:
+        """Whether an epoch's end should save, keeping saves under `SAVING_SHARE`
+        of the time (the best epoch, a stop and a phase's end save regardless)."""
+        return time.monotonic() - self._saved_at >= self._save_seconds / SAVING_SHARE
+
+    def skip(self) -> None:
+        """Records an epoch's end that did not save: the model moved on from
+        the checkpoint it held (the state on disk still names that one)."""
+        self.loaded = None
 
     def restore(self, with_optimizer_of: str | None) -> None:
         """Loads the run's latest weights into the model, unless it holds them.
@@ -179,6 +198,7 @@ class Checkpoints:
         run stopped after that many batches of epoch `epoch + 1`: the
         checkpoint also holds the epoch's running metrics.
         """
+        started = time.monotonic()
         reuse_saving_skipsets()  # again if a clear_session() dropped them
         folder = files.join(self.write_dir, "resume")
         name = f"checkpoint-{len(self.state.completed)}-{_slug(phase)}-{epoch:04d}"
@@ -206,6 +226,8 @@ class Checkpoints:
         if self.state.best:
             kept.add(files.base_name(self.state.best["weights"]))
         _delete_checkpoints(folder, keep=kept)
+        self._saved_at = time.monotonic()
+        self._save_seconds = self._saved_at - started
 
     def save_best(self) -> None:
         """Writes `best.keras` from the best epoch's checkpoint, unless it holds it."""

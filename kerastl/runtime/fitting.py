@@ -291,6 +291,8 @@ class EpochEnd(keras.callbacks.Callback):
         if self.run.state.wait >= self.run.patience:
             self._stop_early(epoch)
         if self.stop:  # during validation or the epoch's checkpoint
+            if self.run.checkpoints.loaded is None:  # this epoch did not save
+                self.run.checkpoints.save(self.phase.name, epoch + 1)
             raise Stopped(
                 f"Stopped by {self.stop.name} after epoch {epoch + 1}, saved in "
                 f"{self.run.output_dir}; run the same command to go on from there."
@@ -316,7 +318,24 @@ class EpochEnd(keras.callbacks.Callback):
             new_best = Best(
                 value=float(value), epoch=epoch + 1, phase=self.phase.name, weights=""
             )
-        run.checkpoints.save(self.phase.name, epoch + 1, best=new_best)
+        if self._saves(epoch, improved):
+            run.checkpoints.save(self.phase.name, epoch + 1, best=new_best)
+        else:
+            run.checkpoints.skip()
+
+    def _saves(self, epoch: int, improved: bool) -> bool:
+        """Whether this epoch's end saves a checkpoint: the best epoch, a phase's
+        last, a stop, and the others while saving takes a small share of the
+        time (`Checkpoints.due`); every epoch in a multi-worker run."""
+        run = self.run
+        return (
+            improved
+            or bool(self.stop)
+            or epoch + 1 >= self.params.get("epochs", epoch + 1)
+            or run.state.wait >= run.patience
+            or not run.is_single_process
+            or run.checkpoints.due
+        )
 
     def _stop_early(self, epoch: int) -> None:
         best = self.run.state.best
