@@ -15,19 +15,18 @@ import os
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from . import files
 from .common.labels import LABELS_FILE, class_names_in
 from .errors import ScriptError
+from .export_check import compare, export_line
 from .export_onnx import ONNX
 from .export_openvino import OPENVINO
 from .export_saved_model import SAVED_MODEL
 from .export_tflite import QUANTIZATIONS, TFLITE
 from .export_types import ExportError, ExportFormat, Predict
 from .jsonfile import read_json, write_json
-from .metrics import class_indices
 from .report import METRICS_FILE
 
 #: The `--export` choices. Each writes the same file names into the export
@@ -129,11 +128,11 @@ def export_model(
             "runtime": loaded.runtime,
             **facts,
             "images": images,
-            **_compare(model, loaded.predict, validation_data),
+            **compare(model, loaded.predict, validation_data),
             "minimum": MIN_AGREEMENT[weights],
         }
         results[files.relative(path, output_dir)] = figures
-        print(_export_line(path, figures))
+        print(export_line(path, figures))
     metrics_path = files.join(output_dir, METRICS_FILE)
     write_json(metrics_path, {**(read_json(metrics_path) or {}), "exports": results})
     failed = [
@@ -146,19 +145,6 @@ def export_model(
             "an exported model differs from the Keras model: " + "; ".join(failed)
         )
     return results
-
-
-def _export_line(path: str, figures: dict) -> str:
-    """What the script prints of one checked artifact."""
-    weights = "" if figures["weights"] == "none" else f"{figures['weights']} weights, "
-    return (
-        f"Exported {path}: accuracy {figures['accuracy']:.4f} (the Keras model's "
-        f"{figures['keras_accuracy']:.4f}: {100 * figures['accuracy_change']:+.2f} "
-        f"points) on {figures['examples']} {figures['images']} images, top-1 "
-        f"agreement {figures['agreement']:.2%}, largest probability difference "
-        f"{figures['max_probability_difference']:.2g} ({weights}checked with "
-        f"{figures['runtime']})"
-    )
 
 
 def _class_names(output_dir: str) -> list[str]:
@@ -191,34 +177,6 @@ def _remove_stale(folder: str, formats: list[str]) -> None:
     for path in stale:
         if files.delete(path):
             print(f"Removed {path}: not among the formats exported this time")
-
-
-def _compare(
-    model: keras.Model, predict: Predict, validation_data: tf.data.Dataset
-) -> dict:
-    """The artifact's accuracy beside the Keras model's, and how they agree."""
-    right = keras_right = agree = total = 0
-    difference = 0.0
-    for images, labels in validation_data:
-        images = np.asarray(images, dtype="float32")
-        probabilities = np.asarray(model.predict_on_batch(images))
-        expected = probabilities.argmax(axis=1)
-        actual = predict(images)
-        labels = class_indices(labels)  # one-hot rows
-        right += int(np.sum(actual.argmax(axis=1) == labels))
-        keras_right += int(np.sum(expected == labels))
-        agree += int(np.sum(actual.argmax(axis=1) == expected))
-        difference = max(difference, float(np.max(np.abs(actual - probabilities))))
-        total += len(labels)
-    accuracy, keras_accuracy = right / max(total, 1), keras_right / max(total, 1)
-    return {
-        "accuracy": accuracy,
-        "keras_accuracy": keras_accuracy,
-        "accuracy_change": accuracy - keras_accuracy,
-        "agreement": agree / max(total, 1),
-        "max_probability_difference": difference,
-        "examples": total,
-    }
 
 
 def load_artifact(path: str | os.PathLike) -> tuple[Predict, tuple]:
