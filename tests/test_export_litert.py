@@ -55,7 +55,7 @@ def trained(digits) -> keras.Model:
 @pytest.mark.slow
 @pytest.mark.parametrize("weights", ["float16", "dynamic", "int8"])
 def test_each_quantization_loads_in_litert_with_its_accuracy_change(
-    trained, digits, weights: str, tmp_path: Path, capsys
+    trained, digits, weights: str, tmp_path: Path, capfd
 ) -> None:
     save_labels(tmp_path, CLASSES)
     training, held_out = digits
@@ -87,7 +87,8 @@ def test_each_quantization_loads_in_litert_with_its_accuracy_change(
     assert figures["accuracy_change"] > -0.03  # what quantization costs here
     if weights == "int8":
         assert figures["op_sets"] == ["TFLITE_BUILTINS", "TFLITE_BUILTINS_INT8"]
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert "fully_quantize" not in err  # the int8 converter's C++ line
     change = f"{100 * figures['accuracy_change']:+.2f} points"
     assert f"(the Keras model's {figures['keras_accuracy']:.4f}: {change})" in out
     assert "checked with ai_edge_litert" in out and "597 test images" in out
@@ -103,7 +104,7 @@ class Erf(keras.layers.Layer):
 
 @pytest.mark.slow
 def test_a_model_that_needs_tensorflow_ops_is_refused_naming_them(
-    tmp_path: Path,
+    tmp_path: Path, capfd
 ) -> None:
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.GlobalAveragePooling2D()(inputs)
@@ -118,6 +119,7 @@ def test_a_model_that_needs_tensorflow_ops_is_refused_naming_them(
     assert "\n" not in message
     assert "TensorFlow ops that LiteRT has no builtin for (Erf)" in message
     assert not (tmp_path / "export" / "model.tflite").exists()
+    assert "tf.Erf" not in capfd.readouterr().err  # nor the converter's pages
 
 
 def test_the_converter_error_names_each_missing_op_once() -> None:

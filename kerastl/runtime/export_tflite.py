@@ -32,6 +32,8 @@ _BUILTINS = ("TFLITE_BUILTINS",)
 # How the converter names an op that has no builtin, in its error.
 _MISSING_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _CUSTOM_OPS_LINE = re.compile(r"^Custom ops: (.+)$", re.MULTILINE)
+# What the int8 converter prints, from C++, of its settings.
+_QUANTIZER_LINE = "fully_quantize: "
 
 
 def export_tflite(
@@ -43,7 +45,9 @@ def export_tflite(
         ExportError: If an op of the model has no LiteRT builtin (named).
     """
     settings = converter_settings(weights, calibration)
-    with files.written_locally(path) as local:
+    # The converter prints its MLIR on failure, and a line on int8 settings.
+    quiet = stderr_without(_QUANTIZER_LINE, dropped_on=(ExportError,))
+    with quiet, files.written_locally(path) as local:
         try:
             model.export(local, format="litert", verbose=False, **settings)
         except Exception as error:
