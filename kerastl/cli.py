@@ -315,7 +315,8 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
     "--model",
     type=click.Path(path_type=Path),
     help="Another model than the shipped one: best.keras, model.keras, or an "
-    "exported artifact (export/saved_model, export/model.tflite, export/model.onnx).",
+    "exported artifact (export/saved_model, export/model.tflite, export/model.onnx, "
+    "export/model.xml).",
 )
 @click.option(
     "--output",

@@ -30,7 +30,7 @@ from kerastl.predict_output import (
 )
 
 KERAS_SUFFIX = ".keras"
-ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+ARTIFACT_SUFFIXES = (".tflite", ".onnx", ".xml")  # .xml: OpenVINO's
 DEFAULT_TOP_K = {"screen": 1, "file": 5}
 
 
@@ -46,7 +46,7 @@ class PredictUsageError(KerastlError):
 class Request:
     """What `kerastl predict` was asked, checked."""
 
-    model: Path  # a .keras file, a SavedModel folder, a .tflite or a .onnx file
+    model: Path  # a .keras file, a SavedModel folder, a .tflite, .onnx or .xml file
     model_param: str  # where the model came from: "run_dir" or "model" (--model)
     class_names: list[str]
     paths: list[Path]  # as given: images and folders
@@ -112,8 +112,8 @@ def check_request(
     if not _model_kind(chosen):
         raise PredictUsageError(
             param,
-            f"{chosen} is not a .keras file, a SavedModel folder, a .tflite "
-            "or an .onnx file",
+            f"{chosen} is not a .keras file, a SavedModel folder, a .tflite, "
+            "an .onnx or an OpenVINO .xml file",
         )
     for path in paths:
         if not path.exists():

@@ -103,7 +103,7 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> 
     """A real finished run with every export, trained once for the whole session.
 
     A feature-extraction script for MobileNetV3Small at 32 pixels, one epoch
-    from random weights on the digits, `--export saved-model tflite onnx`.
+    from random weights on the digits, `--export saved-model tflite onnx openvino`.
     """
     folder = tmp_path_factory.mktemp("exported")
     script = new_script(
@@ -114,7 +114,8 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> 
     result = run_script(
         script,
         *("--data-dir", str(digits_dir), "--weights", "none", "--epochs", "1"),
-        *("--output-dir", "run", "--export", "saved-model", "tflite", "onnx"),
+        *("--output-dir", "run"),
+        *("--export", "saved-model", "tflite", "onnx", "openvino"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "run"

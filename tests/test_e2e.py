@@ -431,6 +431,9 @@ def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> No
         "saved_model",
     ]
     assert all(figures["agreement"] >= 0.99 for figures in exports.values())
+    # On the test images, as the report: 2 of each digit.
+    assert all(figures["images"] == "test" for figures in exports.values())
+    assert all(figures["examples"] == 20 for figures in exports.values())
     assert "Exported out/export/model.tflite: accuracy" in result.stdout
     assert "XNNPACK" not in result.stdout + result.stderr  # TFLite's C++ INFO line
     assert set(exports) == {"export/model.tflite", "export/saved_model"}  # relative

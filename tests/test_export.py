@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import keras
@@ -13,10 +14,17 @@ import tensorflow as tf
 from kerastl.runtime import export as export_module
 from kerastl.runtime import export_format, export_model, save_labels
 from kerastl.runtime.export import ExportError
+from kerastl.runtime.export_onnx import ONNX_OPSET
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.uniform(0, 255, (24, 8, 8, 3)).astype("float32")
 LABELS = RNG.integers(0, 3, 24)
+
+
+@pytest.fixture(autouse=True)
+def no_openvino_telemetry(monkeypatch) -> None:
+    """OpenVINO's converter sends usage events (a second a model) except in CI."""
+    monkeypatch.setenv("CI", "true")
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +52,15 @@ def test_float_exports_agree_and_are_recorded(
     (tmp_path / "metrics.json").write_text(json.dumps({"model": "best.keras"}))
     save_labels(tmp_path, CLASSES)
     monkeypatch.chdir(tmp_path.parent)  # paths in metrics.json do not depend on it
-    results = export_model(
-        model, tmp_path.name, ["saved-model", "tflite", "onnx"], batches()
-    )
+    formats = ["saved-model", "tflite", "onnx", "openvino"]
+    results = export_model(model, tmp_path.name, formats, batches())
     assert sorted(results) == [
         "export/model.onnx",
         "export/model.tflite",
+        "export/model.xml",
         "export/saved_model",
     ]
+    assert (tmp_path / "export" / "model.bin").is_file()  # OpenVINO's weights
     labels = (tmp_path / "export" / "labels.txt").read_text()
     assert labels == "cat\ndog\nred fox\n"  # one a line, the TFLite convention
     expected = model.predict(IMAGES, verbose=0).argmax(axis=1)
@@ -59,6 +68,17 @@ def test_float_exports_agree_and_are_recorded(
         assert figures["agreement"] == 1.0 and figures["examples"] == 24
         assert figures["max_probability_difference"] < 1e-4
         assert figures["accuracy"] == pytest.approx(np.mean(expected == LABELS))
+        assert figures["keras_accuracy"] == figures["accuracy"]
+        assert figures["accuracy_change"] == 0 and figures["images"] == "validation"
+    runtimes = {figures["format"]: figures["runtime"] for figures in results.values()}
+    assert runtimes == {
+        "saved-model": f"tensorflow {tf.__version__}",
+        "tflite": f"ai_edge_litert {version('ai-edge-litert')}",
+        "onnx": f"onnxruntime {version('onnxruntime')}",
+        "openvino": f"openvino {version('openvino')} (CPU, float32)",
+    }
+    assert results["export/model.onnx"]["opset"] == ONNX_OPSET
+    assert results["export/model.tflite"]["op_sets"] == ["TFLITE_BUILTINS"]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model"] == "best.keras" and metrics["exports"] == results
 
@@ -102,11 +122,13 @@ def test_a_rerun_with_other_formats_leaves_only_what_it_lists(
     export = tmp_path / "export"
     export_model(model, tmp_path, ["saved-model", "tflite"], batches())
     (export / "model-dynamic.tflite").write_bytes(b"")  # an older release's name
+    (export / "model.xml").write_text("<net/>")  # OpenVINO's graph and weights
+    (export / "model.bin").write_bytes(b"")
     results = export_model(model, tmp_path, ["onnx"], batches())
     assert sorted(path.name for path in export.iterdir()) == [
         "labels.txt",
         "model.onnx",
-    ]
+    ]  # model.xml and model.bin went together
     exports = json.loads((tmp_path / "metrics.json").read_text())["exports"]
     assert list(exports) == list(results) == ["export/model.onnx"]
 
@@ -123,3 +145,10 @@ def test_export_formats_are_checked_before_training(monkeypatch) -> None:
     )
     with pytest.raises(argparse.ArgumentTypeError, match="kerastl\\[onnx\\]"):
         export_format("onnx")
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "openvino" else real(name, *args),
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="kerastl\\[openvino\\]"):
+        export_format("openvino")

@@ -45,7 +45,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_labels(folder, CLASSES)
     (folder / "metrics.json").write_text(json.dumps({"model": "model.keras"}))
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
-    export_model(model, folder, ["saved-model", "tflite", "onnx"], dataset)
+    export_model(model, folder, ["saved-model", "tflite", "onnx", "openvino"], dataset)
     return folder
 
 
@@ -94,6 +94,7 @@ def expected_classes(model_path: Path, paths: list[Path]) -> list[str]:
         "export/saved_model",
         "export/model.tflite",
         "export/model.onnx",
+        "export/model.xml",
     ],
 )
 def test_predicts_what_the_model_predicts(run_dir, images, model, capsys) -> None:

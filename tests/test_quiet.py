@@ -45,3 +45,16 @@ def test_stderr_without_keeps_every_other_line(
         os.write(2, b"an error\nINFO: Created a delegate\nanother\n")
         raise KeyError("the block fails")
     assert capfd.readouterr().err == "an error\nanother\n"
+
+
+def test_stderr_without_drops_everything_for_an_error_that_says_it_in_a_line(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ValueError), quiet.stderr_without(dropped_on=(ValueError,)):
+        os.write(2, b"pages of a converter's dump\n")
+        raise ValueError("one line")
+    assert capfd.readouterr().err == ""
+    with pytest.raises(KeyError), quiet.stderr_without(dropped_on=(ValueError,)):
+        os.write(2, b"what another error needs\n")
+        raise KeyError("another error")
+    assert capfd.readouterr().err == "what another error needs\n"

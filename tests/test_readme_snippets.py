@@ -54,7 +54,12 @@ def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_docs_have_a_snippet_per_format_and_predict_commands() -> None:
-    formats = ["/export/saved_model", "/export/model.tflite", "/export/model.onnx"]
+    formats = [
+        "/export/saved_model",
+        "/export/model.tflite",
+        "/export/model.onnx",
+        "/export/model.xml",
+    ]
     assert [
         next(name for name in formats if name in block) for block in EXPORT_SNIPPETS
     ] == formats
@@ -63,7 +68,9 @@ def test_the_docs_have_a_snippet_per_format_and_predict_commands() -> None:
     assert any("--output predictions.csv" in command for command in PREDICT_COMMANDS)
 
 
-@pytest.mark.parametrize("index", range(3), ids=["saved-model", "tflite", "onnx"])
+@pytest.mark.parametrize(
+    "index", range(4), ids=["saved-model", "tflite", "onnx", "openvino"]
+)
 def test_each_export_snippet_runs_as_written(workspace: Path, index: int) -> None:
     result = run(workspace, "-c", EXPORT_SNIPPETS[index])
     assert result.returncode == 0, result.stderr[-3000:]

@@ -75,19 +75,25 @@ def quiet_logger(
 
 
 @contextlib.contextmanager
-def stderr_without(*hidden: str) -> Iterator[None]:
+def stderr_without(
+    *hidden: str, dropped_on: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """Hides the lines of the process's standard error that hold one of `hidden`.
 
     For what a C++ library prints straight to file descriptor 2, past Python
     and past `TF_CPP_MIN_LOG_LEVEL` (TensorFlow Lite's "INFO: Created
     TensorFlow Lite XNNPACK delegate for CPU."): in the block, descriptor 2
     goes to a temporary file; when the block ends, error or not, every other
-    line is written to standard error.
+    line is written to standard error. None is when the block raises one of
+    `dropped_on`, errors that say in a line what the output said in pages.
     """
     captured = _Captured()
     try:
         with _standard_error_captured(captured):
             yield
+    except dropped_on:
+        captured.text = ""
+        raise
     finally:
         lines = captured.text.splitlines(keepends=True)
         kept = [line for line in lines if not any(text in line for text in hidden)]

@@ -2,11 +2,13 @@
 epoch), its report and its exports."""
 
 import os
+from typing import Any
 
 import keras
 import numpy as np
 
 from . import files
+from .data import load_test_folder
 from .export import export_model
 from .metrics import predictions_of
 from .platforms import ship_to_model_dir
@@ -32,9 +34,10 @@ def ship(
 
     Saves `model.keras` (checked after reloading), ships the better of it and
     `best.keras` on the validation images (`choose_model`), then writes the
-    report (`write_report`: the test images are read only now, once, so they
-    never choose a model) and the exports of `--export`, each checked against
-    the Keras model. In a multi-worker run only the chief does more than save.
+    report (`write_report`: the test images are read only now, so they never
+    choose a model) and the exports of `--export`, each checked against the
+    Keras model on the test images when given, else the validation images. In
+    a multi-worker run only the chief does more than save.
 
     Args:
         run: The run, after its last phase.
@@ -56,14 +59,31 @@ def ship(
         tta=settings.tta,
     )
     if settings.export:
+        images = "validation" if test_dir is None else "test"
         export_model(
             run.model,
             run.output_dir,
             settings.export,
-            data.validation,
+            _images_to_compare(run.model, data, test_dir),
             quantize=settings.quantize,
             calibration_data=data.train,
+            images=images,
         )
+
+
+def _images_to_compare(
+    model: keras.Model, data: TrainingData, test_dir: str | os.PathLike | None
+) -> Any:
+    """The images each export is checked on: the test folder's when given (its
+    accuracy is then the one the report leads with), else the validation images."""
+    if test_dir is None:
+        return data.validation
+    return load_test_folder(
+        test_dir,
+        image_size=model.input_shape[1],
+        batch_size=data.identity["batch_size"],
+        class_names=data.class_names,
+    ).batches
 
 
 def choose_model(run: Run, validation_data) -> str:
