@@ -1,14 +1,17 @@
 """Grad-CAM (`runtime.grad_cam`): against its closed form, on ViT tokens, and
 on digits whose place on the canvas is known."""
 
+import hashlib
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from kerastl import runtime
-from kerastl.runtime import explain
+from kerastl.runtime import explain, explain_plots
+from kerastl.runtime.metrics import Predictions, TopLosses, _hash_images
 from tests.digits import digits_on_canvas
 
 pytestmark = pytest.mark.slow  # builds Keras models
@@ -51,6 +54,9 @@ def test_a_cnn_heatmap_is_the_class_activation_map(tmp_path: Path) -> None:
     model = classifier(base, 32, 5)
     model.save(tmp_path / "model.keras")  # as the scripts save it
     model = keras.saving.load_model(tmp_path / "model.keras")
+    # Called on their own too, as the feature cache calls the base and the head.
+    model.layers[1](keras.Input((32, 32, 3)))
+    model.layers[-1](keras.Input((64,)))
     images = np.random.default_rng(0).uniform(0, 255, (6, 32, 32, 3))
     features = model.layers[1](images)
     kernel = np.asarray(model.layers[-1].kernel)
@@ -161,6 +167,46 @@ def test_overlay_colours_the_heat_over_the_image() -> None:
     assert shown.dtype == np.uint8 and shown.shape == (2, 2, 3)
     assert shown[1, 1, 0] > 128 > shown[1, 1, 2]  # hot: red
     assert shown[0, 0, 2] > 128 > shown[0, 0, 0]  # cold: a blue tint
+
+
+def test_explanations_show_the_most_confident_correct_images_of_each_class(
+    tmp_path: Path, capsys
+) -> None:
+    images = np.random.default_rng(4).uniform(0, 255, (7, 32, 32, 3))
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    probabilities = np.array(
+        [[0.6, 0.4, 0], [0.9, 0.1, 0], [0.3, 0.7, 0], [0.8, 0, 0.2]]
+        + [[0, 0.5, 0.4], [0.1, 0.6, 0.3], [0.5, 0.5, 0]]  # 6: wrong (a tie)
+    )
+    digest = hashlib.blake2b(digest_size=16)
+    batches = [(images[:4], labels[:4]), (images[4:], labels[4:])]
+    for batch in batches:
+        _hash_images(digest, batch[0])
+    predictions = Predictions(
+        labels, probabilities, False, TopLosses(), digest.hexdigest()
+    )
+    # By confidence: 1 (0.9), 3 (0.8), 0 (0.6) of class 0; 5, 4 of class 1; no 2.
+    assert (
+        explain_plots.correct_examples(predictions, 3) == [1, 3, 0, 5, 4, -1] + [-1] * 3
+    )
+    keras.utils.set_random_seed(0)
+    model = classifier(small_cnn(32), 32, 3)
+    names = ["zero", "one", "two"]
+    path = explain_plots.plot_explanations(
+        model, batches, predictions, names, tmp_path / "explanations.png", "t"
+    )
+    with Image.open(path) as picture:  # 3 rows of 3 pairs
+        assert picture.size == (780, 575)
+    shuffled = [batches[1], batches[0]]
+    assert (
+        explain_plots.plot_explanations(
+            model, shuffled, predictions, names, tmp_path / "none.png", "t"
+        )
+        is None
+    )
+    assert "No explanations: the validation images came in another order" in (
+        capsys.readouterr().out
+    )
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .keras_internals import private
+
 #: Images per forward and backward pass.
 CHUNK = 32
 #: The fewest positions on a side of the feature map explained.
@@ -91,8 +93,8 @@ def split_model(model: keras.Model) -> SplitModel:
             f"{type(output).__name__}"
         )
     base = _base_layer(model)
-    features = _outer_output(base)
-    head = keras.Model(features, _outer_input(output))
+    features = _call_tensor(model.input, base, "output")
+    head = keras.Model(features, _call_tensor(model.input, output, "input"))
     if len(features.shape) == 3:
         grid = _token_grid(base, features.shape[1], model.input_shape[1:3])
         return SplitModel(keras.Model(model.input, features), head, output, grid)
@@ -107,7 +109,7 @@ def _larger_map(base: keras.Model):
     """The last feature map inside `base` at least `MIN_GRID` on a side that
     the rest of the base can be computed from; None if there is none."""
     for layer in reversed(base.layers[1:]):
-        tensor = _outer_output(layer)
+        tensor = _call_tensor(base.input, layer, "output")
         if (
             len(tensor.shape) != 4
             or min(tensor.shape[1:3]) < MIN_GRID
@@ -125,7 +127,7 @@ def _split_inside(model, base, inside, head, output) -> SplitModel:
     """`model` cut at a feature map inside its base (`_larger_map`)."""
     tensor, rest = inside
     inputs = keras.Input(model.input_shape[1:], dtype=model.input.dtype)
-    before = keras.Model(model.input, _outer_input(base))
+    before = keras.Model(model.input, _call_tensor(model.input, base, "input"))
     upto = keras.Model(base.input, tensor)
     features = keras.Model(inputs, upto(before(inputs), training=False))
     inner = keras.Input(tensor.shape[1:], dtype=tensor.dtype)
@@ -193,7 +195,9 @@ def _base_layer(model: keras.Model) -> keras.layers.Layer:
     if nested:
         return nested[-1]
     positional = [
-        layer for layer in model.layers[1:] if len(_outer_output(layer).shape) in (3, 4)
+        layer
+        for layer in model.layers[1:]
+        if len(_call_tensor(model.input, layer, "output").shape) in (3, 4)
     ]
     if not positional:
         raise ValueError(
@@ -202,14 +206,24 @@ def _base_layer(model: keras.Model) -> keras.layers.Layer:
     return positional[-1]
 
 
-def _outer_output(layer: keras.layers.Layer):
-    """The tensor `layer` gives in the model that calls it (its last call)."""
-    return layer._inbound_nodes[-1].output_tensors[0]
+def _call_tensor(inputs, layer: keras.layers.Layer, which: str):
+    """The tensor `layer` gives (`which="output"`) or takes (`"input"`) where
+    the graph that starts at `inputs` calls it: a layer called elsewhere too
+    (the feature cache calls the base and the head on their own) has a call
+    of each graph.
 
-
-def _outer_input(layer: keras.layers.Layer):
-    """The tensor `layer` takes in the model that calls it (its last call)."""
-    return layer._inbound_nodes[-1].input_tensors[0]
+    Raises:
+        ValueError: If that graph does not call `layer`.
+    """
+    nodes = private(layer, "_inbound_nodes", purpose="grad_cam")
+    for node in reversed(nodes):
+        tensors = node.output_tensors if which == "output" else node.input_tensors
+        try:
+            keras.Model(inputs, tensors[0])
+        except ValueError:  # a call from another graph
+            continue
+        return tensors[0]
+    raise ValueError(f"grad_cam found no call of {layer.name} in the model")
 
 
 def _token_grid(base, tokens: int, image_size) -> tuple[int, int]:
