@@ -9,6 +9,7 @@ the rest of the base is computed from alone. A ViT-like base's tokens keep
 their patches last, after the class and register tokens.
 """
 
+import weakref
 from dataclasses import dataclass
 
 import keras
@@ -38,12 +39,28 @@ class SplitModel:
 
 
 def split_model(model: keras.Model) -> SplitModel:
-    """Cuts `model` at its base model's output (see `grad_cam`).
+    """Cuts `model` at its base model's output (see `grad_cam`), once per model.
+
+    Cutting builds models that call the layers again, so each model's cut is
+    kept (weakly: while the model lives) and reused.
 
     Raises:
         TypeError: If the model's output layer is not a dense layer.
         ValueError: If the model has no layer with a feature map or tokens.
     """
+    split = _SPLITS.get(model)
+    if split is None:
+        split = _SPLITS[model] = _split(model)
+    return split
+
+
+#: The cuts made, by model.
+_SPLITS: "weakref.WeakKeyDictionary[keras.Model, SplitModel]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _split(model: keras.Model) -> SplitModel:
     output = model.layers[-1]
     if not isinstance(output, keras.layers.Dense):
         raise TypeError(
@@ -51,8 +68,8 @@ def split_model(model: keras.Model) -> SplitModel:
             f"{type(output).__name__}"
         )
     base = _base_layer(model)
-    features = _call_tensor(model.input, base, "output")
-    head = keras.Model(features, _call_tensor(model.input, output, "input"))
+    features = _call_tensor(model, base, "output")
+    head = keras.Model(features, _call_tensor(model, output, "input"))
     if len(features.shape) == 3:
         grid = _token_grid(base, features.shape[1], model.input_shape[1:3])
         return SplitModel(keras.Model(model.input, features), head, output, grid)
@@ -67,7 +84,7 @@ def _larger_map(base: keras.Model):
     """The last feature map inside `base` at least `MIN_GRID` on a side that
     the rest of the base can be computed from; None if there is none."""
     for layer in reversed(base.layers[1:]):
-        tensor = _call_tensor(base.input, layer, "output")
+        tensor = _call_tensor(base, layer, "output")
         if (
             len(tensor.shape) != 4
             or min(tensor.shape[1:3]) < MIN_GRID
@@ -85,7 +102,7 @@ def _split_inside(model, base, inside, head, output) -> SplitModel:
     """`model` cut at a feature map inside its base (`_larger_map`)."""
     tensor, rest = inside
     inputs = keras.Input(model.input_shape[1:], dtype=model.input.dtype)
-    before = keras.Model(model.input, _call_tensor(model.input, base, "input"))
+    before = keras.Model(model.input, _call_tensor(model, base, "input"))
     upto = keras.Model(base.input, tensor)
     features = keras.Model(inputs, upto(before(inputs), training=False))
     inner = keras.Input(tensor.shape[1:], dtype=tensor.dtype)
@@ -101,7 +118,7 @@ def _base_layer(model: keras.Model) -> keras.layers.Layer:
     positional = [
         layer
         for layer in model.layers[1:]
-        if len(_call_tensor(model.input, layer, "output").shape) in (3, 4)
+        if len(_call_tensor(model, layer, "output").shape) in (3, 4)
     ]
     if not positional:
         raise ValueError(
@@ -110,24 +127,22 @@ def _base_layer(model: keras.Model) -> keras.layers.Layer:
     return positional[-1]
 
 
-def _call_tensor(inputs, layer: keras.layers.Layer, which: str):
+def _call_tensor(graph: keras.Model, layer: keras.layers.Layer, which: str):
     """The tensor `layer` gives (`which="output"`) or takes (`"input"`) where
-    the graph that starts at `inputs` calls it: a layer called elsewhere too
-    (the feature cache calls the base and the head on their own) has a call
-    of each graph.
+    the functional model `graph` calls it: a layer called elsewhere too (the
+    feature cache calls the base and the head on their own) has a call of
+    each graph.
 
     Raises:
-        ValueError: If that graph does not call `layer`.
+        ValueError: If `graph` does not call `layer`.
     """
-    nodes = private(layer, "_inbound_nodes", purpose="grad_cam")
-    for node in reversed(nodes):
-        tensors = node.output_tensors if which == "output" else node.input_tensors
-        try:
-            keras.Model(inputs, tensors[0])
-        except ValueError:  # a call from another graph
-            continue
-        return tensors[0]
-    raise ValueError(f"grad_cam found no call of {layer.name} in the model")
+    depths = private(graph, "_nodes_by_depth", purpose="grad_cam")
+    own = {id(node) for nodes in depths.values() for node in nodes}
+    for node in private(layer, "_inbound_nodes", purpose="grad_cam"):
+        if id(node) in own:
+            tensors = node.output_tensors if which == "output" else node.input_tensors
+            return tensors[0]
+    raise ValueError(f"grad_cam found no call of {layer.name} in {graph.name}")
 
 
 def _token_grid(base, tokens: int, image_size) -> tuple[int, int]:
