@@ -20,7 +20,7 @@ import click
 from kerastl.common.jsontext import JsonFileError, read_json_file
 from kerastl.common.labels import LABELS_FILE, class_names_in
 from kerastl.errors import KerastlError
-from kerastl.predict_explain import HeatmapWriter, heatmap_names
+from kerastl.predict_explain import HeatmapWriter, explain_problem, heatmap_names
 from kerastl.predict_output import (
     ContactSheet,
     csv_file,
@@ -190,6 +190,8 @@ def predict(request: Request) -> int:
     run_model, image_size, keras_model = _load_model(request)
     writer_of_heatmaps = None
     if request.explain is not None:
+        if problem := explain_problem(keras_model):
+            raise PredictUsageError("explain", problem)
         request.explain.mkdir(exist_ok=True)
         writer_of_heatmaps = HeatmapWriter(keras_model, heatmaps)
     screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))

@@ -28,6 +28,17 @@ def heatmap_names(folder: Path, paths: list[Path]) -> dict[Path, Path]:
     return names
 
 
+def explain_problem(model: Any) -> str | None:
+    """Why `runtime.grad_cam` cannot explain `model`; None if it can."""
+    from kerastl.runtime.explain_split import split_model
+
+    try:
+        split_model(model)
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return None
+
+
 class HeatmapWriter:
     """Writes the heatmaps of predicted batches, each image into its PNG."""
 

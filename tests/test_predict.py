@@ -326,7 +326,12 @@ def test_explain_needs_the_keras_model_and_a_folder(
 ) -> None:
     folder = tmp_path / "heatmaps"
     (tmp_path / "file.png").write_bytes(b"")
+    flat = tmp_path / "flat.keras"  # no feature map to explain
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, keras.layers.Dense(len(CLASSES))(pooled)).save(flat)
     cases = {
+        ("--model", str(flat), "--explain", str(folder)): "no feature map",
         ("--model", "export/model.tflite", "--explain", str(folder)): (
             "heatmaps need the Keras model (best.keras or model.keras); "
             f"{run_dir / 'export/model.tflite'} is an exported artifact"
