@@ -292,7 +292,9 @@ def write_report(
     test data when given: loss, accuracy, top-5 accuracy over 5 classes,
     macro-F1, per-class figures, the confusion matrix, the most confused pairs),
     `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
-    validation images with the highest loss) and `run.json` (`run_card`),
+    validation images with the highest loss, each beside its Grad-CAM
+    heatmap), `explanations.png` (a few correctly classified ones of each
+    class with theirs: `explain_plots`) and `run.json` (`run_card`),
     then prints a summary.
 
     Args:
@@ -432,7 +434,7 @@ def _draw_pictures(
     class_names: list[str],
     phases: list[dict],
 ) -> list[str]:
-    """Draws the report's three pictures; returns the paths of those drawn."""
+    """Draws three of the report's pictures; returns the paths of those drawn."""
     picture = plot_confusion_matrix(
         np.array(figures["confusion_matrix"]),
         class_names,
