@@ -346,6 +346,12 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
     help="Test-time augmentation: average each image's prediction with its "
     "mirror image's (the run's metrics.json has its figures with --tta).",
 )
+@click.option(
+    "--explain",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each image with the Grad-CAM heatmap of its top class into "
+    "this folder (PNG; --sheet then shows them). Needs a .keras model.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.pass_context
 def predict(
@@ -358,6 +364,7 @@ def predict(
     sheet: Path | None,
     batch_size: int,
     tta: bool,
+    explain: Path | None,
     force: bool,
 ) -> None:
     """Classify images with a trained run's model.
@@ -380,6 +387,7 @@ def predict(
             batch_size=batch_size,
             force=force,
             tta=tta,
+            explain=explain,
         )
         ctx.exit(predicting.predict(request))
     except predicting.PredictUsageError as error:

@@ -20,6 +20,7 @@ import click
 from kerastl.common.jsontext import JsonFileError, read_json_file
 from kerastl.common.labels import LABELS_FILE, class_names_in
 from kerastl.errors import KerastlError
+from kerastl.predict_explain import HeatmapWriter, explain_problem, heatmap_names
 from kerastl.predict_output import (
     ContactSheet,
     csv_file,
@@ -56,6 +57,7 @@ class Request:
     batch_size: int
     force: bool
     tta: bool = False  # average each image's prediction with its mirror image's
+    explain: Path | None = None  # the folder of the images with their heatmaps
 
 
 def check_request(
@@ -69,6 +71,7 @@ def check_request(
     batch_size: int = 32,
     force: bool = False,
     tta: bool = False,
+    explain: Path | None = None,
 ) -> Request:
     """Checks a request without TensorFlow: the run, the model's kind, the paths.
 
@@ -84,6 +87,8 @@ def check_request(
         batch_size: Images per batch.
         force: Whether `output` and `sheet` may replace existing files.
         tta: Whether to average each prediction with the mirror image's.
+        explain: The folder to write each image with its heatmap into (made
+            if missing); needs a .keras model.
 
     Raises:
         PredictUsageError: Naming the parameter at fault and why.
@@ -118,6 +123,8 @@ def check_request(
     for path in paths:
         if not path.exists():
             raise PredictUsageError("paths", f"{path} does not exist")
+    if explain is not None:
+        _check_explain(explain, chosen)
     for name, target in (("output", output), ("sheet", sheet)):
         if target is None:
             continue
@@ -140,7 +147,22 @@ def check_request(
         batch_size=batch_size,
         force=force,
         tta=tta,
+        explain=explain,
     )
+
+
+def _check_explain(folder: Path, model: Path) -> None:
+    """Refuses an --explain folder that cannot be written, or an exported model."""
+    if _model_kind(model) != "keras":
+        raise PredictUsageError(
+            "explain",
+            f"heatmaps need the Keras model (best.keras or model.keras); "
+            f"{model} is an exported artifact",
+        )
+    if folder.exists() and not folder.is_dir():
+        raise PredictUsageError("explain", f"{folder} is a file, not a folder")
+    if not folder.parent.is_dir():
+        raise PredictUsageError("explain", f"folder {folder.parent} does not exist")
 
 
 def predict(request: Request) -> int:
@@ -164,7 +186,14 @@ def predict(request: Request) -> int:
 
     files = _image_files(request.paths)
     readable = _readable(files)
-    run_model, image_size = _load_model(request)
+    heatmaps = _heatmap_names(request, readable)
+    run_model, image_size, keras_model = _load_model(request)
+    writer_of_heatmaps = None
+    if request.explain is not None:
+        if problem := explain_problem(keras_model):
+            raise PredictUsageError("explain", problem)
+        request.explain.mkdir(exist_ok=True)
+        writer_of_heatmaps = HeatmapWriter(keras_model, heatmaps)
     screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
     file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
     sheet = ContactSheet(request.sheet, request.class_names, request.model.name)
@@ -187,11 +216,18 @@ def predict(request: Request) -> int:
                 writer.writerows(
                     top_k(paths, probabilities, file_k, request.class_names)
                 )
+            if writer_of_heatmaps is not None:  # the sheet shows the heatmaps
+                images = writer_of_heatmaps.add(paths, images, probabilities)
             sheet.add(paths, images, probabilities)
             bar.update(done - bar.pos)
         refused(readable[done:])
     if request.output:
         click.echo(f"wrote {request.output}")
+    if writer_of_heatmaps is not None:
+        click.echo(
+            f"wrote {_plural(writer_of_heatmaps.written, 'heatmap')} "
+            f"into {request.explain}"
+        )
     sheet.draw()
     skipped = len(files) - sheet.predicted
     if skipped:
@@ -240,6 +276,20 @@ def _readable(files: list[Path]) -> list[Path]:
     return readable
 
 
+def _heatmap_names(request: Request, readable: list[Path]) -> dict[Path, Path]:
+    """The PNGs of `--explain`, none of them there unless `--force`."""
+    if request.explain is None:
+        return {}
+    names = heatmap_names(request.explain, readable)
+    if not request.force:
+        for target in names.values():
+            if target.exists():
+                raise PredictUsageError(
+                    "explain", f"{target} exists; pass --force to overwrite it"
+                )
+    return names
+
+
 def _read_json(run_dir: Path, name: str) -> Any:
     try:
         return read_json_file(run_dir / name)
@@ -262,11 +312,13 @@ def _model_kind(path: Path) -> str | None:
     return None
 
 
-def _load_model(request: Request) -> tuple[Callable[[Any], Any], int]:
-    """The model as a function of a batch, and its image size, checked to fit."""
+def _load_model(request: Request) -> tuple[Callable[[Any], Any], int, Any]:
+    """The model as a function of a batch, its image size, checked to fit, and
+    the Keras model (None for an exported artifact)."""
     import numpy as np
 
     param = request.model_param
+    model = None
     try:
         if _model_kind(request.model) == "keras":
             import keras
@@ -298,8 +350,8 @@ def _load_model(request: Request) -> tuple[Callable[[Any], Any], int]:
     if request.tta:
         from kerastl.runtime.tta import with_tta
 
-        return with_tta(run_model), size
-    return (lambda images: np.asarray(run_model(images))), size
+        return with_tta(run_model), size, model
+    return (lambda images: np.asarray(run_model(images))), size, model
 
 
 def _batches(

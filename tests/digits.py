@@ -67,3 +67,39 @@ def write_digits(
             image = Image.fromarray(pixels, mode="L")
             image.save(target / f"{label}_{index:04d}.png", optimize=True)
     return folder
+
+
+def digits_on_canvas(
+    count: int,
+    *,
+    labels: tuple[int, ...] = (0, 1, 3, 7),
+    canvas: int = 64,
+    sizes: tuple[int, int] = (16, 24),
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Digits pasted at random places on larger canvases of noise: where the
+    answer is, is known.
+
+    Each canvas is grey noise (0 to 96); one digit of `labels`, scaled to a
+    random width from `sizes[0]` to `sizes[1]` pixels, is pasted at a random
+    place (its bright strokes over the noise). The digits are drawn at random
+    from scikit-learn's images of each digit.
+
+    Returns:
+        The RGB canvases `(count, canvas, canvas, 3)` uint8, their classes
+        (positions in `labels`) and the digits' boxes `(top, left, size)`.
+    """
+    rng = np.random.default_rng(seed)
+    digits = _digits()
+    images = rng.integers(0, 97, (count, canvas, canvas), dtype=np.uint8)
+    classes = rng.integers(0, len(labels), count)
+    boxes = np.zeros((count, 3), dtype=np.int64)
+    for image, label, box in zip(images, classes, boxes):
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
+        top, left = rng.integers(0, canvas - size + 1, 2)
+        index = rng.choice(np.flatnonzero(digits.target == labels[label]))
+        digit = _upscale(digits.images[index], size)
+        patch = image[top : top + size, left : left + size]
+        np.maximum(patch, digit, out=patch)
+        box[:] = top, left, size
+    return np.repeat(images[..., None], 3, axis=-1), classes, boxes

@@ -297,3 +297,52 @@ def test_bad_requests_are_usage_errors(run_dir, images, tmp_path, capsys) -> Non
         assert err.splitlines()[-1].startswith("Error: Invalid value for ")
         assert fragment in err.splitlines()[-1], (args, err)
         assert out == ""
+
+
+def test_explain_writes_each_image_with_its_heatmap(
+    run_dir, images, tmp_path, capsys
+) -> None:
+    folder, sheet = tmp_path / "heatmaps", tmp_path / "sheet.png"
+    args = [str(run_dir), str(images / "4"), "--explain", str(folder)]
+    code, out, err = kerastl(capsys, "predict", *args, "--sheet", str(sheet))
+    assert code == 0, err
+    assert f"wrote 7 heatmaps into {folder}" in out
+    originals = sorted((images / "4").glob("*.png"))
+    assert sorted(path.name for path in folder.iterdir()) == [
+        path.name for path in originals
+    ]
+    for original in originals:
+        with Image.open(original) as plain, Image.open(folder / original.name) as hot:
+            assert hot.size == plain.size and hot.mode == "RGB"
+            assert np.abs(np.asarray(hot, "int32") - plain.convert("RGB")).max() > 40
+    assert sheet.is_file()
+    code, _, err = kerastl(capsys, "predict", *args)  # nothing replaced unasked
+    assert code == 2 and "exists; pass --force" in err.splitlines()[-1]
+    code, _, err = kerastl(capsys, "predict", *args, "--force")
+    assert code == 0, err
+
+
+def test_explain_needs_the_keras_model_and_a_folder(
+    run_dir, images, tmp_path, capsys
+) -> None:
+    folder = tmp_path / "heatmaps"
+    (tmp_path / "file.png").write_bytes(b"")
+    flat = tmp_path / "flat.keras"  # no feature map to explain
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, keras.layers.Dense(len(CLASSES))(pooled)).save(flat)
+    cases = {
+        ("--model", str(flat), "--explain", str(folder)): "no feature map",
+        ("--model", "export/model.tflite", "--explain", str(folder)): (
+            "heatmaps need the Keras model (best.keras or model.keras); "
+            f"{run_dir / 'export/model.tflite'} is an exported artifact"
+        ),
+        ("--explain", str(tmp_path / "file.png")): "is a file",
+        ("--explain", str(tmp_path / "gone" / "here")): "gone does not exist",
+    }
+    for extra, fragment in cases.items():
+        code, out, err = kerastl(capsys, "predict", str(run_dir), str(images), *extra)
+        assert code == 2, (extra, err)
+        assert fragment in err.splitlines()[-1], (extra, err)
+        assert out == ""
+    assert not folder.exists() and not (tmp_path / "gone").exists()

@@ -65,6 +65,7 @@ def test_a_run_reads_and_writes_only_remote_folders(
         "confusion_matrix.png",
         "training_curves.png",
         "top_losses.png",
+        "explanations.png",
         "resume/state.json",  # the checkpoints are gone: model.keras replaces them
     }
     model = {name.removeprefix("model/") for name in names if name.startswith("model/")}

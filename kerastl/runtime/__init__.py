@@ -35,6 +35,7 @@ from .data import (
 )
 from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import RangeTestDone, RunStopped, ScriptError
+from .explain import grad_cam
 from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
@@ -111,6 +112,7 @@ __all__ = [
     "find_blocks",
     "find_images",
     "freeze",
+    "grad_cam",
     "image_batches",
     "imbalance_warning",
     "is_chief",

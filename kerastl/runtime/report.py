@@ -19,6 +19,12 @@ import tensorflow as tf
 from . import files
 from .common.plots import agg_figure, png_bytes
 from .data import ImageFiles, load_test_folder
+from .explain_plots import (
+    EXPLANATIONS_FILE,
+    heatmaps_or_none,
+    plot_explained_grid,
+    plot_explanations,
+)
 from .history import read_history
 from .jsonfile import write_json
 from .metrics import (  # noqa: F401 (the metrics came from here: still importable)
@@ -55,17 +61,23 @@ REPORT_FILES = (
     CONFUSION_MATRIX_FILE,
     TRAINING_CURVES_FILE,
     TOP_LOSSES_FILE,
+    EXPLANATIONS_FILE,
     RUN_CARD_FILE,
 )
 
 
 def plot_top_losses(
-    worst: TopLosses, class_names: list[str], path: str | os.PathLike, title: str
+    worst: TopLosses,
+    class_names: list[str],
+    path: str | os.PathLike,
+    title: str,
+    heatmaps: np.ndarray | None = None,
 ) -> str | None:
     """Draws the images of `worst`, the highest loss first, as fastai's plot_top_losses.
 
     Each image is captioned with its true class, the predicted class and its
-    probability, and the loss.
+    probability, and the loss; with `heatmaps` (`grad_cam` of the predicted
+    classes), each has its heatmap beside it.
 
     Returns:
         `path`, or None if matplotlib is not installed or there are no images.
@@ -80,6 +92,8 @@ def plot_top_losses(
             f"predicted {_label_text(class_names[predicted], 14)} "
             f"{scores[predicted]:.2f}\nloss {loss:.2f}"
         )
+    if heatmaps is not None:
+        return plot_explained_grid(worst.images, heatmaps, captions, path, title)
     return plot_image_grid(worst.images, captions, path, title)
 
 
@@ -278,7 +292,9 @@ def write_report(
     test data when given: loss, accuracy, top-5 accuracy over 5 classes,
     macro-F1, per-class figures, the confusion matrix, the most confused pairs),
     `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
-    validation images with the highest loss) and `run.json` (`run_card`),
+    validation images with the highest loss, each beside its Grad-CAM
+    heatmap), `explanations.png` (a few correctly classified ones of each
+    class with theirs: `explain_plots`) and `run.json` (`run_card`),
     then prints a summary.
 
     Args:
@@ -329,6 +345,7 @@ def write_report(
         data.class_names,
         card["phases"],
     )
+    pictures += _draw_explanations(folder, model, shipped, data)
     card = {
         "shipped_model": shipped,
         **card,
@@ -417,7 +434,7 @@ def _draw_pictures(
     class_names: list[str],
     phases: list[dict],
 ) -> list[str]:
-    """Draws the report's three pictures; returns the paths of those drawn."""
+    """Draws three of the report's pictures; returns the paths of those drawn."""
     picture = plot_confusion_matrix(
         np.array(figures["confusion_matrix"]),
         class_names,
@@ -435,9 +452,25 @@ def _draw_pictures(
         worst,
         class_names,
         files.join(folder, TOP_LOSSES_FILE),
-        f"Highest losses of {shipped} on the validation images",
+        f"Highest losses of {shipped} on the validation images, with Grad-CAM",
+        heatmaps_or_none(model, worst.images, worst.probabilities),
     )
     return [path for path in (picture, curves, losses) if path is not None]
+
+
+def _draw_explanations(
+    folder: str, model: keras.Model, shipped: str, data: TrainingData
+) -> list[str]:
+    """Draws `explanations.png`; returns its path if drawn."""
+    picture = plot_explanations(
+        model,
+        data.validation,
+        predictions_of(model, data.validation),
+        data.class_names,
+        files.join(folder, EXPLANATIONS_FILE),
+        f"Grad-CAM of {shipped}: the most confident correct validation images",
+    )
+    return [] if picture is None else [picture]
 
 
 def _tta_line(figures: dict, choice: str | bool, reason: str) -> str | None:
