@@ -38,6 +38,13 @@ from .errors import RangeTestDone, RunStopped, ScriptError
 from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
+from .hub import (
+    converter_rescaling,
+    loading_preset,
+    pool_tokens,
+    preset_option,
+    transformer_blocks,
+)
 from .models import loading_weights, save_model_checked
 from .options import weights_option
 from .precision import set_mixed_precision
@@ -104,6 +111,7 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "compile_checked",
+    "converter_rescaling",
     "distribution_strategy",
     "export_format",
     "export_model",
@@ -118,11 +126,14 @@ __all__ = [
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
+    "loading_preset",
     "loading_weights",
     "parse_settings",
     "plot_confusion_matrix",
     "plot_training_curves",
+    "pool_tokens",
     "predict_dataset",
+    "preset_option",
     "read_history",
     "run_setting",
     "save_labels",
@@ -137,6 +148,7 @@ __all__ = [
     "top_k",
     "trainable_summary",
     "training_settings",
+    "transformer_blocks",
     "unfreeze",
     "unfreeze_all",
     "unfreeze_from",
