@@ -46,6 +46,7 @@ class HubFamily:
             token beside the mean of the patch tokens (register tokens left out).
         blocks: The attribute of the encoder layer that lists the transformer
             blocks, in order (`kerastl.runtime.transformer_blocks`).
+        input_name: The name of its one input, if it takes a dict, else None.
         default_size: Input size of presets whose name gives none.
         needs_preset_size: Whether pretrained weights only load at the preset's
             image size (learned position embeddings, not interpolated).
@@ -60,6 +61,7 @@ class HubFamily:
     image_converter: str
     pooling: str
     blocks: str
+    input_name: str | None
     default_size: int
     needs_preset_size: bool
     optimizer: str
