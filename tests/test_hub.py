@@ -21,7 +21,7 @@ from kerastl.cli import cli
 from kerastl.render import render
 from kerastl.spec import SpecError, make_spec
 from tests import test_pitfalls
-from tests.conftest import REPO, new_script, run_script, script_env
+from tests.conftest import REPO, new_script, script_env
 
 HAS_KERAS_HUB = importlib.util.find_spec("keras_hub") is not None
 needs_keras_hub = pytest.mark.skipif(not HAS_KERAS_HUB, reason="keras-hub missing")
@@ -173,23 +173,6 @@ def test_linear_probe_transfers_through_the_feature_cache(tmp_path: Path) -> Non
     assert accuracy["pretrained"] - accuracy["none"] >= MIN_TRANSFER_GAIN, accuracy
 
 
-@pytest.mark.slow
-@needs_keras_hub
-def test_fine_tune_unfreezes_whole_blocks_with_layer_decay(tmp_path: Path) -> None:
-    script = new_script(tmp_path, "--backbone", str(DIGITS_PRESET), "--unfreeze", "2")
-    result = run_script(
-        script,
-        *("--data-dir", str(DIGITS_5TO9 / "train"), "--epochs", "1"),
-        *("--fine-tune-epochs", "1", "--layer-decay", "0.5", "--output-dir", "run"),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "the top block (layers_1) train at" in result.stdout
-    assert "the lowest trained block (layers_0)" in result.stdout
-    assert "doesn't match the expected structure" not in result.stderr
-    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
-    assert len(history) == 1 + 2  # the header, the head's epoch, the stage's
-
-
 def test_keras_hub_is_required_only_by_scripts_that_import_it(monkeypatch) -> None:
     """The runtime (and its --standalone copy) asks for keras-hub in one line,
     only when the script being run imports it."""
@@ -206,3 +189,55 @@ def test_keras_hub_is_required_only_by_scripts_that_import_it(monkeypatch) -> No
     )
     monkeypatch.setattr(requirements, "installed_version", lambda package: "0.32.0")
     assert requirements.hub_requirement(hub_script) is None
+
+
+@pytest.mark.slow
+@needs_keras_hub
+def test_runtime_pools_normalizes_and_unfreezes_by_transformer_block(capsys) -> None:
+    import keras
+    import keras_hub
+    import numpy as np
+
+    from kerastl import runtime
+
+    base = keras_hub.models.Backbone.from_preset(str(DIGITS_PRESET))
+    assert [block.name for block in runtime.transformer_blocks(base)] == [
+        "layers_0",
+        "layers_1",
+    ]
+    blocks = runtime.find_blocks(base)  # the patch embedding and final norm join
+    assert [[layer.name for layer in layers] for layers in blocks.values()] == [
+        ["dinov2_backbone_embeddings", "layers_0"],
+        ["layers_1", "dinov2_backbone_layernorm"],
+    ]
+    # Step 6: the class token beside the mean of the patches, the register left out.
+    tokens = np.random.default_rng(0).normal(size=(2, 18, 32)).astype("float32")
+    inputs = keras.Input(shape=(18, 32))
+    pooled = keras.Model(inputs, runtime.pool_tokens(inputs, base))(tokens)
+    expected = np.concatenate([tokens[:, 0], tokens[:, 2:].mean(axis=1)], axis=-1)
+    np.testing.assert_allclose(pooled, expected, atol=1e-6)
+    # Step 4: the converter's scaling without its resizing.
+    converter = keras_hub.layers.DINOV2ImageConverter.from_preset(str(DIGITS_PRESET))
+    images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        runtime.converter_rescaling(converter)(images), converter(images), rtol=1e-5
+    )
+    # Fine-tune: the top block trains with the final norm; the stages check out.
+    base.trainable = False
+    model_inputs = keras.Input(shape=(32, 32, 3))
+    x = runtime.pool_tokens(base({"images": model_inputs}, training=False), base)
+    model = keras.Model(model_inputs, keras.layers.Dense(5)(x))
+    runtime.check_unfreeze_stages(base, [1, 2, "all"])
+    assert not base.trainable_weights
+    trainable = runtime.unfreeze(base, 1)
+    runtime.compile_checked(model, base, trainable, optimizer="adam", loss="mse")
+    top = {id(w) for layer in blocks["layers_1"] for w in layer.trainable_weights}
+    assert {id(w) for w in base.trainable_weights} == top
+    # --layer-decay: each block at half the rate of the block above it.
+    runtime.unfreeze(base, "all")
+    capsys.readouterr()
+    runtime.layer_decay(keras.optimizers.SGD, 0.1, base, 0.5)
+    assert capsys.readouterr().out.strip() == (
+        "Layer decay 0.5: the head and the top block (layers_1) train at 0.1, "
+        "the lowest trained block (layers_0) at 0.05"
+    )
