@@ -8,7 +8,7 @@ the scripts do, and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 """
 
 from .quiet import quiet_start
-from .requirements import unmet_requirement
+from .requirements import import_keras_hub_if_used, unmet_requirement
 from .stops import stopped_by_ctrl_c
 
 if _unmet := unmet_requirement():  # one line before anything loads, not mid-run
@@ -19,6 +19,7 @@ try:
         import tensorflow
 
         tensorflow.config.list_physical_devices()
+        import_keras_hub_if_used()  # its TensorFlow Text prints them again
 except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
     raise SystemExit(stopped_by_ctrl_c()) from None
 

@@ -49,9 +49,21 @@ def unmet_requirement() -> str | None:
 HUB_FLOOR = "0.32"
 
 
+def imports_keras_hub(script_source: str) -> bool:
+    """Whether a script's source imports keras_hub (a KerasHub backbone)."""
+    return bool(re.search(r"^import keras_hub\b", script_source, re.MULTILINE))
+
+
+def import_keras_hub_if_used() -> None:
+    """Imports keras_hub now if the script being run will (inside `quiet_start`:
+    its TensorFlow Text prints TensorFlow's start-up lines again)."""
+    if imports_keras_hub(_main_source()):
+        import keras_hub  # noqa: F401
+
+
 def hub_requirement(script_source: str) -> str | None:
     """One line if the script imports keras_hub and keras-hub is missing or too old."""
-    if not re.search(r"^import keras_hub\b", script_source, re.MULTILINE):
+    if not imports_keras_hub(script_source):
         return None
     found = installed_version("keras-hub")
     requirement = f"keras-hub>={HUB_FLOOR}"
