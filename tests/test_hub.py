@@ -130,8 +130,8 @@ DIGITS_PRESET = REPO / "examples" / "digits_hub_base" / "tiny_dinov2"
 #: Ten images of each digit 5-9 to train on, thirty others to validate on.
 DIGITS_5TO9 = REPO / "examples" / "data" / "digits_5to9"
 #: The linear probe on the pre-trained preset beats its architecture's random
-#: weights by this much validation accuracy, at least.
-MIN_TRANSFER_GAIN = 0.2
+#: weights by this much validation accuracy, at least (measured: 0.77 against 0.53).
+MIN_TRANSFER_GAIN = 0.15
 
 
 @pytest.mark.slow
