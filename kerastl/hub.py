@@ -47,6 +47,8 @@ class HubFamily:
         blocks: The attribute of the encoder layer that lists the transformer
             blocks, in order (`kerastl.runtime.transformer_blocks`).
         input_name: The name of its one input, if it takes a dict, else None.
+        trains_embeddings: Whether its patch and position embeddings may train
+            (`kerastl.runtime.frozen_embeddings`).
         default_size: Input size of presets whose name gives none.
         needs_preset_size: Whether pretrained weights only load at the preset's
             image size (learned position embeddings, not interpolated).
@@ -62,6 +64,7 @@ class HubFamily:
     pooling: str
     blocks: str
     input_name: str | None
+    trains_embeddings: bool
     default_size: int
     needs_preset_size: bool
     optimizer: str

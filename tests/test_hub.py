@@ -193,7 +193,9 @@ def test_keras_hub_is_required_only_by_scripts_that_import_it(monkeypatch) -> No
 
 @pytest.mark.slow
 @needs_keras_hub
-def test_runtime_pools_normalizes_and_unfreezes_by_transformer_block(capsys) -> None:
+def test_runtime_pools_normalizes_and_unfreezes_by_transformer_block(
+    capsys, tmp_path: Path
+) -> None:
     import keras
     import keras_hub
     import numpy as np
@@ -233,8 +235,14 @@ def test_runtime_pools_normalizes_and_unfreezes_by_transformer_block(capsys) -> 
     runtime.compile_checked(model, base, trainable, optimizer="adam", loss="mse")
     top = {id(w) for layer in blocks["layers_1"] for w in layer.trainable_weights}
     assert {id(w) for w in base.trainable_weights} == top
-    # --layer-decay: each block at half the rate of the block above it.
-    runtime.unfreeze(base, "all")
+    # --layer-decay: each block at half the rate of the block above it. DINOv2's
+    # embeddings stay frozen: keras-hub rebuilds them when it loads a model.
+    trainable = runtime.unfreeze(base, "all")
+    embeddings = blocks["layers_0"][0]
+    assert not embeddings.trainable and embeddings not in trainable
+    runtime.compile_checked(model, base, trainable, optimizer="adam", loss="mse")
+    model.fit(images, np.ones((2, 5)), verbose=0)  # trained, it saves and reloads
+    runtime.save_model_checked(model, tmp_path / "model.keras", images)
     capsys.readouterr()
     runtime.layer_decay(keras.optimizers.SGD, 0.1, base, 0.5)
     assert capsys.readouterr().out.strip() == (

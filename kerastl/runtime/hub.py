@@ -15,14 +15,21 @@ import keras
 
 from .errors import ScriptError, WeightsError
 
-#: Each KerasHub backbone class to the attribute of its encoder that lists
-#: its transformer blocks in order (`families.json`).
-BLOCK_LISTS: dict[str, str] = {
-    family["backbone_class"]: family["blocks"]
+_FAMILIES = [
+    family
     for family in json.loads(
         Path(__file__).with_name("families.json").read_text(encoding="utf-8")
     )
     if family.get("source") == "keras_hub"
+]
+#: Each KerasHub backbone class to the attribute of its encoder that lists
+#: its transformer blocks in order (`families.json`).
+BLOCK_LISTS: dict[str, str] = {
+    family["backbone_class"]: family["blocks"] for family in _FAMILIES
+}
+#: The classes whose embeddings stay frozen when their first block unfreezes.
+FROZEN_EMBEDDINGS = {
+    family["backbone_class"] for family in _FAMILIES if not family["trains_embeddings"]
 }
 
 
@@ -139,6 +146,25 @@ def hub_blocks(base: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     groups[blocks[0].name] = outer[:position] + groups[blocks[0].name]
     groups[blocks[-1].name] += top + outer[position + 1 :]
     return groups
+
+
+def frozen_embeddings(base: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of `base` that stay frozen when its blocks unfreeze.
+
+    DINOv2 (keras-hub 0.32) trains a copy of its position embeddings
+    interpolated to the image size, and rebuilds that copy from the saved
+    originals when it loads: trained, they do not survive a save and reload
+    (the check of `save_model_checked` fails). Its layers before the encoder
+    (patch and position embeddings, class and register tokens) stay frozen,
+    as BatchNormalization does in the CNNs.
+    """
+    if not is_hub_backbone(base) or type(base).__name__ not in FROZEN_EMBEDDINGS:
+        return []
+    encoder, _ = _encoder(base)
+    outer = [
+        layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    return outer[: [id(layer) for layer in outer].index(id(encoder))]
 
 
 def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:

@@ -24,7 +24,7 @@ from typing import Literal
 import keras
 
 from .errors import TrainabilityError, UnfreezeError
-from .hub import hub_blocks, is_hub_backbone
+from .hub import frozen_embeddings, hub_blocks, is_hub_backbone
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
@@ -277,11 +277,14 @@ def _set_trainable(
 ) -> list[keras.layers.Layer]:
     base.trainable = True
     chosen_ids = {id(layer) for layer in chosen}
+    frozen_ids = {id(layer) for layer in frozen_embeddings(base)}
     trainable = []
     for layer in _units(base):
         is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in chosen_ids and (
-            train_batchnorm or not is_batchnorm
+        layer.trainable = (
+            id(layer) in chosen_ids
+            and (train_batchnorm or not is_batchnorm)
+            and id(layer) not in frozen_ids
         )
         if layer.trainable:
             trainable.append(layer)
