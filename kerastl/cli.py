@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
-from kerastl import __version__, backbones, hub
+from kerastl import __version__, backbones, hub, hub_info
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
 from kerastl.runtime_copy import COPY_NAME, installed, plan_copy
@@ -250,7 +250,7 @@ def info(ctx: click.Context, backbone: str) -> None:
     """Show the facts kerastl knows about BACKBONE."""
     if hub.is_hub_preset(backbone):
         try:
-            hub_facts = hub.facts(hub.resolve(backbone))
+            hub_facts = hub_info.facts(hub.resolve(backbone))
         except hub.HubPresetError as error:
             param = ctx.command.params[0]
             raise click.BadParameter(str(error), ctx=ctx, param=param) from None

@@ -184,37 +184,6 @@ def resolve(text: str) -> HubBackbone:
     return _from_folder(text)
 
 
-def facts(entry: HubBackbone) -> dict[str, object]:
-    """What `kerastl info` shows about a KerasHub backbone."""
-    family = entry.family
-    blocks = "unknown until loaded" if entry.num_blocks is None else entry.num_blocks
-    return {
-        "name": entry.name,
-        "preset": entry.preset,
-        "source": _source(entry),
-        "family": family.name,
-        "class": f"keras_hub.models.{family.backbone_class}",
-        "image_converter": f"keras_hub.layers.{family.image_converter}",
-        "image_size": entry.default_size,
-        "params": "unknown" if entry.params is None else f"{entry.params:,}",
-        "pooling": "class token + mean of the patch tokens (registers left out)",
-        "num_blocks": blocks,
-        "optimizer": family.optimizer,
-        "head_learning_rate": family.head_learning_rate,
-        "fine_tune_learning_rate": family.fine_tune_learning_rate,
-        "description": entry.description or "-",
-    }
-
-
-def _source(entry: HubBackbone) -> str:
-    """Where `facts` come from, in words."""
-    if entry.preset in preset_table()["presets"]:
-        return f"KerasHub {keras_hub_version()}'s preset table (nothing downloaded)"
-    if "://" in entry.preset:
-        return "the handle's name; KerasHub reads the preset at run time"
-    return "the folder's config.json"
-
-
 def _from_handle(handle: str, known: dict[str, HubBackbone]) -> HubBackbone:
     """A handle: one of the table's Kaggle handles, or a family named in it."""
     unversioned = re.sub(r"/\d+$", "", handle)

@@ -249,3 +249,15 @@ def test_runtime_pools_normalizes_and_unfreezes_by_transformer_block(
         "Layer decay 0.5: the head and the top block (layers_1) train at 0.1, "
         "the lowest trained block (layers_0) at 0.05"
     )
+
+
+def test_info_shows_a_presets_facts_without_keras_hub(monkeypatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    result = CliRunner().invoke(cli, ["info", "dinov2_with_registers_small"])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.output.splitlines()[:3])
+    assert lines["source"].strip() == (
+        f"KerasHub {hub.keras_hub_version()}'s preset table (nothing downloaded)"
+    )
+    assert "keras_hub.models.DINOV2Backbone" in result.output
+    assert "keras_hub.layers.DINOV2ImageConverter" in result.output

@@ -63,7 +63,9 @@ def main() -> None:
     )(inputs)
     tokens = base({"images": x})
     count, prefix = tokens.shape[1], 1 + base.num_register_tokens
-    class_token = keras.layers.Flatten()(keras.layers.Cropping1D((0, count - 1))(tokens))
+    class_token = keras.layers.Flatten()(
+        keras.layers.Cropping1D((0, count - 1))(tokens)
+    )
     patches = keras.layers.GlobalAveragePooling1D()(
         keras.layers.Cropping1D((prefix, 0))(tokens)
     )
