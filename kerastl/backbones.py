@@ -68,9 +68,12 @@ class Family:
     imagenet_needs_default_size: bool
 
 
+#: Every entry of `FAMILIES_FILE`: `keras.applications` families, and those of
+#: KerasHub backbones (`"source": "keras_hub"`, read by `kerastl.hub`).
+FAMILY_ENTRIES: list[dict] = json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
+
 FAMILIES: dict[str, Family] = {
-    facts["name"]: Family(**facts)
-    for facts in json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
+    facts["name"]: Family(**facts) for facts in FAMILY_ENTRIES if "source" not in facts
 }
 
 
@@ -95,6 +98,13 @@ class Backbone:
     min_size: int
     feature_dim: int
     params: int
+
+    #: Where the constructor comes from (KerasHub presets: `kerastl.hub`).
+    source = "keras.applications"
+    #: How the templates' words describe its weights.
+    pretrained = "pretrained on ImageNet"
+    #: The pooling layer of step 6, whose outputs the feature cache keeps.
+    pooling_layer = "avg_pool"
 
     @property
     def num_blocks(self) -> int:

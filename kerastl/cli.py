@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 from click.shell_completion import CompletionItem
 
-from kerastl import __version__, backbones
+from kerastl import __version__, backbones, hub, hub_info
 from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
 from kerastl.runtime_copy import COPY_NAME, installed, plan_copy
@@ -221,7 +221,22 @@ def list_backbones(as_json: bool) -> None:
     table = [tuple(heading for heading, _, _ in LIST_COLUMNS)] + [
         tuple(show(row[fact]) for _, fact, show in LIST_COLUMNS) for row in rows
     ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(LIST_COLUMNS))]
+    _echo_table(table)
+    click.echo(
+        f"\nKerasHub image presets (KerasHub {hub.keras_hub_version()}'s preset "
+        "table, nothing downloaded; also: hf:// or kaggle:// handles, preset folders):"
+    )
+    _echo_table(
+        [("NAME", "FAMILY", "SIZE", "PARAMS")]
+        + [
+            (name, entry.family.name, str(entry.default_size), f"{entry.params:,}")
+            for name, entry in hub.presets().items()
+        ]
+    )
+
+
+def _echo_table(table: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
@@ -233,6 +248,16 @@ def list_backbones(as_json: bool) -> None:
 @click.pass_context
 def info(ctx: click.Context, backbone: str) -> None:
     """Show the facts kerastl knows about BACKBONE."""
+    if hub.is_hub_preset(backbone):
+        try:
+            hub_facts = hub_info.facts(hub.resolve(backbone))
+        except hub.HubPresetError as error:
+            param = ctx.command.params[0]
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+        width = max(map(len, hub_facts))
+        for key, value in hub_facts.items():
+            click.echo(f"{key.replace('_', ' '):<{width}}  {value}")
+        return
     try:
         entry = backbones.get(backbone)
     except backbones.UnknownBackboneError as error:

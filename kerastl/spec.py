@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerastl import __version__, backbones
+from kerastl import __version__, backbones, hub
 from kerastl.backbones import Backbone
 from kerastl.errors import KerastlError
+from kerastl.hub import HubBackbone
 from kerastl.shell import shell_join
 
 MODES = ("as-is", "feature-extraction", "fine-tune")
@@ -114,11 +115,15 @@ class Spec:
             choices=MODES,
         )
     )
-    backbone: Backbone = field(
+    backbone: Backbone | HubBackbone = field(
         metadata=_option(
             flags=("--backbone",),
             metavar="NAME",
-            help="Any keras.applications model, case-insensitive (see `kerastl list`).",
+            help=(
+                "Any keras.applications model, case-insensitive, or a KerasHub "
+                "preset: a name, an hf:// or kaggle:// handle, or a folder "
+                "(see `kerastl list`)."
+            ),
             default="EfficientNetV2B0",
             show_default=True,
             choices=tuple(backbones.BACKBONES),
@@ -147,7 +152,9 @@ class Spec:
             help=(
                 "The script's default --weights: "
                 + " | ".join(WEIGHTS)
-                + "; the script's --weights also takes a weights file."
+                + "; the script's --weights also takes a weights file "
+                "(KerasHub: imagenet is the preset's own weights, and it takes "
+                "any preset of the architecture)."
             ),
             default="imagenet",
             show_default=True,
@@ -235,6 +242,8 @@ OPTIONS: dict[str, Option] = {
 def _header_value(value: object) -> object:
     if isinstance(value, Backbone):
         return value.name
+    if isinstance(value, HubBackbone):
+        return value.preset
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -269,10 +278,7 @@ def make_spec(**options: Any) -> Spec:
     raw = {name: option.default for name, option in OPTIONS.items()} | options
 
     mode = _choice("mode", raw["mode"], MODES)
-    try:
-        entry = backbones.get(raw["backbone"])
-    except backbones.UnknownBackboneError as error:
-        raise SpecError("backbone", str(error)) from None
+    entry = _backbone(str(raw["backbone"]))
     weights = _choice("weights", raw["weights"], WEIGHTS)
     size = _optional_integer("image_size", raw["image_size"])
     classes = _optional_integer("num_classes", raw["num_classes"])
@@ -280,6 +286,12 @@ def make_spec(**options: Any) -> Spec:
 
     if mode not in OPTIONS["unfreeze"].modes and unfreeze:
         raise SpecError("unfreeze", "applies to --mode fine-tune only")
+    if mode == "as-is" and isinstance(entry, HubBackbone):
+        raise SpecError(
+            "mode",
+            f"as-is: {entry.name} is a KerasHub backbone without a classifier; "
+            "use --mode feature-extraction or fine-tune",
+        )
     if mode == "as-is":
         if size is not None and size != entry.default_size:
             raise SpecError(
@@ -327,13 +339,35 @@ def make_spec(**options: Any) -> Spec:
     )
 
 
-def default_unfreeze(backbone: Backbone) -> int:
+#: KerasHub presets' blocks are unknown without a download: a quarter of 12,
+#: the depth of ViT-S and ViT-B, is the default stage.
+HUB_DEFAULT_UNFREEZE = 3
+
+
+def default_unfreeze(backbone: Backbone | HubBackbone) -> int:
     """Default fine-tuning stage: the top quarter of the blocks, at least one."""
+    if backbone.num_blocks is None:
+        return HUB_DEFAULT_UNFREEZE
     return max(1, round(backbone.num_blocks / 4))
 
 
+def _backbone(text: str) -> Backbone | HubBackbone:
+    """The `keras.applications` backbone or KerasHub preset that `text` names."""
+    try:
+        if hub.is_hub_preset(text):
+            return hub.find(text)
+        return backbones.get(text)
+    except hub.HubPresetError as error:
+        raise SpecError("backbone", str(error)) from None
+    except backbones.UnknownBackboneError:
+        names = (*backbones.BACKBONES, *hub.presets())
+        close = backbones.closest_names(text, names)
+        hint = f"did you mean: {', '.join(close)}" if close else "run `kerastl list`"
+        raise SpecError("backbone", f"unknown backbone {text!r}; {hint}") from None
+
+
 def _unfreeze_stages(
-    values: tuple[str | int, ...], backbone: Backbone
+    values: tuple[str | int, ...], backbone: Backbone | HubBackbone
 ) -> tuple[Unfreeze, ...]:
     if not values:
         return (default_unfreeze(backbone),)
@@ -352,11 +386,13 @@ def _unfreeze_stages(
     return stages
 
 
-def _unfreeze_stage(raw: str | int, backbone: Backbone) -> Unfreeze:
+def _unfreeze_stage(raw: str | int, backbone: Backbone | HubBackbone) -> Unfreeze:
     value = str(raw).strip()
     if re.fullmatch(r"[+-]?\d+", value):
         blocks = int(value)
-        if not 1 <= blocks <= backbone.num_blocks:
+        if blocks < 1 and backbone.num_blocks is None:
+            raise SpecError("unfreeze", f"{blocks}: give 1 or more blocks, or 'all'")
+        if backbone.num_blocks is not None and not 1 <= blocks <= backbone.num_blocks:
             raise SpecError(
                 "unfreeze",
                 f"{blocks}: {backbone.name} has {backbone.num_blocks} blocks; "
@@ -368,6 +404,11 @@ def _unfreeze_stage(raw: str | int, backbone: Backbone) -> Unfreeze:
     if not value:
         raise SpecError(
             "unfreeze", "empty value; give a number of blocks, 'all' or a layer name"
+        )
+    if isinstance(backbone, HubBackbone):
+        raise SpecError(
+            "unfreeze",
+            f"{value!r}: a KerasHub backbone unfreezes a number of blocks or 'all'",
         )
     starts = backbones.block_starts(backbone.name)
     if value in starts:

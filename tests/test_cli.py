@@ -11,7 +11,7 @@ import pytest
 from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 
-from kerastl import __version__, backbones
+from kerastl import __version__, backbones, hub
 from kerastl.cli import cli
 from kerastl.files import write_atomic
 from kerastl.spec import MODES, SpecError, make_spec
@@ -106,8 +106,12 @@ def test_list_shows_every_backbone(tmp_path: Path) -> None:
         "params",
         "blocks",
     ]
-    assert len(lines) == 41
     assert lines[1].split()[:4] == ["ConvNeXtTiny", "ConvNeXt", "224", "32"]
+    # Then KerasHub's image presets, from its preset table (tests/test_hub.py).
+    hub_start = lines.index("") + 1
+    assert hub_start == 42
+    assert f"KerasHub {hub.keras_hub_version()}" in lines[hub_start]
+    assert "dinov2_small" in [line.split()[0] for line in lines[hub_start + 2 :]]
 
 
 def test_list_json(tmp_path: Path) -> None:

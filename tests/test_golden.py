@@ -163,7 +163,8 @@ def test_examples_pass_ruff() -> None:
 def test_cases_are_small_and_differ() -> None:
     texts = [case.read_text() for case in CASES]
     assert len(set(texts)) == len(texts)
-    assert all(len(text.splitlines()) <= 60 for text in texts)
+    # A KerasHub case changes steps 1 and 4 to 6 too: at most 80 lines.
+    assert all(len(text.splitlines()) <= 80 for text in texts)
 
 
 def test_one_example_is_standalone() -> None:

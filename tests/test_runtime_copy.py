@@ -17,7 +17,14 @@ NEW = ["new", "--mode", "fine-tune", "--image-size", "32", "--standalone", "-o"]
 #: What the runtime may import besides the standard library: at the top of a
 #: module, what any Keras user has; inside functions, the optional packages.
 TOP_LEVEL_PACKAGES = {"keras", "numpy", "tensorflow"}
-OPTIONAL_PACKAGES = {"matplotlib", "onnxruntime", "onnx", "openvino", "ai_edge_litert"}
+OPTIONAL_PACKAGES = {
+    "matplotlib",
+    "onnxruntime",
+    "onnx",
+    "openvino",
+    "ai_edge_litert",
+    "keras_hub",
+}
 
 
 @pytest.fixture

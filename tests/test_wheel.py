@@ -45,6 +45,7 @@ def test_wheel_contains_templates_and_runtime(wheel: Path) -> None:
     )
     assert "kerastl/runtime/unfreeze.py" in names
     assert "kerastl/runtime/families.json" in names  # data the runtime reads
+    assert "kerastl/hub_presets.json" in names  # KerasHub's presets, as data
     assert "kerastl/runtime/common/atomic.py" in names  # and its TF-free helpers
     assert "kerastl/common/__init__.py" in names  # which the generator imports
     assert not any(name.startswith(("tests/", "examples/")) for name in names)

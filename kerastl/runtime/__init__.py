@@ -8,7 +8,7 @@ the scripts do, and TensorFlow's C++ start-up lines stay quiet (`quiet_start`).
 """
 
 from .quiet import quiet_start
-from .requirements import unmet_requirement
+from .requirements import import_keras_hub_if_used, unmet_requirement
 from .stops import stopped_by_ctrl_c
 
 if _unmet := unmet_requirement():  # one line before anything loads, not mid-run
@@ -19,6 +19,7 @@ try:
         import tensorflow
 
         tensorflow.config.list_physical_devices()
+        import_keras_hub_if_used()  # its TensorFlow Text prints them again
 except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
     raise SystemExit(stopped_by_ctrl_c()) from None
 
@@ -39,6 +40,13 @@ from .explain import grad_cam
 from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
+from .hub import (
+    converter_rescaling,
+    loading_preset,
+    pool_tokens,
+    preset_option,
+    transformer_blocks,
+)
 from .models import loading_weights, save_model_checked
 from .options import weights_option
 from .precision import set_mixed_precision
@@ -105,6 +113,7 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "compile_checked",
+    "converter_rescaling",
     "distribution_strategy",
     "export_format",
     "export_model",
@@ -120,11 +129,14 @@ __all__ = [
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
+    "loading_preset",
     "loading_weights",
     "parse_settings",
     "plot_confusion_matrix",
     "plot_training_curves",
+    "pool_tokens",
     "predict_dataset",
+    "preset_option",
     "read_history",
     "run_setting",
     "save_labels",
@@ -139,6 +151,7 @@ __all__ = [
     "top_k",
     "trainable_summary",
     "training_settings",
+    "transformer_blocks",
     "unfreeze",
     "unfreeze_all",
     "unfreeze_from",

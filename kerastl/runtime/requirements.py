@@ -8,6 +8,7 @@ this module and checks the user's own Keras and TensorFlow.
 """
 
 import re
+import sys
 from importlib import metadata
 
 #: The oldest release of each package that the runtime works with.
@@ -41,7 +42,48 @@ def unmet_requirement() -> str | None:
                 f"kerastl needs {requirement} (found {found}): "
                 f"pip install -U '{requirement}'"
             )
-    return None
+    return hub_requirement(_main_source())
+
+
+#: A script that uses a KerasHub backbone imports keras_hub; only then it is needed.
+HUB_FLOOR = "0.32"
+
+
+def imports_keras_hub(script_source: str) -> bool:
+    """Whether a script's source imports keras_hub (a KerasHub backbone)."""
+    return bool(re.search(r"^import keras_hub\b", script_source, re.MULTILINE))
+
+
+def import_keras_hub_if_used() -> None:
+    """Imports keras_hub now if the script being run will (inside `quiet_start`:
+    its TensorFlow Text prints TensorFlow's start-up lines again)."""
+    if imports_keras_hub(_main_source()):
+        import keras_hub  # noqa: F401
+
+
+def hub_requirement(script_source: str) -> str | None:
+    """One line if the script imports keras_hub and keras-hub is missing or too old."""
+    if not imports_keras_hub(script_source):
+        return None
+    found = installed_version("keras-hub")
+    requirement = f"keras-hub>={HUB_FLOOR}"
+    if found is not None and release(found) >= release(HUB_FLOOR):
+        return None
+    return (
+        f"this script uses a KerasHub backbone and needs {requirement} "
+        f"({'not installed' if found is None else f'found {found}'}): "
+        f"pip install -U '{requirement}'"
+    )
+
+
+def _main_source() -> str:
+    """The source of the script being run, or "" (an interactive session)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    try:
+        with open(path, encoding="utf-8") as script:  # type: ignore[arg-type]
+            return script.read()
+    except (OSError, TypeError, UnicodeDecodeError):
+        return ""
 
 
 def installed_version(package: str) -> str | None:

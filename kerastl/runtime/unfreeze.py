@@ -24,6 +24,7 @@ from typing import Literal
 import keras
 
 from .errors import TrainabilityError, UnfreezeError
+from .hub import frozen_embeddings, hub_blocks, is_hub_backbone
 
 
 def freeze(model: keras.Model) -> list[keras.layers.Layer]:
@@ -62,6 +63,7 @@ def _family_blocks() -> dict[str, BlockRule]:
             family["block_pattern"], family["unnamed_layers"]
         )
         for family in families
+        if "source" not in family  # KerasHub's families: `hub.py`
     }
 
 
@@ -107,6 +109,8 @@ def find_blocks(
     Returns:
         Block name to its layers, in the order the blocks first appear.
     """
+    if block_rule is None and is_hub_backbone(base):
+        return hub_blocks(base)  # its transformer blocks, nested in its encoder
     rule = block_rule or block_rule_of(base)
     if rule.unnamed_layers not in ("next", "previous"):
         raise UnfreezeError(
@@ -179,7 +183,8 @@ def unfreeze_from(
     base: keras.Model, layer_name: str, *, train_batchnorm: bool = False
 ) -> list[keras.layers.Layer]:
     """Unfreezes the layer called `layer_name` and every layer after it."""
-    names = [layer.name for layer in base.layers]
+    units = _units(base)
+    names = [layer.name for layer in units]
     if layer_name not in names:
         close = (
             ", ".join(difflib.get_close_matches(layer_name, names, n=3)) or "none close"
@@ -187,14 +192,14 @@ def unfreeze_from(
         raise UnfreezeError(
             f"{base.name!r} has no layer {layer_name!r} (closest: {close})"
         )
-    return _set_trainable(base, base.layers[names.index(layer_name) :], train_batchnorm)
+    return _set_trainable(base, units[names.index(layer_name) :], train_batchnorm)
 
 
 def unfreeze_all(
     base: keras.Model, *, train_batchnorm: bool = False
 ) -> list[keras.layers.Layer]:
     """Unfreezes every layer of `base` (BatchNormalization stays frozen unless asked)."""
-    return _set_trainable(base, base.layers, train_batchnorm)
+    return _set_trainable(base, _units(base), train_batchnorm)
 
 
 def unfreeze(
@@ -256,13 +261,14 @@ def check_unfreeze_stages(
             asks for more blocks (or layers) than it has.
     """
     base_trainable = base.trainable
-    trainable = [layer.trainable for layer in base.layers]
+    units = _units(base)
+    trainable = [layer.trainable for layer in units]
     try:
         for what in stages:
             unfreeze(base, what, block_rule=block_rule)
     finally:
         base.trainable = base_trainable
-        for layer, flag in zip(base.layers, trainable):
+        for layer, flag in zip(units, trainable):
             layer.trainable = flag
 
 
@@ -271,15 +277,26 @@ def _set_trainable(
 ) -> list[keras.layers.Layer]:
     base.trainable = True
     chosen_ids = {id(layer) for layer in chosen}
+    frozen_ids = {id(layer) for layer in frozen_embeddings(base)}
     trainable = []
-    for layer in base.layers:
+    for layer in _units(base):
         is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in chosen_ids and (
-            train_batchnorm or not is_batchnorm
+        layer.trainable = (
+            id(layer) in chosen_ids
+            and (train_batchnorm or not is_batchnorm)
+            and id(layer) not in frozen_ids
         )
         if layer.trainable:
             trainable.append(layer)
     return trainable
+
+
+def _units(base: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that freeze and unfreeze as one: `base.layers`, except for a
+    KerasHub backbone, whose transformer blocks are nested in its encoder."""
+    if is_hub_backbone(base):
+        return [layer for block in hub_blocks(base).values() for layer in block]
+    return base.layers
 
 
 def compile_checked(

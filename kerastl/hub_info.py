@@ -1,0 +1,36 @@
+"""What `kerastl info` shows about a KerasHub preset (`kerastl.hub`)."""
+
+from __future__ import annotations
+
+from kerastl import hub
+
+
+def facts(entry: hub.HubBackbone) -> dict[str, object]:
+    """What `kerastl info` shows about a KerasHub backbone."""
+    family = entry.family
+    blocks = "unknown until loaded" if entry.num_blocks is None else entry.num_blocks
+    return {
+        "name": entry.name,
+        "preset": entry.preset,
+        "source": _source(entry),
+        "family": family.name,
+        "class": f"keras_hub.models.{family.backbone_class}",
+        "image_converter": f"keras_hub.layers.{family.image_converter}",
+        "image_size": entry.default_size,
+        "params": "unknown" if entry.params is None else f"{entry.params:,}",
+        "pooling": "class token + mean of the patch tokens (registers left out)",
+        "num_blocks": blocks,
+        "optimizer": family.optimizer,
+        "head_learning_rate": family.head_learning_rate,
+        "fine_tune_learning_rate": family.fine_tune_learning_rate,
+        "description": entry.description or "-",
+    }
+
+
+def _source(entry: hub.HubBackbone) -> str:
+    """Where `facts` come from, in words."""
+    if entry.preset in hub.preset_table()["presets"]:
+        return f"KerasHub {hub.keras_hub_version()}'s preset table (nothing downloaded)"
+    if "://" in entry.preset:
+        return "the handle's name; KerasHub reads the preset at run time"
+    return "the folder's config.json"
