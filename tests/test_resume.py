@@ -187,7 +187,7 @@ def test_killed_at_each_moment_the_run_resumes_where_it_stopped(
     status, stdout = stop_when(
         script,
         args,
-        lambda: checkpoint_epoch(output) >= HEAD_EPOCHS - 1,
+        lambda: len(history(output)) >= HEAD_EPOCHS - 1,
         signal.SIGTERM,
     )
     assert f"Phase 'head', epochs {saved + 1} to {HEAD_EPOCHS}" in stdout
