@@ -67,3 +67,45 @@ def write_digits(
             image = Image.fromarray(pixels, mode="L")
             image.save(target / f"{label}_{index:04d}.png", optimize=True)
     return folder
+
+
+def write_digit_pairs(
+    folder: Path,
+    *,
+    count: int,
+    size: int = 32,
+    classes: int = 10,
+    seed: int = 0,
+    start: int = 0,
+) -> list[tuple[str, tuple[int, int]]]:
+    """Writes `count` PNGs of two different digits side by side, `size` x
+    `2 * size` pixels, and `folder/labels.csv` naming both digits of each.
+
+    The pairs are drawn from `seed`; each digit's images are taken in the data
+    set's order after the first `start`, cycling, so the same call always
+    writes the same pixels. The CSV has the columns `image` (the file's name)
+    and `labels` (the two digits, separated by a space, in increasing order).
+
+    Returns:
+        Each file's name and its two digits, in increasing order.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    random = np.random.default_rng(seed)
+    pools = {
+        digit: digit_images(digit, start=start, size=size) for digit in range(classes)
+    }
+    used = dict.fromkeys(range(classes), 0)
+    rows = []
+    for number in range(count):
+        left, right = (int(digit) for digit in random.choice(classes, 2, replace=False))
+        halves = []
+        for digit in (left, right):
+            pool = pools[digit]
+            halves.append(pool[used[digit] % len(pool)][1])
+            used[digit] += 1
+        name = f"pair_{number:04d}_{left}{right}.png"
+        Image.fromarray(np.hstack(halves), mode="L").save(folder / name, optimize=True)
+        rows.append((name, (min(left, right), max(left, right))))
+    lines = ["image,labels"] + [f"{name},{a} {b}" for name, (a, b) in rows]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rows

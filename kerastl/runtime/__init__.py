@@ -39,6 +39,8 @@ from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
 from .models import loading_weights, save_model_checked
+from .multilabel import WeightedBinaryCrossentropy, multi_label_loss
+from .multilabel_metrics import choose_thresholds, multilabel_metrics
 from .options import weights_option
 from .precision import set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
@@ -96,11 +98,13 @@ __all__ = [
     "RunStopped",
     "ScriptError",
     "TrainingData",
+    "WeightedBinaryCrossentropy",
     "block_rule_of",
     "cache_training_features",
     "check_pixel_range",
     "check_unfreeze_stages",
     "choose_model",
+    "choose_thresholds",
     "class_weights",
     "classification_metrics",
     "compile_checked",
@@ -119,6 +123,8 @@ __all__ = [
     "load_test_folder",
     "load_training_data",
     "loading_weights",
+    "multi_label_loss",
+    "multilabel_metrics",
     "parse_settings",
     "plot_confusion_matrix",
     "plot_training_curves",

@@ -29,6 +29,7 @@ from .cache import (
     choose_cache,
     disk_cache_prefix,
 )
+from .common.labels import LABELS_FILE, labels_data
 from .epochs import augment_batch, epoch_batches, mix_batch
 from .errors import DataError
 from .images import IMAGE_EXTENSIONS, check_images, list_images
@@ -574,10 +575,16 @@ def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     return len(class_names)
 
 
-def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> str:
-    """Writes `labels.json`: the class names, in the order of the model's outputs."""
+def save_labels(
+    output_dir: str | os.PathLike,
+    class_names: list[str],
+    thresholds: list[float] | None = None,
+) -> str:
+    """Writes `labels.json`: the class names, in the order of the model's
+    outputs, and a multi-label run's decision thresholds (`labels_data`)."""
     return files.write_text(
-        files.join(output_dir, "labels.json"), json.dumps(class_names, indent=2) + "\n"
+        files.join(output_dir, LABELS_FILE),
+        json.dumps(labels_data(class_names, thresholds), indent=2) + "\n",
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
-from .common.ranking import ranked
+from .common.ranking import over_thresholds, ranked
 from .errors import DataError
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
@@ -97,6 +97,37 @@ def top_k(
                     "probability": round(float(scores[index]), 6),
                 }
             )
+    return rows
+
+
+def labels_over_thresholds(
+    paths: Sequence[str | os.PathLike],
+    probabilities: np.ndarray,
+    thresholds: Sequence[float],
+    class_names: list[str],
+    k: int | None = None,
+) -> list[dict[str, str | int | float]]:
+    """A multi-label model's labels of each image, as CSV rows: every class
+    whose probability is at least its threshold, the most probable first (at
+    most `k`). An image without any has one row whose rank, class and
+    probability are empty, so that every image is listed."""
+    rows: list[dict[str, str | int | float]] = []
+    for path, scores in zip(paths, probabilities):
+        chosen = over_thresholds(scores, thresholds, k)
+        rows += [
+            {
+                "image": str(path),
+                "rank": rank,
+                "class_index": int(index),
+                "wordnet_id": "",
+                "class_name": class_names[index],
+                "probability": round(float(scores[index]), 6),
+            }
+            for rank, index in enumerate(chosen, start=1)
+        ]
+        if not chosen:
+            empty: dict[str, str | int | float] = dict.fromkeys(PREDICTION_COLUMNS, "")
+            rows.append(empty | {"image": str(path)})
     return rows
 
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from . import files
 from .common.plots import agg_figure, png_bytes
-from .data import ImageFiles, load_test_folder
+from .data import ImageFiles, ImageSet, load_test_folder
 from .history import read_history
 from .jsonfile import write_json
 from .metrics import (  # noqa: F401 (the metrics came from here: still importable)
@@ -298,6 +298,12 @@ def write_report(
     Returns:
         The contents of `metrics.json`.
     """
+    if data.multi_label:  # a sigmoid per class: its own figures and pictures
+        from .multilabel_report import write_multilabel_report
+
+        return write_multilabel_report(
+            output_dir, model, shipped, data, run, test_dir=test_dir, tta=tta
+        )
     folder = os.fspath(output_dir)
     test = None
     if test_dir is not None:
@@ -329,6 +335,27 @@ def write_report(
         data.class_names,
         card["phases"],
     )
+    write_run_card(folder, card, model, shipped, data, test)
+    written = [files.join(folder, METRICS_FILE), *pictures]
+    written.append(files.join(folder, RUN_CARD_FILE))
+    print(f"\nThe {evaluated} images, with {shipped}:")
+    print("\n".join(summary_lines(metrics[evaluated])))
+    if line := _tta_line(metrics[evaluated], tta, tta_reason):
+        print(line)
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return metrics
+
+
+def write_run_card(
+    folder: str,
+    card: dict,
+    model: keras.Model,
+    shipped: str,
+    data: TrainingData,
+    test: ImageSet | None,
+) -> None:
+    """Writes `run.json`: `card` (`run_card`), the model shipped, the
+    versions and devices, the classes and the images of each set."""
     card = {
         "shipped_model": shipped,
         **card,
@@ -344,14 +371,6 @@ def write_report(
         ),
     }
     write_json(files.join(folder, RUN_CARD_FILE), card)
-    written = [files.join(folder, METRICS_FILE), *pictures]
-    written.append(files.join(folder, RUN_CARD_FILE))
-    print(f"\nThe {evaluated} images, with {shipped}:")
-    print("\n".join(summary_lines(metrics[evaluated])))
-    if line := _tta_line(metrics[evaluated], tta, tta_reason):
-        print(line)
-    print("Wrote " + ", ".join(str(path) for path in written))
-    return metrics
 
 
 def run_card(state: "RunState", settings: dict) -> dict:

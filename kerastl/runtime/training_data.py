@@ -17,6 +17,7 @@ from .data import (
 )
 from .distribute import worker_folder
 from .features import cache_features
+from .multilabel import positive_weights
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,18 @@ class TrainingData(ImageFolders):
     they are cached), and how a run uses them.
 
     Attributes:
-        class_weight: `fit()`'s class weights, or None.
+        class_weight: `fit()`'s class weights, or None (always, multi-label).
+        multi_label: Whether the script's task is multi-label: the labels are
+            multi-hot rows, the model's outputs one sigmoid per class.
+        positive_weights: Multi-label with `--class-weight auto`: each
+            class's weight of a positive in the loss (`multi_label_loss`).
         identity: What a resumed run must share with the saved one: image
             size, batch size, classes and validation data.
     """
 
     class_weight: dict[int, float] | None = None
+    multi_label: bool = False
+    positive_weights: list[float] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -46,6 +53,7 @@ def load_training_data(
     *,
     augmentation: keras.layers.Layer | None = None,
     mixing: Sequence[keras.layers.Layer] = (),
+    multi_label: bool = False,
 ) -> TrainingData:
     """Scans and loads a script's image folders (`load_image_folders`).
 
@@ -58,6 +66,9 @@ def load_training_data(
         augmentation: Random changes applied to the training images each epoch.
         mixing: Layers that mix training batches and their labels (MixUp,
             CutMix), in turn by batch.
+        multi_label: The script's task is multi-label (`kerastl new --task`):
+            `--class-weight auto` weighs each class's positives in the loss
+            (`positive_weights`), not whole images in `fit()`.
 
     Returns:
         The data.
@@ -85,11 +96,12 @@ def load_training_data(
     check_num_classes(settings.num_classes, class_names)
     if getattr(settings, "test_dir", None) is not None:
         check_test_folder(settings.test_dir, class_names)  # now, not after training
-    weights = (
-        class_weights(images.train_files.class_counts, class_names)
-        if settings.class_weight == "auto"
-        else None
-    )
+    counts = images.train_files.class_counts
+    weights, positives = None, None
+    if settings.class_weight == "auto" and multi_label:
+        positives = positive_weights(counts, len(images.train_files.paths), class_names)
+    elif settings.class_weight == "auto":
+        weights = class_weights(counts, class_names)
     validation_source = settings.val_dir or (
         f"{settings.validation_split:.0%} of the data, seed {settings.seed}"
     )
@@ -99,7 +111,13 @@ def load_training_data(
         "classes": class_names,
         "validation": validation_source,
     }
-    return TrainingData(**vars(images), class_weight=weights, identity=identity)
+    return TrainingData(
+        **vars(images),
+        class_weight=weights,
+        multi_label=multi_label,
+        positive_weights=positives,
+        identity=identity,
+    )
 
 
 def cache_training_features(
