@@ -14,16 +14,18 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from . import files
-from .common.labels import LABELS_FILE, class_names_in
+from .common.labels import LABELS_FILE, class_names_in, thresholds_in
 from .errors import ScriptError
 from .jsonfile import read_json, write_json
 from .metrics import class_indices
+from .multilabel_metrics import decisions
 from .quiet import quiet_logger, stderr_without
 from .report import METRICS_FILE
 
@@ -110,7 +112,7 @@ def export_model(
     output_dir = os.fspath(output_dir)
     folder = files.join(output_dir, EXPORT_FOLDER)
     files.make_dirs(folder)
-    class_names = _class_names(output_dir)
+    class_names, thresholds = _class_names(output_dir)
     formats = list(dict.fromkeys(formats))  # `--export tflite --export tflite`: once
     _remove_stale(folder, formats)
     files.write_text(
@@ -121,7 +123,7 @@ def export_model(
         weights = quantize if name == "tflite" else "none"
         path = _EXPORTERS[name](model, folder, weights, calibration_data)
         predict, _ = load_artifact(path)
-        figures = _compare(model, predict, validation_data)
+        figures = _compare(model, predict, validation_data, thresholds)
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
         results[files.relative(path, output_dir)] = figures
         print(
@@ -143,14 +145,15 @@ def export_model(
     return results
 
 
-def _class_names(output_dir: str) -> list[str]:
-    """The class names of the run's `labels.json`."""
+def _class_names(output_dir: str) -> tuple[list[str], list[float] | None]:
+    """The class names of the run's `labels.json`, and a multi-label run's
+    thresholds (None for a single-label run)."""
     path = files.join(output_dir, LABELS_FILE)
     labels = read_json(path)
     if labels is None:
         raise ScriptError(f"{path} is missing: no class names")
     try:
-        return class_names_in(labels, path)
+        return class_names_in(labels, path), thresholds_in(labels, path)
     except ValueError as error:
         raise ScriptError(str(error)) from None
 
@@ -177,19 +180,43 @@ def _remove_stale(folder: str, formats: list[str]) -> None:
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
+def _top_class(probabilities: np.ndarray) -> np.ndarray:
+    return probabilities.argmax(axis=1)
+
+
+def _same(answers: np.ndarray, others: np.ndarray) -> int:
+    """How many rows of two answers (classes or label sets) are the same."""
+    equal = np.asarray(answers) == np.asarray(others)
+    return int(equal.reshape(len(equal), -1).all(axis=1).sum())
+
+
 def _compare(
-    model: keras.Model, predict: Predict, validation_data: tf.data.Dataset
+    model: keras.Model,
+    predict: Predict,
+    validation_data: tf.data.Dataset,
+    thresholds: list[float] | None = None,
 ) -> dict:
-    """Accuracy of the artifact, and how it agrees with `model`, batch by batch."""
+    """Accuracy of the artifact, and how it agrees with `model`, batch by batch.
+
+    A single-label model's answer is its top class; a multi-label one's (with
+    `thresholds`) the set of labels at least their thresholds: its accuracy
+    is then the exact-match accuracy, its agreement the share of images whose
+    label sets are the same.
+    """
     right = agree = total = 0
     difference = 0.0
     for images, labels in validation_data:
         images = np.asarray(images, dtype="float32")
         expected = np.asarray(model.predict_on_batch(images))
         actual = predict(images)
-        labels = class_indices(labels)  # one-hot rows
-        right += int(np.sum(actual.argmax(axis=1) == labels))
-        agree += int(np.sum(actual.argmax(axis=1) == expected.argmax(axis=1)))
+        if thresholds is None:
+            labels, answer = class_indices(labels), _top_class
+        else:
+            labels, answer = np.asarray(labels) >= 0.5, partial(
+                decisions, thresholds=thresholds
+            )
+        right += _same(answer(actual), labels)
+        agree += _same(answer(actual), answer(expected))
         difference = max(difference, float(np.max(np.abs(actual - expected))))
         total += len(labels)
     return {
