@@ -2,6 +2,7 @@
 values and scikit-learn, labels.json, mixing multi-hot labels, the generated step 7."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -114,10 +115,10 @@ def test_a_class_without_examples_has_no_average_precision() -> None:
 
 def test_labels_json_keeps_the_thresholds(tmp_path) -> None:
     path = save_labels(tmp_path, NAMES, [0.4, 0.5, 0.25])
-    data = json.loads(open(path).read())
+    data = json.loads(Path(path).read_text())
     assert common_labels.class_names_in(data, "labels.json") == NAMES
     assert common_labels.thresholds_in(data, "labels.json") == [0.4, 0.5, 0.25]
-    single = json.loads(open(save_labels(tmp_path, NAMES)).read())
+    single = json.loads(Path(save_labels(tmp_path, NAMES)).read_text())
     assert single == NAMES
     assert common_labels.thresholds_in(single, "labels.json") is None
     with pytest.raises(ValueError, match="a threshold for each"):
