@@ -8,9 +8,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from kerastl.common.ranking import over_thresholds
 from sklearn import metrics as skm
 
 from kerastl.common import labels as common_labels
+from kerastl.predict_output import label_lines
 from kerastl.runtime import (
     WeightedBinaryCrossentropy,
     choose_thresholds,
@@ -20,6 +22,7 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.epochs import mix_batch
 from kerastl.runtime.errors import DataError
+from kerastl.runtime.export import _compare
 from kerastl.runtime.multilabel import positive_weights
 from kerastl.runtime.multilabel_metrics import (
     FALLBACK_THRESHOLD,
@@ -27,6 +30,7 @@ from kerastl.runtime.multilabel_metrics import (
     best_threshold,
     multilabel_summary_lines,
 )
+from kerastl.runtime.predict import PREDICTION_COLUMNS, labels_over_thresholds
 
 from .conftest import new_script
 
@@ -43,7 +47,7 @@ def test_average_precision_of_a_hand_computed_case() -> None:
 
 def test_average_precision_and_thresholds_agree_with_scikit_learn() -> None:
     random = np.random.default_rng(3)
-    for _ in range(50):
+    for _ in range(20):
         labels = random.integers(0, 2, 25)
         scores = random.integers(0, 6, 25) / 6  # ties, as a sigmoid's can be
         if not labels.any():
@@ -134,6 +138,7 @@ def test_positive_weights_balance_each_class() -> None:
         positive_weights({"a": 10, "b": 1}, 10, ["a", "b"])
 
 
+@pytest.mark.slow
 def test_the_weighted_loss_weighs_positives_and_reloads() -> None:
     labels = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
     scores = np.array([[0.8, 0.3], [0.4, 0.6]], "float32")
@@ -163,6 +168,7 @@ def on_segment(point, start, end) -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", [keras.layers.MixUp(0.4), keras.layers.CutMix(1.0)])
 def test_mixing_blends_multi_hot_rows(layer) -> None:
     images = tf.constant(
@@ -190,3 +196,39 @@ def test_step_7_follows_the_task(tmp_path) -> None:
     assert "--task multi-label" in multi.splitlines()[1]
     single = new_script(tmp_path, *options, name="single.py").read_text()
     assert 'activation="softmax"' in single and "CategoricalCrossentropy" in single
+
+
+def test_predictions_list_every_label_over_its_threshold() -> None:
+    scores = np.array([[0.9, 0.2, 0.6], [0.1, 0.2, 0.3]])
+    rows = labels_over_thresholds(["a.png", "b.png"], scores, [0.5, 0.5, 0.55], NAMES)
+    assert [(row["image"], row["rank"], row["class_name"]) for row in rows] == [
+        ("a.png", 1, "cat"),
+        ("a.png", 2, "fox"),
+        ("b.png", "", ""),  # no label over its threshold: listed all the same
+    ]
+    assert rows[1]["probability"] == 0.6 and set(rows[2]) == set(PREDICTION_COLUMNS)
+    assert over_thresholds(scores[0], [0.5, 0.5, 0.55], k=1) == [0]
+    lines = list(
+        label_lines([Path("a.png"), Path("b.png")], scores, [0.5] * 3, None, NAMES)
+    )
+    assert lines == [
+        "a.png  cat 0.9000, fox 0.6000",
+        "b.png  no label over its threshold",
+    ]
+
+
+@pytest.mark.slow
+def test_exports_are_judged_on_label_sets() -> None:
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, "sigmoid")])
+    model.set_weights([np.array([[4.0, 0.0], [0.0, 4.0]]), np.array([-2.0, -2.0])])
+    images = np.array([[1, 1], [1, 0], [0, 0], [0, 1]], "float32")  # sets as given
+    labels = np.array([[1, 1], [1, 0], [0, 1], [0, 1]], "float32")
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
+    figures = _compare(model, model.predict_on_batch, batches, [0.5, 0.5])
+    assert figures["accuracy"] == 0.75 and figures["agreement"] == 1.0
+    shifted = _compare(
+        model, lambda x: np.asarray(model(x)) * 0.9, batches, [0.5, 0.85]
+    )
+    # The second label's 0.88 falls to 0.79, under its 0.85: the two images
+    # that have it lose it; the first label's 0.79 stays over 0.5.
+    assert shifted["agreement"] == 0.5
