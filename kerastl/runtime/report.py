@@ -279,7 +279,9 @@ def write_report(
     macro-F1, per-class figures, the confusion matrix, the most confused pairs),
     `confusion_matrix.png`, `training_curves.png`, `top_losses.png` (the
     validation images with the highest loss) and `run.json` (`run_card`),
-    then prints a summary.
+    then prints a summary. A multi-label run's report is
+    `multilabel_report.write_multilabel_report`'s (thresholds, mAP, its own
+    pictures).
 
     Args:
         output_dir: The run's folder.
