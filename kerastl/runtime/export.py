@@ -127,7 +127,8 @@ def export_model(
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
         results[files.relative(path, output_dir)] = figures
         print(
-            f"Exported {path}: accuracy {figures['accuracy']:.4f}, top-1 agreement "
+            f"Exported {path}: accuracy {figures['accuracy']:.4f}, "
+            f"{'top-1' if thresholds is None else 'label-set'} agreement "
             f"with the Keras model {figures['agreement']:.2%}, largest probability "
             f"difference {figures['max_probability_difference']:.2g}"
         )
