@@ -43,6 +43,8 @@ class Task:
         metrics: The metrics the script compiles: each a Keras metric's name,
             or a `Metric` built from its class.
         metrics_comment: What the metrics are, in comment lines.
+        class_weight_help: What `--class-weight auto` does, for `--help`.
+        label_smoothing_help: What `--label-smoothing` does, for `--help`.
     """
 
     name: str
@@ -54,6 +56,8 @@ class Task:
     loss_comment: tuple[str, ...]
     metrics: tuple[str | Metric, ...]
     metrics_comment: tuple[str, ...]
+    class_weight_help: str
+    label_smoothing_help: str
 
     @property
     def multi_label(self) -> bool:
@@ -76,6 +80,8 @@ TASKS: dict[str, Task] = {
             metrics_comment=(
                 "categorical_crossentropy: the loss without smoothing (metrics.json's).",
             ),
+            class_weight_help="auto: weigh each class by the inverse of its share",
+            label_smoothing_help="share of each target spread evenly over the classes",
         ),
         Task(
             name="multi-label",
@@ -105,6 +111,8 @@ TASKS: dict[str, Task] = {
                 "the loss without smoothing; pr_auc: the mean over the classes of",
                 "the area under precision-recall (close to the report's mAP).",
             ),
+            class_weight_help="auto: weigh each class's positives by its negatives / positives",
+            label_smoothing_help="share of each target moved towards 0.5",
         ),
     )
 }
