@@ -28,6 +28,7 @@ from .multilabel_plots import (
     plot_class_figures,
     plot_multilabel_top_losses,
 )
+from .platforms import labels_to_model_dir
 from .report import (
     METRICS_FILE,
     RUN_CARD_FILE,
@@ -124,6 +125,7 @@ def write_multilabel_report(
     validation = multilabel_pass(model, data.validation, tta=use_tta)
     thresholds = choose_thresholds(validation["labels"], validation["probabilities"])
     save_labels(folder, names, thresholds)
+    labels_to_model_dir(folder)  # on Vertex AI, with the thresholds now
     metrics: dict[str, Any] = {
         "model": shipped,
         "task": "multi-label",
