@@ -16,6 +16,7 @@ from .data import (
     load_image_folders,
 )
 from .distribute import worker_folder
+from .errors import DataError
 from .features import cache_features
 
 
@@ -53,7 +54,8 @@ def load_training_data(
         settings: The script's settings; reads `data_dir`, `val_dir`,
             `validation_split`, `image_size`, `batch_size` (per replica of
             `strategy`), `seed`, `cache`, `class_weight`, `num_classes`,
-            `output_dir` and, if it has one, `test_dir` (checked now).
+            `output_dir` and, if it has them, `test_dir` (checked now),
+            `labels`, `val_labels`, `test_labels` and `label_delimiter`.
         strategy: The tf.distribute strategy the model trains in.
         augmentation: Random changes applied to the training images each epoch.
         mixing: Layers that mix training batches and their labels (MixUp,
@@ -68,6 +70,14 @@ def load_training_data(
             classes than the training data.
     """
     folder = worker_folder(settings.output_dir, strategy)
+    tables = {
+        name: getattr(settings, name, None)
+        for name in ("labels", "val_labels", "test_labels", "label_delimiter")
+    }
+    if tables["labels"] is not None and getattr(settings, "test_dir", None):
+        raise DataError(
+            "--test-dir is for class folders; with --labels, give --test-labels"
+        )
     images = load_image_folders(
         settings.data_dir,
         image_size=settings.image_size,
@@ -80,6 +90,7 @@ def load_training_data(
         cache=settings.cache,
         cache_dir=files.join(folder, "cache"),
         class_weight=settings.class_weight,
+        **tables,
     )
     class_names = images.class_names
     check_num_classes(settings.num_classes, class_names)
@@ -98,8 +109,22 @@ def load_training_data(
         "batch_size": settings.batch_size,
         "classes": class_names,
         "validation": validation_source,
+        **_table_hashes(images),
     }
     return TrainingData(**vars(images), class_weight=weights, identity=identity)
+
+
+def _table_hashes(images: ImageFolders) -> dict[str, dict[str, str]]:
+    """The SHA-256 of each label table, by set: a resumed run needs the same."""
+    sets = {"training": images.train_files, "validation": images.validation_files}
+    hashes = {
+        name: listed.table_sha256
+        for name, listed in sets.items()
+        if listed.table_sha256 is not None
+    }
+    if images.test_images is not None and images.test_images.table_sha256:
+        hashes["test"] = images.test_images.table_sha256
+    return {"label_tables": hashes} if hashes else {}
 
 
 def cache_training_features(
