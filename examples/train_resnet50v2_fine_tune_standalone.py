@@ -27,9 +27,12 @@ class Settings(runtime.RunSettings):
     from runtime.RunSettings; redeclare one here to change its default."""
 
     output_dir: str = runtime.run_setting("output_dir", "runs/resnet50v2_fine_tune")
-    # The data: raw 0-255 pixels, one sub-folder per class.
+    # The data: raw 0-255 pixels, one sub-folder per class (or a table of labels).
     data_dir: str | None = runtime.setting(
-        None, "one sub-folder of images per class", folder=True, required=True
+        None,
+        "one sub-folder of images per class (with --labels: the images' folder)",
+        folder=True,
+        required=True,
     )
     val_dir: str | None = runtime.setting(
         None, "like --data-dir (default: a split of --data-dir)", folder=True
@@ -37,6 +40,12 @@ class Settings(runtime.RunSettings):
     test_dir: str | None = runtime.setting(
         None, "like --data-dir, evaluated once at the end", folder=True, trains=False
     )
+    labels: str | None = runtime.setting(None, "CSV: image, label or labels, split")
+    val_labels: str | None = runtime.setting(None, "like --labels, to validate")
+    test_labels: str | None = runtime.setting(
+        None, "like --labels, to test", trains=False
+    )
+    label_delimiter: str = runtime.setting(" ", "between the labels of a cell")
     validation_split: float = runtime.setting(
         0.2, "share of --data-dir held out when there is no --val-dir", above=0, below=1
     )

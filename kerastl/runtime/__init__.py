@@ -31,12 +31,12 @@ from .data import (
     load_image_folders,
     load_test_folder,
     save_labels,
-    scan_image_folder,
 )
 from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import RangeTestDone, RunStopped, ScriptError
 from .export import export_format, export_model
 from .features import feature_cache_hint
+from .folders import scan_image_folder
 from .history import read_history
 from .models import loading_weights, save_model_checked
 from .multilabel import WeightedBinaryCrossentropy, multi_label_loss

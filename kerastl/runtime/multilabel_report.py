@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from . import files
-from .data import load_test_folder, save_labels
+from .data import save_labels
 from .history import read_history
 from .jsonfile import write_json
 from .multilabel_metrics import (
@@ -34,6 +34,7 @@ from .report import (
     RUN_CARD_FILE,
     TOP_LOSSES_FILE,
     TRAINING_CURVES_FILE,
+    load_test_images,
     plot_training_curves,
     run_card,
     write_run_card,
@@ -132,14 +133,8 @@ def write_multilabel_report(
         "thresholds": dict(zip(names, thresholds)),
         "validation": set_figures(validation, names, thresholds),
     }
-    test = None
-    if test_dir is not None:
-        test = load_test_folder(
-            test_dir,
-            image_size=model.input_shape[1],
-            batch_size=data.identity["batch_size"],
-            class_names=names,
-        )
+    test = load_test_images(model, data, test_dir)
+    if test is not None:
         passed = multilabel_pass(model, test.batches, tta=use_tta)
         metrics["test"] = set_figures(passed, names, thresholds)
     write_json(files.join(folder, METRICS_FILE), metrics)

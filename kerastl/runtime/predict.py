@@ -13,6 +13,7 @@ from .common.ranking import over_thresholds, ranked
 from .errors import DataError
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
+from .upright import load_image
 
 # The columns of `predictions.csv`, one row per image and rank.
 PREDICTION_COLUMNS = (
@@ -51,18 +52,10 @@ def find_images(path: str | os.PathLike) -> list[str]:
     return paths
 
 
-def load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
-    """The image file `path` as raw RGB pixels in [0, 255], resized like the data."""
-    image = tf.io.decode_image(
-        tf.io.read_file(path), channels=3, expand_animations=False
-    )
-    return tf.image.resize(image, (image_size, image_size))
-
-
 def image_batches(
     paths: list[str], image_size: int, batch_size: int
 ) -> tf.data.Dataset:
-    """Batches of raw RGB pixels in [0, 255], resized like the training data."""
+    """Batches of raw RGB pixels in [0, 255], upright, resized like the training data."""
     dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
     dataset = dataset.map(
         lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE

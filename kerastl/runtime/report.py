@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from . import files
 from .common.plots import agg_figure, png_bytes
-from .data import ImageFiles, ImageSet, load_test_folder
+from .data import ImageFiles, ImageSet, load_test_folder, load_test_set
 from .history import read_history
 from .jsonfile import write_json
 from .metrics import (  # noqa: F401 (the metrics came from here: still importable)
@@ -307,14 +307,7 @@ def write_report(
             output_dir, model, shipped, data, run, test_dir=test_dir, tta=tta
         )
     folder = os.fspath(output_dir)
-    test = None
-    if test_dir is not None:
-        test = load_test_folder(
-            test_dir,
-            image_size=model.input_shape[1],
-            batch_size=data.identity["batch_size"],
-            class_names=data.class_names,
-        )
+    test = load_test_images(model, data, test_dir)
     datasets = {
         "validation": data.validation,
         "test": None if test is None else test.batches,
@@ -346,6 +339,23 @@ def write_report(
         print(line)
     print("Wrote " + ", ".join(str(path) for path in written))
     return metrics
+
+
+def load_test_images(
+    model: keras.Model, data: TrainingData, test_dir: str | os.PathLike | None
+) -> ImageSet | None:
+    """The test images, read now, once: a test folder, a table's test rows, or
+    None."""
+    options = {
+        "image_size": model.input_shape[1],
+        "batch_size": data.identity["batch_size"],
+        "class_names": data.class_names,
+    }
+    if test_dir is not None:
+        return load_test_folder(test_dir, **options)
+    if data.test_images is not None:  # a table's test rows
+        return load_test_set(data.test_images, **options)
+    return None
 
 
 def write_run_card(
@@ -511,13 +521,20 @@ def runtime_version() -> str | None:
 
 
 def _data_card(subsets: dict[str, ImageFiles | None]) -> dict:
-    """How many images of each class each subset had, and the fingerprint of
-    its files (their names and sizes)."""
+    """How many images of each class each subset had (with several labels per
+    image: the images that have the class), the fingerprint of its files
+    (their names and sizes, and labels from a table), and its label table's
+    path and SHA-256."""
     return {
         name: {
             "images": len(images.paths),
             "images_per_class": images.class_counts,
             "files_fingerprint": images.fingerprint,
+            **(
+                {"label_table": images.table, "label_table_sha256": images.table_sha256}
+                if images.table is not None
+                else {}
+            ),
         }
         for name, images in subsets.items()
         if images is not None
