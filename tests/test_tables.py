@@ -1,6 +1,8 @@
 """Labels from a table: reading, checking and splitting, on small CSVs of digits."""
 
 import csv
+import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from kerastl.runtime.errors import DataError, TableError
 from kerastl.runtime.sources import data_sources
 from kerastl.runtime.splits import class_counts, split_problem, stratified_split
+from tests.conftest import run_script
 from tests.digits import write_digits
 
 
@@ -230,3 +233,30 @@ def test_a_class_that_cannot_train_and_validate_is_named(
     assert split_problem(labels, np.array([0]), ["0", "1"], split=False) == (
         "class '1' has no validation image; add one to each"
     )
+
+
+@pytest.mark.slow
+def test_a_table_of_the_folders_trains_exactly_as_the_folders(
+    exported_run: Path, digits_dir: Path, tmp_path: Path
+) -> None:
+    """The session's folder run, again from a table of the same images in
+    another order (`test_a_split_column_matches_a_validation_folder` shows a
+    split column gives the sets a validation folder gives)."""
+    table = write_table(
+        tmp_path / "digits.csv", ["image", "label"], folder_rows(digits_dir)
+    )
+    result = run_script(
+        exported_run.parent / "train.py",
+        *("--data-dir", str(digits_dir), "--labels", str(table)),
+        *("--weights", "none", "--epochs", "1", "--output-dir", str(tmp_path / "run")),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Labels from {table}: 120 images (120 .png)" in result.stdout
+    history = (tmp_path / "run" / "history.csv").read_text()
+    assert history == (exported_run / "history.csv").read_text()
+    card = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
+    assert (
+        card["training"]["label_table_sha256"]
+        == hashlib.sha256(table.read_bytes()).hexdigest()
+    )
+    print(history)

@@ -88,8 +88,11 @@ def turn_upright(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
 def _orientation_of(contents: tf.Tensor) -> tf.Tensor:
     """`exif_orientation` in a graph, read in Python (only JPEGs have one)."""
 
-    def read(data: bytes) -> np.int32:
-        return np.int32(exif_orientation(bytes(data)))
+    def read(data: np.ndarray | bytes) -> np.int32:
+        # Eager calls pass a 0-d array of the bytes; graphs (tf.data) the bytes.
+        return np.int32(
+            exif_orientation(data.item() if hasattr(data, "item") else data)
+        )
 
     orientation = tf.cond(
         tf.strings.substr(contents, 0, 2) == _JPEG_START,
