@@ -33,6 +33,7 @@ from kerastl.runtime.multilabel_metrics import (
 from kerastl.runtime.predict import PREDICTION_COLUMNS, labels_over_thresholds
 
 from .conftest import new_script
+from .digits import write_digit_pairs
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -232,3 +233,43 @@ def test_exports_are_judged_on_label_sets() -> None:
     # The second label's 0.88 falls to 0.79, under its 0.85: the two images
     # that have it lose it; the first label's 0.79 stays over 0.5.
     assert shifted["agreement"] == 0.5
+
+
+@pytest.mark.slow
+def test_a_labels_table_loads_for_a_multi_label_script_only(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from kerastl.runtime import load_training_data
+
+    rows = write_digit_pairs(tmp_path / "pairs", count=30, classes=4, size=8)
+    settings = SimpleNamespace(
+        output_dir=str(tmp_path / "run"),
+        data_dir=str(tmp_path / "pairs"),
+        labels=str(tmp_path / "pairs" / "labels.csv"),
+        val_labels=None,
+        test_labels=None,
+        label_delimiter=" ",
+        val_dir=None,
+        test_dir=None,
+        validation_split=0.3,
+        image_size=8,
+        batch_size=8,
+        seed=1,
+        cache="memory",
+        class_weight="auto",
+        num_classes=None,
+    )
+    strategy = tf.distribute.get_strategy()
+    with pytest.raises(DataError, match="generate it with --task multi-label"):
+        load_training_data(settings, strategy)
+    data = load_training_data(settings, strategy, multi_label=True)
+    assert data.multi_label and data.class_weight is None
+    labels = np.concatenate([np.asarray(y) for _, y in data.validation])
+    assert labels.shape[1] == 4 and set(labels.sum(axis=1)) == {2.0}
+    counts = data.train_files.class_counts
+    images = len(data.train_files.paths)
+    assert data.positive_weights == [
+        (images - counts[name]) / counts[name] for name in data.class_names
+    ]
+    assert sum(counts.values()) == 2 * images  # two digits on each image
+    assert len(rows) == 30
