@@ -114,8 +114,9 @@ def column_names(folders: Sequence[Path]) -> list[str]:
             raise RunFolderError(f"{twice} is given twice")
 
 
-#: The history's column of the validation loss without label smoothing.
-PLAIN_LOSS = "val_categorical_crossentropy"
+#: The history's columns of the validation loss without label smoothing:
+#: single-label, multi-label.
+PLAIN_LOSSES = ("val_categorical_crossentropy", "val_binary_crossentropy")
 
 
 def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
@@ -146,6 +147,7 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
                 ("loss", "cross-entropy"),  # unsmoothed, whatever --label-smoothing
                 ("accuracy", "accuracy"),
                 ("macro_f1", "macro-F1"),
+                *_multi_label_figures(runs, subset),
             ):
                 rows.append(
                     (
@@ -153,16 +155,7 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
                         [_figure(run.metrics, subset, key) for run in runs],
                     )
                 )
-            if any(_tta(run.metrics, subset) for run in runs):  # ran with --tta
-                rows.append(
-                    (
-                        f"{subset} accuracy, TTA",
-                        [
-                            _number_text(_tta(run.metrics, subset), "accuracy")
-                            for run in runs
-                        ],
-                    )
-                )
+            rows += _tta_rows(runs, subset)
     rows.append(("best epoch", [_best_epoch(run.card) for run in runs]))
     rows.append(("training time", [_duration(run.card) for run in runs]))
     width = max(len(label) for label, _ in rows)
@@ -175,6 +168,39 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
         ).rstrip()
         for label, cells in rows
     ]
+
+
+#: The figures of a multi-label run's set, shown where a run has them.
+MULTI_LABEL_FIGURES = (
+    ("mean_average_precision", "mAP"),
+    ("exact_match_accuracy", "exact match"),
+    ("micro_f1", "micro-F1"),
+)
+
+
+def _multi_label_figures(
+    runs: Sequence[RunResult], subset: str
+) -> list[tuple[str, str]]:
+    return [
+        (key, label)
+        for key, label in MULTI_LABEL_FIGURES
+        if any(key in (run.metrics.get(subset) or {}) for run in runs)
+    ]
+
+
+def _tta_rows(runs: Sequence[RunResult], subset: str) -> list[tuple[str, list[str]]]:
+    """The TTA figures of runs that ran with --tta: accuracy, and mAP of a
+    multi-label run."""
+    rows = []
+    for key, label in (("accuracy", "accuracy"), ("mean_average_precision", "mAP")):
+        if any(key in (_tta(run.metrics, subset) or {}) for run in runs):
+            rows.append(
+                (
+                    f"{subset} {label}, TTA",
+                    [_number_text(_tta(run.metrics, subset), key) for run in runs],
+                )
+            )
+    return rows
 
 
 def plot_runs(
@@ -286,8 +312,9 @@ def _read_history(folder: Path) -> list[dict[str, str]]:
 def loss_column(runs: Sequence[RunResult]) -> tuple[str, str]:
     """The history's column of the validation loss to draw, and its label: the
     plain cross-entropy where every run has it, else `val_loss`."""
-    if all(run.history and PLAIN_LOSS in run.history[0] for run in runs):
-        return PLAIN_LOSS, "validation cross-entropy"
+    for column in PLAIN_LOSSES:
+        if all(run.history and column in run.history[0] for run in runs):
+            return column, "validation cross-entropy"
     return "val_loss", "validation loss"
 
 

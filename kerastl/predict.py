@@ -12,18 +12,20 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
 from kerastl.common.jsontext import JsonFileError, read_json_file
-from kerastl.common.labels import LABELS_FILE, class_names_in
+from kerastl.common.labels import LABELS_FILE, class_names_in, thresholds_in
 from kerastl.errors import KerastlError
 from kerastl.predict_explain import HeatmapWriter, explain_problem, heatmap_names
 from kerastl.predict_output import (
     ContactSheet,
     csv_file,
+    label_lines,
     progress_bar,
     refused,
     screen_lines,
@@ -58,6 +60,8 @@ class Request:
     force: bool
     tta: bool = False  # average each image's prediction with its mirror image's
     explain: Path | None = None  # the folder of the images with their heatmaps
+    # A multi-label run's decision thresholds (labels.json), one per class.
+    thresholds: list[float] | None = None
 
 
 def check_request(
@@ -94,10 +98,10 @@ def check_request(
         PredictUsageError: Naming the parameter at fault and why.
     """
     metrics = _read_json(run_dir, "metrics.json")
+    labels = _read_json(run_dir, LABELS_FILE)
     try:
-        class_names = class_names_in(
-            _read_json(run_dir, LABELS_FILE), f"{run_dir}/{LABELS_FILE}"
-        )
+        class_names = class_names_in(labels, f"{run_dir}/{LABELS_FILE}")
+        thresholds = thresholds_in(labels, f"{run_dir}/{LABELS_FILE}")
     except ValueError as error:
         raise PredictUsageError("run_dir", str(error)) from None
     if model is None:
@@ -148,6 +152,7 @@ def check_request(
         force=force,
         tta=tta,
         explain=explain,
+        thresholds=thresholds,
     )
 
 
@@ -168,7 +173,8 @@ def _check_explain(folder: Path, model: Path) -> None:
 def predict(request: Request) -> int:
     """Predicts the class of every image of the request, streaming.
 
-    Prints the top classes of each image (and a progress bar on stderr when it
+    Prints the top classes of each image (of a multi-label run: every label
+    at least its threshold, at most `top_k`) (and a progress bar on stderr when it
     is a terminal and the lines go elsewhere), writes the CSV and the contact
     sheet when asked, and names each image that cannot be read, in one line on
     stderr.
@@ -182,7 +188,7 @@ def predict(request: Request) -> int:
         NoReadableImageError: If no image can be read.
     """
     from kerastl import runtime  # noqa: F401  (first: it quiets TensorFlow's start)
-    from kerastl.runtime.predict import PREDICTION_COLUMNS, top_k
+    from kerastl.runtime.predict import PREDICTION_COLUMNS
 
     files = _image_files(request.paths)
     readable = _readable(files)
@@ -194,9 +200,10 @@ def predict(request: Request) -> int:
             raise PredictUsageError("explain", problem)
         request.explain.mkdir(exist_ok=True)
         writer_of_heatmaps = HeatmapWriter(keras_model, heatmaps)
-    screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(request.class_names))
-    file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(request.class_names))
-    sheet = ContactSheet(request.sheet, request.class_names, request.model.name)
+    screen_lines, file_rows = _outputs(request)
+    sheet = ContactSheet(
+        request.sheet, request.class_names, request.model.name, request.thresholds
+    )
     with progress_bar(len(readable)) as bar, csv_file(request.output) as output:
         writer = csv.DictWriter(output, PREDICTION_COLUMNS) if output else None
         if writer:
@@ -208,14 +215,10 @@ def predict(request: Request) -> int:
                 refused(readable[done:position])
                 done = position + 1
             probabilities = run_model(images)
-            for row in screen_lines(
-                paths, probabilities, screen_k, request.class_names
-            ):
+            for row in screen_lines(paths, probabilities):
                 click.echo(row)
             if writer:
-                writer.writerows(
-                    top_k(paths, probabilities, file_k, request.class_names)
-                )
+                writer.writerows(file_rows(paths, probabilities))
             if writer_of_heatmaps is not None:  # the sheet shows the heatmaps
                 images = writer_of_heatmaps.add(paths, images, probabilities)
             sheet.add(paths, images, probabilities)
@@ -233,6 +236,30 @@ def predict(request: Request) -> int:
     if skipped:
         click.echo(f"kerastl: skipped {skipped} of {len(files)} images", err=True)
     return 1 if skipped else 0
+
+
+def _outputs(request: Request) -> tuple[Callable, Callable]:
+    """The lines on screen and the CSV rows of a batch's predictions: the top
+    classes, or a multi-label run's labels over their thresholds."""
+    from kerastl.runtime.predict import labels_over_thresholds, top_k
+
+    names, thresholds = request.class_names, request.thresholds
+    if thresholds is not None:
+        return (
+            partial(label_lines, thresholds=thresholds, k=request.top_k, names=names),
+            partial(
+                labels_over_thresholds,
+                thresholds=thresholds,
+                class_names=names,
+                k=request.top_k,
+            ),
+        )
+    screen_k = min(request.top_k or DEFAULT_TOP_K["screen"], len(names))
+    file_k = min(request.top_k or DEFAULT_TOP_K["file"], len(names))
+    return (
+        partial(screen_lines, k=screen_k, class_names=names),
+        partial(top_k, k=file_k, class_names=names),
+    )
 
 
 class NoReadableImageError(KerastlError):

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import click
 
-from kerastl.common.ranking import ranked
+from kerastl.common.ranking import over_thresholds, ranked
 from kerastl.files import replacing
 
 SHEET_IMAGES = 64
@@ -27,6 +27,23 @@ def screen_lines(
     for path, scores in zip(paths, probabilities):
         yield f"{path}  " + ", ".join(
             f"{class_names[index]} {scores[index]:.4f}" for index in ranked(scores, k)
+        )
+
+
+def label_lines(
+    paths: list[Path],
+    probabilities: Any,
+    thresholds: list[float],
+    k: int | None,
+    names: list[str],
+) -> Iterator[str]:
+    """One line per image of a multi-label run: its path and every label at
+    least its threshold (at most `k`), the most probable first."""
+    for path, scores in zip(paths, probabilities):
+        chosen = over_thresholds(scores, thresholds, k)
+        yield f"{path}  " + (
+            ", ".join(f"{names[index]} {scores[index]:.4f}" for index in chosen)
+            or "no label over its threshold"
         )
 
 
@@ -83,11 +100,16 @@ class ContactSheet:
     """
 
     def __init__(
-        self, path: Path | None, class_names: list[str], model_name: str
+        self,
+        path: Path | None,
+        class_names: list[str],
+        model_name: str,
+        thresholds: list[float] | None = None,
     ) -> None:
         self.path = path
         self.class_names = class_names
         self.model_name = model_name
+        self.thresholds = thresholds  # a multi-label run's: captions name its labels
         self.thumbnails: list[Any] = []
         self.captions: list[str] = []
         self.predicted = 0
@@ -104,9 +126,14 @@ class ContactSheet:
         for path, image, scores in zip(
             paths[:room], images[:room], probabilities[:room]
         ):
-            best = int(np.argmax(scores))
             self.thumbnails.append(np.clip(image, 0, 255).astype("uint8"))
-            self.captions.append(f"{names[best]} {scores[best]:.2f}\n{path.name}")
+            if self.thresholds is None:
+                best = int(np.argmax(scores))
+                caption = f"{names[best]} {scores[best]:.2f}"
+            else:
+                chosen = over_thresholds(scores, self.thresholds, 3)
+                caption = ", ".join(names[index] for index in chosen) or "none"
+            self.captions.append(f"{caption}\n{path.name}")
 
     def draw(self) -> None:
         """Writes the contact sheet, if one was asked for."""

@@ -92,6 +92,7 @@ def render(spec: Spec) -> str:
         spec=spec,
         backbone=spec.backbone,
         family=spec.backbone.family,
+        task=spec.task_facts,
         version=__version__,
     )
     return format_python(source)

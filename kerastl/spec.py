@@ -17,6 +17,7 @@ from kerastl.backbones import Backbone
 from kerastl.errors import KerastlError
 from kerastl.hub import HubBackbone
 from kerastl.shell import shell_join
+from kerastl.tasks import TASK_NAMES, TASKS, Task
 
 MODES = ("as-is", "feature-extraction", "fine-tune")
 TRAINING_MODES = ("feature-extraction", "fine-tune")
@@ -95,6 +96,7 @@ class Spec:
 
     Attributes:
         mode: One of `MODES`.
+        task: One of `kerastl.tasks.TASK_NAMES` (training modes only).
         backbone: The registry entry of the backbone.
         image_size: Input height and width in pixels.
         num_classes: Number of classes, or None to count them in the data.
@@ -113,6 +115,20 @@ class Spec:
             default="fine-tune",
             show_default=True,
             choices=MODES,
+        )
+    )
+    task: str = field(
+        metadata=_option(
+            flags=("--task",),
+            metavar="TASK",
+            help=(
+                "single-label: one class per image | multi-label: any number, "
+                "a sigmoid per class"
+            ),
+            default=TASK_NAMES[0],
+            show_default=True,
+            choices=TASK_NAMES,
+            modes=TRAINING_MODES,
         )
     )
     backbone: Backbone | HubBackbone = field(
@@ -205,6 +221,11 @@ class Spec:
         return self.mode.replace("-", "_") + ".py.jinja"
 
     @property
+    def task_facts(self) -> Task:
+        """What the task writes into the script (`kerastl.tasks`)."""
+        return TASKS[self.task]
+
+    @property
     def slug(self) -> str:
         """A short name for files and folders: `efficientnetv2b0_fine_tune`."""
         return f"{self.backbone.name.lower()}_{self.mode.replace('-', '_')}"
@@ -278,6 +299,7 @@ def make_spec(**options: Any) -> Spec:
     raw = {name: option.default for name, option in OPTIONS.items()} | options
 
     mode = _choice("mode", raw["mode"], MODES)
+    task = _choice("task", raw["task"], TASK_NAMES)
     entry = _backbone(str(raw["backbone"]))
     weights = _choice("weights", raw["weights"], WEIGHTS)
     size = _optional_integer("image_size", raw["image_size"])
@@ -301,6 +323,10 @@ def make_spec(**options: Any) -> Spec:
             )
         if classes is not None:
             raise SpecError("num_classes", "as-is predicts the 1000 ImageNet classes")
+        if task != TASK_NAMES[0]:
+            raise SpecError(
+                "task", f"{task}: as-is predicts one ImageNet class per image"
+            )
     size = entry.default_size if size is None else size
     if not entry.min_size <= size <= MAX_IMAGE_SIZE:
         raise SpecError(
@@ -328,6 +354,7 @@ def make_spec(**options: Any) -> Spec:
     output = raw["output"]
     return Spec(
         mode=mode,
+        task=task,
         backbone=entry,
         image_size=size,
         num_classes=classes,

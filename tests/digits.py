@@ -103,3 +103,57 @@ def digits_on_canvas(
         np.maximum(patch, digit, out=patch)
         box[:] = top, left, size
     return np.repeat(images[..., None], 3, axis=-1), classes, boxes
+
+
+def write_digit_pairs(
+    folder: Path,
+    *,
+    count: int,
+    size: int = 32,
+    classes: int = 10,
+    seed: int = 0,
+    start: int = 0,
+    splits: dict[str, int] | None = None,
+) -> list[tuple[str, tuple[int, int], str]]:
+    """Writes `count` PNGs of two different digits side by side, `size` x
+    `2 * size` pixels, and `folder/labels.csv` naming both digits of each.
+
+    The pairs are drawn from `seed`; each digit's images are taken in the data
+    set's order after the first `start`, cycling, so the same call always
+    writes the same pixels. The CSV has the columns `image` (the file's name)
+    and `labels` (the two digits, separated by a space, in increasing order),
+    and with `splits` a `split` column: the last images go to the splits it
+    counts (`{"val": 40, "test": 20}`), in its order, the others to `train`.
+
+    Returns:
+        Each file's name, its two digits in increasing order, and its split
+        ("" without `splits`).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    random = np.random.default_rng(seed)
+    pools = {
+        digit: digit_images(digit, start=start, size=size) for digit in range(classes)
+    }
+    used = dict.fromkeys(range(classes), 0)
+    names = [""] * count
+    if splits:
+        names = ["train"] * (count - sum(splits.values()))
+        names += [name for name, number in splits.items() for _ in range(number)]
+    rows = []
+    for number, split in zip(range(count), names):
+        left, right = (int(digit) for digit in random.choice(classes, 2, replace=False))
+        halves = []
+        for digit in (left, right):
+            pool = pools[digit]
+            halves.append(pool[used[digit] % len(pool)][1])
+            used[digit] += 1
+        name = f"pair_{number:04d}_{left}{right}.png"
+        Image.fromarray(np.hstack(halves), mode="L").save(folder / name, optimize=True)
+        rows.append((name, (min(left, right), max(left, right)), split))
+    header = "image,labels,split" if splits else "image,labels"
+    lines = [header] + [
+        f"{name},{a} {b}" + (f",{split}" if splits else "")
+        for name, (a, b), split in rows
+    ]
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rows

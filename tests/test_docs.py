@@ -28,7 +28,7 @@ PAGES = [
     *sorted((REPO / "docs").glob("*.md")),
 ]
 # The run folders the pages' `kerastl` examples read, made in a workspace.
-EXAMPLE_RUNS = ["runs/first", "runs/photos", "runs/photos-mixup"]
+EXAMPLE_RUNS = ["runs/first", "runs/photos", "runs/photos-mixup", "runs/tags"]
 # Public names that branches of issue 23 add to kerastl.runtime; remove once
 # merged (the test then checks them like the others).
 OPTION = re.compile(r"--[a-z][a-z0-9-]*")

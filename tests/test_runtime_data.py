@@ -24,6 +24,7 @@ from kerastl.runtime.cache import available_memory, choose_cache
 from kerastl.runtime.data import check_num_classes, check_test_folder, image_files
 from kerastl.runtime.epochs import training_epoch
 from kerastl.runtime.errors import DataError
+from kerastl.runtime.image_lists import LabelledImages
 from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
 
@@ -50,6 +51,7 @@ def test_images_in_sub_folders_of_a_class_are_counted_and_said_once(
     scan = scan_image_folder(folder)
     assert scan.counts == {"0": 5, "1": 5, "2": 5}
     assert capsys.readouterr().out == (
+        f"Scan of the data folder {folder}: 15 images (15 .png)\n"
         f"Note: 4 images in {folder} lie in sub-folders of a class folder and "
         "count in that class: 1/old (3), 2/a/b (1).\n"
     )
@@ -244,12 +246,15 @@ def test_the_files_fingerprint_follows_names_and_sizes_not_bytes(
     image = tmp_path / "cat" / "a.png"
     image.write_bytes(b"abc")
 
+    def listed(paths: list[str]) -> LabelledImages:
+        return LabelledImages(paths, np.zeros(len(paths), np.int32), str(tmp_path))
+
     def fingerprint() -> str:
         paths = [str(path) for path in sorted(tmp_path.glob("*/*"))]
-        return image_files(paths, tmp_path).fingerprint
+        return image_files(listed(paths), ["cat"]).fingerprint
 
     first = fingerprint()
-    assert image_files([str(image)], tmp_path).class_counts == {"cat": 1}
+    assert image_files(listed([str(image)]), ["cat"]).class_counts == {"cat": 1}
     image.write_bytes(b"xyz")  # other bytes, the same size
     assert fingerprint() == first
     image.write_bytes(b"abcd")
@@ -332,8 +337,8 @@ def test_disk_and_no_cache_give_what_the_memory_cache_gives(
             **options,
         )
         train, val = images.train, images.validation
-        line = capsys.readouterr().out
-        assert line.count("\n") == 1, line
+        scan, line = capsys.readouterr().out.splitlines()
+        assert scan == f"Scan of the data folder {folder}: 15 images (15 .png)"
         results[line.split()[1]] = (sorted(contents(train)), contents(val))
         images, _ = next(iter(train))
         assert images.dtype == "float32"
@@ -360,6 +365,7 @@ def test_load_prints_one_line_on_the_cache(
 ) -> None:
     load_image_folders(folder, image_size=32, batch_size=4)
     assert re.fullmatch(
+        rf"Scan of the data folder {folder}: 15 images \(15 .png\)\n"
         r"Cache: memory \(decoded images take about 46 kB of [\d.]+ [MGT]B available\)\n",
         capsys.readouterr().out,
     )
@@ -378,7 +384,7 @@ def test_disk_cache_is_reused_then_rebuilt_for_other_images(
         train, val = images.train, images.validation
         sizes = [sum(int(labels.shape[0]) for _, labels in ds) for ds in (train, val)]
         names = {path.name.split(".")[0] for path in cache_dir.iterdir()}
-        return sizes, capsys.readouterr().out, names
+        return sizes, capsys.readouterr().out.splitlines()[-1], names
 
     sizes, line, names = load()
     assert sizes == [9, 6] and line.startswith(f"Cache: disk in {cache_dir} (as asked")
@@ -390,7 +396,8 @@ def test_disk_cache_is_reused_then_rebuilt_for_other_images(
     for image in sorted((folder / "2").iterdir())[:3]:
         image.unlink()
     sizes, line, new_names = load()
-    assert sizes == [8, 4] and ", replacing a cache of other images (" in line
+    # 5, 5 and 2 images: 40% of each class (5 of 12 in all) validates.
+    assert sizes == [7, 5] and ", replacing a cache of other images (" in line
     assert len(new_names) == 2 and not new_names & names
 
 

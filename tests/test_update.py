@@ -256,6 +256,7 @@ def recorded(**changes: object) -> dict[str, object]:
     options: dict[str, object] = {
         "kerastl": "0.1.0",
         "mode": "fine-tune",
+        "task": "single-label",
         "backbone": "ResNet50V2",
         "image_size": 224,
         "num_classes": 10,
@@ -266,6 +267,17 @@ def recorded(**changes: object) -> dict[str, object]:
         "standalone": False,
     }
     return options | changes
+
+
+def test_a_header_without_a_task_is_single_label_and_the_task_switches() -> None:
+    older = recorded()
+    del older["task"]  # written before --task existed
+    assert resolve(older, {}, Path(SCRIPT)).options() == recorded()
+    spec = resolve(older, {"task": "multi-label"}, Path(SCRIPT))
+    assert spec.options() == recorded(task="multi-label")
+    assert resolve(
+        spec.options(), {"task": "single-label"}, Path(SCRIPT)
+    ).options() == (recorded())
 
 
 def test_defaults_follow_a_new_backbone_and_explicit_values_stay() -> None:

@@ -32,13 +32,13 @@ from .data import (
     load_image_folders,
     load_test_folder,
     save_labels,
-    scan_image_folder,
 )
 from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import RangeTestDone, RunStopped, ScriptError
 from .explain import grad_cam
 from .export import export_format, export_model
 from .features import feature_cache_hint
+from .folders import scan_image_folder
 from .history import read_history
 from .hub import (
     converter_rescaling,
@@ -48,6 +48,8 @@ from .hub import (
     transformer_blocks,
 )
 from .models import loading_weights, save_model_checked
+from .multilabel import WeightedBinaryCrossentropy, multi_label_loss
+from .multilabel_metrics import choose_thresholds, multilabel_metrics
 from .options import weights_option
 from .precision import set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
@@ -105,11 +107,13 @@ __all__ = [
     "RunStopped",
     "ScriptError",
     "TrainingData",
+    "WeightedBinaryCrossentropy",
     "block_rule_of",
     "cache_training_features",
     "check_pixel_range",
     "check_unfreeze_stages",
     "choose_model",
+    "choose_thresholds",
     "class_weights",
     "classification_metrics",
     "compile_checked",
@@ -131,6 +135,8 @@ __all__ = [
     "load_training_data",
     "loading_preset",
     "loading_weights",
+    "multi_label_loss",
+    "multilabel_metrics",
     "parse_settings",
     "plot_confusion_matrix",
     "plot_training_curves",

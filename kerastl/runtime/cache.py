@@ -153,19 +153,24 @@ def disk_cache_prefix(
     file_paths: list[str],
     class_names: list[str],
     image_size: int,
+    *,
+    labels: list | None = None,
 ) -> tuple[str, str]:
     """The file prefix of a subset's disk cache, and "reused", "new" or "replaced".
 
     The prefix ends in a fingerprint of what the cache holds (each file's path,
-    size and modification time, the classes, the image size), so a cache of
+    size, modification time and label, the classes, the image size), so a cache of
     other images is never read. Files of this subset under another fingerprint
     are deleted, as are the leftovers of a run killed while filling the cache
     (its lockfile would stop TensorFlow): `cache_dir` is the script's own folder.
     """
-    paths = sorted(file_paths)
+    labelled = sorted(
+        zip(file_paths, [None] * len(file_paths) if labels is None else labels)
+    )
+    paths = [path for path, _ in labelled]
     entries = [
-        (path, size, mtime)
-        for path, (size, mtime) in zip(paths, files.sizes_and_times(paths))
+        (path, size, mtime, label)
+        for (path, label), (size, mtime) in zip(labelled, files.sizes_and_times(paths))
     ]
     digest = hashlib.sha256(
         json.dumps([_CACHE_FORMAT, image_size, class_names, entries]).encode()

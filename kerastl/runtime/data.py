@@ -1,17 +1,12 @@
-"""Image folders: a preflight scan, then a tf.data input pipeline.
+"""The images of a run: checked, split, then a tf.data input pipeline.
 
-A data folder holds one sub-folder per class, as `image_dataset_from_directory`
-expects. The scan catches what would otherwise crash training mid-epoch (an
-unreadable file, an empty class, fewer than two classes, validation classes that
-differ). The pipeline caches decoded images (as uint8) before augmenting them,
+The images come from class folders (`folders`) or label tables (`tables`),
+checked and split the same way before anything loads (`sources`). The pipeline caches decoded images (as uint8) before augmenting them,
 so the augmentation is drawn afresh each epoch (from the seed and the epoch:
 see `epochs`), and fills that cache before it returns: in memory when it fits, else on disk, so that the size of the data
 set does not decide whether training fits in memory.
 """
 
-import contextlib
-import hashlib
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -29,31 +24,18 @@ from .cache import (
     choose_cache,
     disk_cache_prefix,
 )
+from .common.labels import LABELS_FILE, labels_data
 from .epochs import augment_batch, epoch_batches, mix_batch
 from .errors import DataError
-from .images import IMAGE_EXTENSIONS, check_images, list_images
+from .folders import check_test_folder
+from .image_lists import LabelledImages, images_fingerprint
+from .sources import data_sources
+from .splits import class_counts
 from .tta import flips_left_to_right
+from .upright import decode_upright, load_image
 
 IMBALANCE_RATIO = 5  # largest class over smallest, above which the scan warns
 CLASS_WEIGHTS = ("none", "auto")  # auto: `class_weights` of the training images
-
-
-@dataclass(frozen=True)
-class FolderScan:
-    """What the preflight scan found in a data folder.
-
-    Attributes:
-        class_names: Sub-folder names, in the order Keras numbers them.
-        counts: Number of images in each class.
-    """
-
-    class_names: list[str]
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        """Number of images in all classes."""
-        return sum(self.counts.values())
 
 
 @dataclass(frozen=True)
@@ -61,16 +43,21 @@ class ImageFiles:
     """The image files of a dataset, as the report and the feature cache name them.
 
     Attributes:
-        paths: The files, in the order Keras lists them.
-        class_counts: Images per class.
+        paths: The files, in the order of the set.
+        class_counts: Images per class (with several labels per image: the
+            images that have the class, its positives).
         fingerprint: SHA-256 of the sorted names (relative to the folder) and
-            sizes of the files: another file, name or size changes it; new
-            bytes of the same size in a file of the same name do not.
+            sizes of the files, and for a table their labels
+            (`images_fingerprint`).
+        table: The table of labels the set comes from, or None (folders).
+        table_sha256: The SHA-256 of that table's bytes.
     """
 
     paths: list[str]
     class_counts: dict[str, int]
     fingerprint: str
+    table: str | None = None
+    table_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +86,10 @@ class ImageFolders:
         flipped: Whether that augmentation flips them left to right at random
             (`--tta auto` then averages with mirror images).
         mixed: Whether MixUp or CutMix mixes the training batches.
+        multi_label: Whether each image has a set of labels (multi-hot rows,
+            from a table's `labels` column) rather than one class.
+        test_images: A table's test images, read at the end
+            (`load_test_set`), or None.
     """
 
     train: tf.data.Dataset
@@ -110,69 +101,8 @@ class ImageFolders:
     augmented: bool = False
     flipped: bool = False
     mixed: bool = False
-
-
-def scan_image_folder(
-    data_dir: str | os.PathLike, what: str = "data folder", *, notes: bool = True
-) -> FolderScan:
-    """Checks a folder of class sub-folders before training.
-
-    Args:
-        data_dir: The folder.
-        what: What it is, for the messages ("data folder", "validation folder").
-        notes: Whether to print `nested_images_line` (once per folder: a
-            folder scanned again says nothing).
-
-    Raises:
-        DataError: If the folder is missing, has fewer than two classes, has an
-            empty class, or holds a file that is not an image; the message
-            names the folder or file.
-    """
-    root = os.fspath(data_dir)
-    if not files.is_dir(root):
-        raise DataError(f"{what} {root} does not exist")
-    class_names = [
-        name
-        for name in files.list_dir(root)
-        if not name.startswith(".") and files.is_dir(files.join(root, name))
-    ]
-    if len(class_names) < 2:
-        raise DataError(
-            f"{root} has {len(class_names)} class folder(s); a classifier needs at least two"
-        )
-    counts, images = {}, []
-    for name in class_names:
-        in_class = list_images(files.join(root, name))
-        if not in_class:
-            raise DataError(
-                f"class folder {files.join(root, name)} has no images ({', '.join(IMAGE_EXTENSIONS)})"
-            )
-        counts[name] = len(in_class)
-        images += in_class
-    nested = nested_images_line(root, images) if notes else None
-    if nested:
-        print(nested)
-    check_images(images)  # every class at once: one run names every bad file
-    return FolderScan(class_names, counts)
-
-
-def nested_images_line(root: str, images: list[str]) -> str | None:
-    """One line when images lie in sub-folders of class folders, which Keras
-    counts in the class: how many, in which folders (the first 3, then a count)."""
-    folders: dict[str, int] = {}
-    for path in images:
-        parts = files.relative(path, root).split("/")
-        if len(parts) > 2:
-            folder = "/".join(parts[:-1])
-            folders[folder] = folders.get(folder, 0) + 1
-    if not folders:
-        return None
-    named = ", ".join(f"{name} ({count})" for name, count in list(folders.items())[:3])
-    more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
-    return (
-        f"Note: {sum(folders.values())} images in {root} lie in sub-folders of a "
-        f"class folder and count in that class: {named}{more}."
-    )
+    multi_label: bool = False
+    test_images: LabelledImages | None = None
 
 
 def load_image_folders(
@@ -189,24 +119,32 @@ def load_image_folders(
     cache_dir: str | os.PathLike | None = None,
     memory_budget: int | None = None,
     class_weight: str = "none",
+    labels: str | None = None,
+    val_labels: str | None = None,
+    test_labels: str | None = None,
+    label_delimiter: str | None = None,
 ) -> ImageFolders:
-    """Scans the folders, then builds the training and validation pipelines.
+    """Scans the folders or reads the label tables, then builds the training
+    and validation pipelines.
 
-    Without `val_dir`, Keras splits `data_dir` once with `seed` (`subset="both"`),
-    so no image is in both sets. Images are raw RGB pixels in [0, 255] (float32);
-    the first augmented batch is checked (`check_pixel_range`). Labels are
-    one-hot (float32), as `keras.losses.CategoricalCrossentropy` and the mixing
-    layers take them.
+    Without `val_dir`, `val_labels` or a table's `split` column, the images
+    are split once with `seed`, stratified by class (`stratified_split`), so
+    no image is in both sets. Images are raw RGB pixels in [0, 255] (float32),
+    upright (`upright.load_image`); the first augmented batch is checked
+    (`check_pixel_range`). Labels are one-hot (float32), as
+    `keras.losses.CategoricalCrossentropy` and the mixing layers take them;
+    multi-hot (float32) from a table's `labels` column.
 
     Decoded images are cached as uint8, before the augmentation, and the cache is
     filled here, once. Prints one line: the cache chosen, and why.
 
     Args:
-        data_dir: Training folder, one sub-folder per class.
+        data_dir: Training folder, one sub-folder per class; with `labels`,
+            the folder the table's relative image paths start from.
         image_size: Images are resized to `image_size` x `image_size`.
         batch_size: Images per batch.
         val_dir: Optional validation folder with the same class sub-folders.
-        validation_split: Share of `data_dir` held out when there is no `val_dir`.
+        validation_split: Share of the images held out when no set is given.
         seed: Seed of the split and of the shuffling.
         augmentation: Optional layer applied to training batches, each epoch.
         mixing: Layers that mix training batches and their labels after the
@@ -220,13 +158,19 @@ def load_image_folders(
             the available memory (`available_memory`).
         class_weight: `"auto"` if the classes will be weighed
             (`class_weights`): the scan's imbalance line then says so.
+        labels: A CSV table of the images and their labels (`tables`), in
+            place of class folders.
+        val_labels: A table of the validation images.
+        test_labels: A table of the test images (`ImageFolders.test_images`).
+        label_delimiter: What separates the classes in a `labels` cell
+            (default: spaces).
 
     Returns:
         The datasets, their classes and files, and how they train.
 
     Raises:
-        DataError: If the folders or settings cannot be used; the message names
-            the folder, file or setting.
+        DataError: If the folders, tables or settings cannot be used; the
+            message names the folder, file, row or setting.
     """
     if cache not in CACHE_CHOICES:
         raise DataError(
@@ -236,45 +180,56 @@ def load_image_folders(
         raise DataError(
             f"class weight must be one of {', '.join(CLASS_WEIGHTS)}, not {class_weight!r}"
         )
-    scan = scan_image_folder(data_dir)
-    warning = imbalance_warning(scan.counts, weighted=class_weight == "auto")
+    sources = data_sources(
+        data_dir,
+        val_dir=val_dir,
+        labels=labels,
+        val_labels=val_labels,
+        test_labels=test_labels,
+        label_delimiter=label_delimiter,
+        validation_split=validation_split,
+        seed=seed,
+    )
+    class_names = sources.class_names
+    subsets = {"training": sources.train, "validation": sources.validation}
+    listed = {
+        name: image_files(images, class_names) for name, images in subsets.items()
+    }
+    counts = listed["training"].class_counts
+    if sources.split:  # the whole folder's counts, as before the split
+        counts = {
+            n: c + listed["validation"].class_counts[n] for n, c in counts.items()
+        }
+    warning = imbalance_warning(counts, weighted=class_weight == "auto")
     if warning:
         print(warning)
-    options = {
-        "image_size": (image_size, image_size),
-        "batch_size": None,
-        "seed": seed,
-        "verbose": False,
+    datasets = {
+        name: image_dataset(images, image_size) for name, images in subsets.items()
     }
-    if val_dir is not None:
-        check_classes(
-            scan_image_folder(val_dir, "validation folder"),
-            scan.class_names,
-            f"validation folder {val_dir}",
-        )
-        train = keras.utils.image_dataset_from_directory(data_dir, **options)
-        val = keras.utils.image_dataset_from_directory(
-            val_dir, class_names=scan.class_names, shuffle=False, **options
-        )
-    else:
-        if not 0 < validation_split < 1:
-            raise DataError(
-                f"validation split must be between 0 and 1, not {validation_split}"
-            )
-        # Keras prints the split sizes whatever `verbose` says; the cache line is ours.
-        with contextlib.redirect_stdout(io.StringIO()):
-            train, val = keras.utils.image_dataset_from_directory(
-                data_dir, validation_split=validation_split, subset="both", **options
-            )
-    class_names = list(train.class_names)
-    subsets = {"training": train, "validation": val}
-    for name, dataset in subsets.items():
-        if int(dataset.cardinality()) == 0:
-            raise DataError(
-                f"the {name} set is empty; add images or change the validation split"
-            )
-    # Check one augmented batch, read around the cache so that it stays whole.
-    sample = train.take(batch_size).batch(batch_size)
+    kind, prefixes = _choose_cache(
+        subsets, cache, cache_dir, memory_budget, class_names, image_size
+    )
+    train_batches, train_in_order = _pipeline(
+        datasets["training"],
+        sources.train.paths,
+        batch_size,
+        kind,
+        prefixes["training"],
+        augmentation=augmentation,
+        mixing=mixing,
+        shuffle_seed=seed,
+        num_classes=len(class_names),
+    )
+    val_batches, _ = _pipeline(
+        datasets["validation"],
+        sources.validation.paths,
+        batch_size,
+        kind,
+        prefixes["validation"],
+        num_classes=len(class_names),
+    )
+    # Check one augmented batch, once the cache is whole (a peek then is harmless).
+    sample = train_in_order.take(1)
     if augmentation is not None:
         sample = sample.map(
             lambda images, labels: (
@@ -283,7 +238,31 @@ def load_image_folders(
             )
         )
     check_pixel_range(sample)
-    images = sum(len(dataset.file_paths) for dataset in subsets.values())
+    return ImageFolders(
+        train=train_batches,
+        validation=val_batches,
+        class_names=class_names,
+        train_files=listed["training"],
+        validation_files=listed["validation"],
+        train_in_order=train_in_order,
+        augmented=augmentation is not None,
+        flipped=flips_left_to_right(augmentation),
+        mixed=bool(mixing),
+        multi_label=sources.train.multi_label,
+        test_images=sources.test,
+    )
+
+
+def _choose_cache(
+    subsets: dict[str, LabelledImages],
+    cache: str,
+    cache_dir: str | os.PathLike | None,
+    memory_budget: int | None,
+    class_names: list[str],
+    image_size: int,
+) -> tuple[str, dict[str, str | None]]:
+    """The cache's kind and each subset's disk cache prefix; prints one line."""
+    images = sum(len(subset.paths) for subset in subsets.values())
     size = images * image_size * image_size * 3
     kind, reason = choose_cache(
         cache,
@@ -297,9 +276,14 @@ def load_image_folders(
     if kind == "disk" and cache_dir is not None:
         folder, where = cache_folder(cache_dir, size)
         states = set()
-        for name, dataset in subsets.items():
+        for name, subset in subsets.items():
             prefixes[name], state = disk_cache_prefix(
-                folder, name, dataset.file_paths, class_names, image_size
+                folder,
+                name,
+                subset.paths,
+                class_names,
+                image_size,
+                labels=subset.labels.tolist(),
             )
             states.add(state)
         where = f" {where}" + (
@@ -308,57 +292,16 @@ def load_image_folders(
         if "replaced" in states:
             where += ", replacing a cache of other images"
     print(f"Cache: {kind}{where} ({reason})")
-    train_batches, train_in_order = _pipeline(
-        train,
-        batch_size,
-        kind,
-        prefixes["training"],
-        augmentation=augmentation,
-        mixing=mixing,
-        shuffle_seed=seed,
-        num_classes=len(class_names),
-    )
-    val_batches, _ = _pipeline(
-        val, batch_size, kind, prefixes["validation"], num_classes=len(class_names)
-    )
-    return ImageFolders(
-        train=train_batches,
-        validation=val_batches,
-        class_names=class_names,
-        train_files=image_files(subsets["training"].file_paths, data_dir),
-        validation_files=image_files(
-            subsets["validation"].file_paths, val_dir or data_dir
-        ),
-        train_in_order=train_in_order,
-        augmented=augmentation is not None,
-        flipped=flips_left_to_right(augmentation),
-        mixed=bool(mixing),
-    )
+    return kind, prefixes
 
 
-def check_classes(scan: FolderScan, class_names: list[str], what: str) -> None:
-    """Raises DataError unless the folder of `scan` has the classes `class_names`.
-
-    The message names the classes missing from the folder and those it adds.
-    """
-    if scan.class_names == class_names:
-        return
-    missing = [name for name in class_names if name not in scan.class_names]
-    extra = [name for name in scan.class_names if name not in class_names]
-    raise DataError(
-        f"the {what} has other classes than the training data: "
-        f"missing {', '.join(missing) or 'none'}; extra {', '.join(extra) or 'none'}"
-    )
-
-
-def check_test_folder(
-    test_dir: str | os.PathLike, class_names: list[str], *, notes: bool = True
-) -> None:
-    """Checks a test folder (its images and classes) before anything trains."""
-    check_classes(
-        scan_image_folder(test_dir, "test folder", notes=notes),
-        class_names,
-        f"test folder {test_dir}",
+def image_dataset(images: LabelledImages, image_size: int) -> tf.data.Dataset:
+    """`(pixels, label)` pairs of `images`, in their order: raw RGB pixels in
+    [0, 255] (float32), upright, resized; a class index or a multi-hot row."""
+    dataset = tf.data.Dataset.from_tensor_slices((images.paths, images.labels))
+    return dataset.map(
+        lambda path, label: (load_image(path, image_size), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
@@ -374,35 +317,32 @@ def load_test_folder(
     Raises:
         DataError: If the folder cannot be used or its classes differ.
     """
-    check_test_folder(test_dir, class_names, notes=False)  # said before training
-    with contextlib.redirect_stdout(io.StringIO()):
-        dataset = keras.utils.image_dataset_from_directory(
-            test_dir,
-            class_names=class_names,
-            image_size=(image_size, image_size),
-            batch_size=batch_size,
-            shuffle=False,
-            verbose=False,
-        )
+    scan = check_test_folder(test_dir, class_names, notes=False)  # said before
+    images = scan.images(os.fspath(test_dir)).in_path_order()
+    return load_test_set(
+        images, image_size=image_size, batch_size=batch_size, class_names=class_names
+    )
+
+
+def load_test_set(
+    images: LabelledImages, *, image_size: int, batch_size: int, class_names: list[str]
+) -> ImageSet:
+    """Test images (a folder's or a table's), in order and uncached."""
     to_model = partial(_to_model_input, num_classes=len(class_names))
-    return ImageSet(dataset.map(to_model), image_files(dataset.file_paths, test_dir))
+    batches = image_dataset(images, image_size).batch(batch_size).map(to_model)
+    return ImageSet(batches, image_files(images, class_names))
 
 
-def image_files(file_paths: list[str], root: str | os.PathLike) -> ImageFiles:
-    """The files under `root` that Keras listed for a dataset (its `file_paths`),
-    their images per class and their fingerprint (names and sizes)."""
-    counts: dict[str, int] = {}
-    listed = []
-    sizes = files.sizes_and_times(list(file_paths))
-    for path, (size, _) in zip(file_paths, sizes):
-        relative = files.relative(path, root)
-        class_name = relative.split("/")[0]
-        counts[class_name] = counts.get(class_name, 0) + 1
-        listed.append((relative, size))
+def image_files(images: LabelledImages, class_names: list[str]) -> ImageFiles:
+    """The files of a set, its images per class (with several labels per
+    image: the images that have the class) and its fingerprint
+    (`images_fingerprint`)."""
     return ImageFiles(
-        paths=list(file_paths),
-        class_counts=dict(sorted(counts.items())),
-        fingerprint=hashlib.sha256(json.dumps(sorted(listed)).encode()).hexdigest(),
+        paths=list(images.paths),
+        class_counts=class_counts(images.labels, class_names),
+        fingerprint=images_fingerprint(images, class_names),
+        table=images.table,
+        table_sha256=images.table_sha256,
     )
 
 
@@ -412,6 +352,7 @@ SHUFFLE_BUFFER = 2048
 
 def _pipeline(
     dataset: tf.data.Dataset,
+    file_paths: list[str],
     batch_size: int,
     cache: str,
     prefix: str | None,
@@ -424,15 +365,14 @@ def _pipeline(
     """Caches uint8 images (`cache`: memory, disk at `prefix`, none), then batches.
 
     Batches leave as float32, so the model still gets raw pixels in [0, 255],
-    with one-hot labels.
+    with one-hot (or multi-hot) labels.
 
     Returns:
         The batches (shuffled by epoch with `shuffle_seed`), and the same
         images in file order, neither shuffled nor augmented.
     """
     to_model = partial(_to_model_input, num_classes=num_classes)
-    size = int(dataset.cardinality())
-    file_paths = dataset.file_paths
+    size = len(file_paths)
     dataset = dataset.map(_to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
     if cache != "none":
         dataset = dataset.cache(prefix or "")
@@ -472,7 +412,8 @@ def _to_uint8(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
 def _to_model_input(
     images: tf.Tensor, labels: tf.Tensor, *, num_classes: int
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """float32 pixels and one-hot labels (already so after mixing)."""
+    """float32 pixels and one-hot labels (multi-hot ones, and those already
+    mixed, are rank 2 and pass as they are)."""
     if labels.shape.rank == 1:
         labels = tf.one_hot(labels, num_classes)
     return tf.cast(images, tf.float32), labels
@@ -498,9 +439,7 @@ def _fill_cache(
     except tf.errors.InvalidArgumentError:
         for path in file_paths:  # which image the scan passed but TensorFlow refused
             try:
-                tf.io.decode_image(
-                    tf.io.read_file(path), channels=3, expand_animations=False
-                )
+                decode_upright(tf.io.read_file(path))
             except tf.errors.InvalidArgumentError:
                 raise DataError(
                     f"{path} is not a readable image (TensorFlow cannot decode it); "
@@ -527,12 +466,14 @@ def _augment(
     num_classes: int,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """One batch of uint8 images, augmented as float32 with the stateless `key`,
-    then mixed with its labels (one-hot then)."""
+    then mixed with its labels (one-hot then, or multi-hot as they are)."""
     images = tf.cast(images, tf.float32)
     if augmentation is not None:
         images = augment_batch(augmentation, images, key)
     if mixing:
-        images, labels = mix_batch(mixing, images, tf.one_hot(labels, num_classes), key)
+        if labels.shape.rank == 1:
+            labels = tf.one_hot(labels, num_classes)
+        images, labels = mix_batch(mixing, images, labels, key)
     return images, labels
 
 
@@ -574,10 +515,16 @@ def check_num_classes(expected: int | None, class_names: list[str]) -> int:
     return len(class_names)
 
 
-def save_labels(output_dir: str | os.PathLike, class_names: list[str]) -> str:
-    """Writes `labels.json`: the class names, in the order of the model's outputs."""
+def save_labels(
+    output_dir: str | os.PathLike,
+    class_names: list[str],
+    thresholds: list[float] | None = None,
+) -> str:
+    """Writes `labels.json`: the class names, in the order of the model's
+    outputs, and a multi-label run's decision thresholds (`labels_data`)."""
     return files.write_text(
-        files.join(output_dir, "labels.json"), json.dumps(class_names, indent=2) + "\n"
+        files.join(output_dir, LABELS_FILE),
+        json.dumps(labels_data(class_names, thresholds), indent=2) + "\n",
     )
 
 

@@ -47,3 +47,8 @@ class RangeTestDone(Exception):
 
     A script's `main()` catches it and returns: the range test is a whole run.
     """
+
+
+class TableError(DataError):
+    """A table of labels (`--labels`) that cannot be used as it is: every
+    problem found, with counts, in one line."""

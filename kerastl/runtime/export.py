@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from . import files
-from .common.labels import LABELS_FILE, class_names_in
+from .common.labels import LABELS_FILE, class_names_in, thresholds_in
 from .errors import ScriptError
 from .export_check import compare, export_line
 from .export_onnx import ONNX
@@ -109,7 +109,7 @@ def export_model(
     output_dir = os.fspath(output_dir)
     folder = files.join(output_dir, EXPORT_FOLDER)
     files.make_dirs(folder)
-    class_names = _class_names(output_dir)
+    class_names, thresholds = _class_names(output_dir)
     formats = list(dict.fromkeys(formats))  # `--export tflite --export tflite`: once
     _remove_stale(folder, formats)
     files.write_text(
@@ -128,7 +128,7 @@ def export_model(
             "runtime": loaded.runtime,
             **facts,
             "images": images,
-            **compare(model, loaded.predict, validation_data),
+            **compare(model, loaded.predict, validation_data, thresholds),
             "minimum": MIN_AGREEMENT[weights],
         }
         results[files.relative(path, output_dir)] = figures
@@ -147,14 +147,15 @@ def export_model(
     return results
 
 
-def _class_names(output_dir: str) -> list[str]:
-    """The class names of the run's `labels.json`."""
+def _class_names(output_dir: str) -> tuple[list[str], list[float] | None]:
+    """The class names of the run's `labels.json`, and a multi-label run's
+    thresholds (None for a single-label run)."""
     path = files.join(output_dir, LABELS_FILE)
     labels = read_json(path)
     if labels is None:
         raise ScriptError(f"{path} is missing: no class names")
     try:
-        return class_names_in(labels, path)
+        return class_names_in(labels, path), thresholds_in(labels, path)
     except ValueError as error:
         raise ScriptError(str(error)) from None
 

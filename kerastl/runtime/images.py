@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from . import files
 from .errors import DataError
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp")
 
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+_WEBP = (b"RIFF", b"WEBP")  # bytes 0-3 and 8-11 of a WebP file
 
 
 def image_problem(path: str | os.PathLike) -> str | None:
@@ -47,7 +48,9 @@ def _structure_problem(head: bytes, data: bytes) -> str | None:
         return _gif_problem(data)
     if head.startswith(_SIGNATURES[4]):
         return _bmp_problem(data)
-    return "it is not a BMP, GIF, JPEG or PNG file"
+    if head.startswith(_WEBP[0]) and data[8:12] == _WEBP[1]:
+        return _webp_problem(data)
+    return "it is not a BMP, GIF, JPEG, PNG or WebP file"
 
 
 _CUT_SHORT = "the file is cut short"
@@ -147,13 +150,27 @@ def _bmp_problem(data: bytes) -> str | None:
     return None
 
 
+def _webp_problem(data: bytes) -> str | None:
+    (size,) = struct.unpack_from("<I", data, 4)  # the RIFF chunk, after 8 bytes
+    if len(data) < 8 + size or size < 12:
+        return f"{_CUT_SHORT}: the WebP's RIFF chunk holds {size} bytes"
+    return None
+
+
 def list_images(folder: str | os.PathLike) -> list[str]:
     """Image files below `folder` (any depth), by extension, sorted."""
-    return [
-        path
-        for path in files.files_below(folder)
-        if path.lower().endswith(IMAGE_EXTENSIONS)
-    ]
+    return [path for path in all_files(folder) if is_image_name(path)]
+
+
+def is_image_name(path: str) -> bool:
+    """Whether the file's extension is that of an image format TensorFlow reads."""
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def all_files(folder: str | os.PathLike) -> list[str]:
+    """Every file below `folder`, sorted; local paths normalized (`a/./b` is `a/b`)."""
+    found = files.files_below(folder)
+    return found if files.is_remote(folder) else [os.path.normpath(p) for p in found]
 
 
 # Unreadable files named in full by the one-line error, at most; then a count.

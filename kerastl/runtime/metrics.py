@@ -170,11 +170,13 @@ class Predictions:
     """One pass of a model over a labelled dataset (`predictions_of`).
 
     Attributes:
-        labels: The true class indices, shape `(n,)`.
+        labels: The true class indices, shape `(n,)` (of multi-hot rows: the
+            first class of each).
         probabilities: The model's outputs, shape `(n, classes)`.
-        one_hot: Whether the dataset's labels are one-hot rows.
+        one_hot: Whether the dataset's labels are one-hot (or multi-hot) rows.
         worst: The images with the highest loss.
         images: A hash of the images in the order they were read.
+        rows: The label rows as the dataset gives them, or None for indices.
     """
 
     labels: np.ndarray
@@ -182,12 +184,11 @@ class Predictions:
     one_hot: bool
     worst: TopLosses
     images: str
+    rows: np.ndarray | None = None
 
     def targets(self) -> np.ndarray:
-        """The labels as the dataset gives them: class indices or one-hot rows."""
-        if not self.one_hot:
-            return self.labels
-        return np.eye(self.probabilities.shape[1], dtype="float32")[self.labels]
+        """The labels as the dataset gives them: class indices or label rows."""
+        return self.labels if self.rows is None else self.rows
 
 
 #: The latest passes of `predictions_of`: (model, dataset, weights hash, result).
@@ -218,8 +219,18 @@ def predictions_of(model, dataset) -> Predictions:
             return kept
     worst = TopLosses()
     images = hashlib.blake2b(digest_size=16)
-    labels, probabilities, one_hot = _predict_pass(model, dataset, worst, None, images)
-    predictions = Predictions(labels, probabilities, one_hot, worst, images.hexdigest())
+    rows: list[np.ndarray] = []
+    labels, probabilities, one_hot = _predict_pass(
+        model, dataset, worst, None, images, rows
+    )
+    predictions = Predictions(
+        labels,
+        probabilities,
+        one_hot,
+        worst,
+        images.hexdigest(),
+        np.concatenate(rows) if one_hot and rows else None,
+    )
     try:
         refs = (weakref.ref(model), weakref.ref(dataset))
     except TypeError:  # an object that takes no weak reference is not kept
@@ -268,8 +279,9 @@ def weights_hash(model) -> str:
     return digest.hexdigest()
 
 
-def _predict_pass(model, dataset, worst, mirrored, images=None):
-    """Labels, probabilities and whether the labels are one-hot, in one pass."""
+def _predict_pass(model, dataset, worst, mirrored, images=None, rows=None):
+    """Labels, probabilities and whether the labels are one-hot, in one pass;
+    `rows`, if given, receives each batch's labels as the dataset gives them."""
     labels: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     one_hot = False
@@ -279,6 +291,8 @@ def _predict_pass(model, dataset, worst, mirrored, images=None):
             _hash_images(images, batch_images)
         probabilities.append(np.asarray(model.predict_on_batch(batch_images)))
         one_hot = batch_labels.ndim == 2
+        if rows is not None:
+            rows.append(batch_labels.astype("float32"))
         labels.append(class_indices(batch_labels))
         if mirrored is not None:
             mirrored.append(np.asarray(model.predict_on_batch(mirror(batch_images))))

@@ -47,9 +47,18 @@ def ship_to_model_dir(model: keras.Model, output_dir: str | os.PathLike) -> None
         return
     files.make_dirs(model_dir)
     model.export(model_dir, format="tf_saved_model", verbose=False)
+    labels_to_model_dir(output_dir)
+    save_model_atomic(model, files.join(model_dir, "model.keras"))
+    print(f"Vertex AI: the shipped model is in {model_dir} (${VERTEX_AI_MODEL_DIR})")
+
+
+def labels_to_model_dir(output_dir: str | os.PathLike) -> None:
+    """On Vertex AI, copies the run's `labels.json` into `AIP_MODEL_DIR` (again
+    once a multi-label run's thresholds are in it); elsewhere does nothing."""
+    model_dir = os.environ.get(VERTEX_AI_MODEL_DIR)
+    if not model_dir or not on_vertex_ai(output_dir):
+        return
     files.write_bytes(
         files.join(model_dir, "labels.json"),
         files.read_bytes(files.join(output_dir, "labels.json")),
     )
-    save_model_atomic(model, files.join(model_dir, "model.keras"))
-    print(f"Vertex AI: the shipped model is in {model_dir} (${VERTEX_AI_MODEL_DIR})")

@@ -9,10 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
-from .common.ranking import ranked
+from .common.ranking import over_thresholds, ranked
 from .errors import DataError
 from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
+from .upright import load_image
 
 # The columns of `predictions.csv`, one row per image and rank.
 PREDICTION_COLUMNS = (
@@ -51,18 +52,10 @@ def find_images(path: str | os.PathLike) -> list[str]:
     return paths
 
 
-def load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
-    """The image file `path` as raw RGB pixels in [0, 255], resized like the data."""
-    image = tf.io.decode_image(
-        tf.io.read_file(path), channels=3, expand_animations=False
-    )
-    return tf.image.resize(image, (image_size, image_size))
-
-
 def image_batches(
     paths: list[str], image_size: int, batch_size: int
 ) -> tf.data.Dataset:
-    """Batches of raw RGB pixels in [0, 255], resized like the training data."""
+    """Batches of raw RGB pixels in [0, 255], upright, resized like the training data."""
     dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
     dataset = dataset.map(
         lambda path: load_image(path, image_size), num_parallel_calls=tf.data.AUTOTUNE
@@ -97,6 +90,37 @@ def top_k(
                     "probability": round(float(scores[index]), 6),
                 }
             )
+    return rows
+
+
+def labels_over_thresholds(
+    paths: Sequence[str | os.PathLike],
+    probabilities: np.ndarray,
+    thresholds: Sequence[float],
+    class_names: list[str],
+    k: int | None = None,
+) -> list[dict[str, str | int | float]]:
+    """A multi-label model's labels of each image, as CSV rows: every class
+    whose probability is at least its threshold, the most probable first (at
+    most `k`). An image without any has one row whose rank, class and
+    probability are empty, so that every image is listed."""
+    rows: list[dict[str, str | int | float]] = []
+    for path, scores in zip(paths, probabilities):
+        chosen = over_thresholds(scores, thresholds, k)
+        rows += [
+            {
+                "image": str(path),
+                "rank": rank,
+                "class_index": int(index),
+                "wordnet_id": "",
+                "class_name": class_names[index],
+                "probability": round(float(scores[index]), 6),
+            }
+            for rank, index in enumerate(chosen, start=1)
+        ]
+        if not chosen:
+            empty: dict[str, str | int | float] = dict.fromkeys(PREDICTION_COLUMNS, "")
+            rows.append(empty | {"image": str(path)})
     return rows
 
 

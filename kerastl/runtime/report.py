@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from . import files
 from .common.plots import agg_figure, png_bytes
-from .data import ImageFiles, load_test_folder
+from .data import ImageFiles, ImageSet, load_test_folder, load_test_set
 from .explain_plots import (
     EXPLANATIONS_FILE,
     heatmaps_or_none,
@@ -295,7 +295,9 @@ def write_report(
     validation images with the highest loss, each beside its Grad-CAM
     heatmap), `explanations.png` (a few correctly classified ones of each
     class with theirs: `explain_plots`) and `run.json` (`run_card`),
-    then prints a summary.
+    then prints a summary. A multi-label run's report is
+    `multilabel_report.write_multilabel_report`'s (thresholds, mAP, its own
+    pictures).
 
     Args:
         output_dir: The run's folder.
@@ -314,15 +316,14 @@ def write_report(
     Returns:
         The contents of `metrics.json`.
     """
-    folder = os.fspath(output_dir)
-    test = None
-    if test_dir is not None:
-        test = load_test_folder(
-            test_dir,
-            image_size=model.input_shape[1],
-            batch_size=data.identity["batch_size"],
-            class_names=data.class_names,
+    if data.multi_label:  # a sigmoid per class: its own figures and pictures
+        from .multilabel_report import write_multilabel_report
+
+        return write_multilabel_report(
+            output_dir, model, shipped, data, run, test_dir=test_dir, tta=tta
         )
+    folder = os.fspath(output_dir)
+    test = load_test_images(model, data, test_dir)
     datasets = {
         "validation": data.validation,
         "test": None if test is None else test.batches,
@@ -346,6 +347,44 @@ def write_report(
         card["phases"],
     )
     pictures += _draw_explanations(folder, model, shipped, data)
+    write_run_card(folder, card, model, shipped, data, test)
+    written = [files.join(folder, METRICS_FILE), *pictures]
+    written.append(files.join(folder, RUN_CARD_FILE))
+    print(f"\nThe {evaluated} images, with {shipped}:")
+    print("\n".join(summary_lines(metrics[evaluated])))
+    if line := _tta_line(metrics[evaluated], tta, tta_reason):
+        print(line)
+    print("Wrote " + ", ".join(str(path) for path in written))
+    return metrics
+
+
+def load_test_images(
+    model: keras.Model, data: TrainingData, test_dir: str | os.PathLike | None
+) -> ImageSet | None:
+    """The test images, read now, once: a test folder, a table's test rows, or
+    None."""
+    options = {
+        "image_size": model.input_shape[1],
+        "batch_size": data.identity["batch_size"],
+        "class_names": data.class_names,
+    }
+    if test_dir is not None:
+        return load_test_folder(test_dir, **options)
+    if data.test_images is not None:  # a table's test rows
+        return load_test_set(data.test_images, **options)
+    return None
+
+
+def write_run_card(
+    folder: str,
+    card: dict,
+    model: keras.Model,
+    shipped: str,
+    data: TrainingData,
+    test: ImageSet | None,
+) -> None:
+    """Writes `run.json`: `card` (`run_card`), the model shipped, the
+    versions and devices, the classes and the images of each set."""
     card = {
         "shipped_model": shipped,
         **card,
@@ -361,14 +400,6 @@ def write_report(
         ),
     }
     write_json(files.join(folder, RUN_CARD_FILE), card)
-    written = [files.join(folder, METRICS_FILE), *pictures]
-    written.append(files.join(folder, RUN_CARD_FILE))
-    print(f"\nThe {evaluated} images, with {shipped}:")
-    print("\n".join(summary_lines(metrics[evaluated])))
-    if line := _tta_line(metrics[evaluated], tta, tta_reason):
-        print(line)
-    print("Wrote " + ", ".join(str(path) for path in written))
-    return metrics
 
 
 def run_card(state: "RunState", settings: dict) -> dict:
@@ -523,13 +554,20 @@ def runtime_version() -> str | None:
 
 
 def _data_card(subsets: dict[str, ImageFiles | None]) -> dict:
-    """How many images of each class each subset had, and the fingerprint of
-    its files (their names and sizes)."""
+    """How many images of each class each subset had (with several labels per
+    image: the images that have the class), the fingerprint of its files
+    (their names and sizes, and labels from a table), and its label table's
+    path and SHA-256."""
     return {
         name: {
             "images": len(images.paths),
             "images_per_class": images.class_counts,
             "files_fingerprint": images.fingerprint,
+            **(
+                {"label_table": images.table, "label_table_sha256": images.table_sha256}
+                if images.table is not None
+                else {}
+            ),
         }
         for name, images in subsets.items()
         if images is not None

@@ -138,12 +138,13 @@ def _evaluate(model, validation_data, monitor: str) -> dict[str, float]:
     predictions = predictions_of(model, validation_data)
     if not len(predictions.labels):
         return model.evaluate(validation_data, verbose=0, return_dict=True)
-    values = keras.losses.get(loss)(predictions.targets(), predictions.probabilities)
-    predicted = predictions.probabilities.argmax(axis=1)
-    return {
-        "accuracy": float(np.mean(predicted == predictions.labels)),
-        "loss": float(np.mean(keras.ops.convert_to_numpy(values))),
-    }
+    targets = predictions.targets()
+    values = keras.losses.get(loss)(targets, predictions.probabilities)
+    figures = {"loss": float(np.mean(keras.ops.convert_to_numpy(values)))}
+    if targets.ndim == 1 or np.all(targets.sum(axis=1) == 1):  # one class each
+        predicted = predictions.probabilities.argmax(axis=1)
+        figures["accuracy"] = float(np.mean(predicted == predictions.labels))
+    return figures
 
 
 def _better(monitor: str, figures: dict[str, dict[str, float]]) -> str | None:

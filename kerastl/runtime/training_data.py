@@ -16,7 +16,9 @@ from .data import (
     load_image_folders,
 )
 from .distribute import worker_folder
+from .errors import DataError
 from .features import cache_features
+from .multilabel import positive_weights
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,18 @@ class TrainingData(ImageFolders):
     they are cached), and how a run uses them.
 
     Attributes:
-        class_weight: `fit()`'s class weights, or None.
+        class_weight: `fit()`'s class weights, or None (always, multi-label).
+        multi_label: (`ImageFolders`'s) here, whether the script's task is
+            multi-label: the labels are multi-hot rows (one-hot from class
+            folders), the model's outputs one sigmoid per class.
+        positive_weights: Multi-label with `--class-weight auto`: each
+            class's weight of a positive in the loss (`multi_label_loss`).
         identity: What a resumed run must share with the saved one: image
             size, batch size, classes and validation data.
     """
 
     class_weight: dict[int, float] | None = None
+    positive_weights: list[float] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -46,6 +54,7 @@ def load_training_data(
     *,
     augmentation: keras.layers.Layer | None = None,
     mixing: Sequence[keras.layers.Layer] = (),
+    multi_label: bool = False,
 ) -> TrainingData:
     """Scans and loads a script's image folders (`load_image_folders`).
 
@@ -53,11 +62,15 @@ def load_training_data(
         settings: The script's settings; reads `data_dir`, `val_dir`,
             `validation_split`, `image_size`, `batch_size` (per replica of
             `strategy`), `seed`, `cache`, `class_weight`, `num_classes`,
-            `output_dir` and, if it has one, `test_dir` (checked now).
+            `output_dir` and, if it has them, `test_dir` (checked now),
+            `labels`, `val_labels`, `test_labels` and `label_delimiter`.
         strategy: The tf.distribute strategy the model trains in.
         augmentation: Random changes applied to the training images each epoch.
         mixing: Layers that mix training batches and their labels (MixUp,
             CutMix), in turn by batch.
+        multi_label: The script's task is multi-label (`kerastl new --task`):
+            `--class-weight auto` weighs each class's positives in the loss
+            (`positive_weights`), not whole images in `fit()`.
 
     Returns:
         The data.
@@ -68,6 +81,14 @@ def load_training_data(
             classes than the training data.
     """
     folder = worker_folder(settings.output_dir, strategy)
+    tables = {
+        name: getattr(settings, name, None)
+        for name in ("labels", "val_labels", "test_labels", "label_delimiter")
+    }
+    if tables["labels"] is not None and getattr(settings, "test_dir", None):
+        raise DataError(
+            "--test-dir is for class folders; with --labels, give --test-labels"
+        )
     images = load_image_folders(
         settings.data_dir,
         image_size=settings.image_size,
@@ -80,16 +101,24 @@ def load_training_data(
         cache=settings.cache,
         cache_dir=files.join(folder, "cache"),
         class_weight=settings.class_weight,
+        **tables,
     )
     class_names = images.class_names
     check_num_classes(settings.num_classes, class_names)
+    if images.multi_label and not multi_label:
+        raise DataError(
+            f"{settings.labels} gives several labels per image (a labels column), "
+            "but the script is single-label: generate it with --task multi-label, "
+            "or give one class per image in a label column"
+        )
     if getattr(settings, "test_dir", None) is not None:
         check_test_folder(settings.test_dir, class_names)  # now, not after training
-    weights = (
-        class_weights(images.train_files.class_counts, class_names)
-        if settings.class_weight == "auto"
-        else None
-    )
+    counts = images.train_files.class_counts
+    weights, positives = None, None
+    if settings.class_weight == "auto" and multi_label:
+        positives = positive_weights(counts, len(images.train_files.paths), class_names)
+    elif settings.class_weight == "auto":
+        weights = class_weights(counts, class_names)
     validation_source = settings.val_dir or (
         f"{settings.validation_split:.0%} of the data, seed {settings.seed}"
     )
@@ -98,8 +127,27 @@ def load_training_data(
         "batch_size": settings.batch_size,
         "classes": class_names,
         "validation": validation_source,
+        **_table_hashes(images),
     }
-    return TrainingData(**vars(images), class_weight=weights, identity=identity)
+    return TrainingData(
+        **(vars(images) | {"multi_label": multi_label}),
+        class_weight=weights,
+        positive_weights=positives,
+        identity=identity,
+    )
+
+
+def _table_hashes(images: ImageFolders) -> dict[str, dict[str, str]]:
+    """The SHA-256 of each label table, by set: a resumed run needs the same."""
+    sets = {"training": images.train_files, "validation": images.validation_files}
+    hashes = {
+        name: listed.table_sha256
+        for name, listed in sets.items()
+        if listed.table_sha256 is not None
+    }
+    if images.test_images is not None and images.test_images.table_sha256:
+        hashes["test"] = images.test_images.table_sha256
+    return {"label_tables": hashes} if hashes else {}
 
 
 def cache_training_features(
