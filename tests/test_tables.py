@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kerastl.runtime.data import load_test_set
 from kerastl.runtime.errors import DataError, TableError
 from kerastl.runtime.sources import data_sources
 from kerastl.runtime.splits import class_counts, split_problem, stratified_split
