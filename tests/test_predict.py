@@ -196,7 +196,7 @@ def test_an_unreadable_image_is_named_and_skipped(
     )
     assert skipped[1] == (
         f"kerastl: skipped {folder / 'notes.jpg'}: not a readable image "
-        "(it is not a BMP, GIF, JPEG or PNG file)"
+        "(it is not a BMP, GIF, JPEG, PNG or WebP file)"
     )
     assert skipped[2] == "kerastl: skipped 2 of 5 images"
     assert "\r" not in err  # no progress bar into a log
@@ -216,7 +216,7 @@ def test_no_readable_image_is_a_one_line_error(run_dir, tmp_path, capsys) -> Non
     assert out == ""
     skipped = (
         f"kerastl: skipped {folder / 'notes.jpg'}: not a readable image "
-        "(it is not a BMP, GIF, JPEG or PNG file)"
+        "(it is not a BMP, GIF, JPEG, PNG or WebP file)"
     )
     assert err.splitlines() == [
         skipped,
