@@ -256,7 +256,7 @@ def test_a_corrupt_image_is_named_before_training(
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {data / '1' / 'bad.png'} is not a readable image "
-        "(it is not a BMP, GIF, JPEG or PNG file); remove or replace it"
+        "(it is not a BMP, GIF, JPEG, PNG or WebP file); remove or replace it"
     )
 
 

@@ -197,7 +197,7 @@ def test_an_unreadable_image_is_named_and_skipped(
     )
     assert skipped[1] == (
         f"kerastl: skipped {folder / 'notes.jpg'}: not a readable image "
-        "(it is not a BMP, GIF, JPEG or PNG file)"
+        "(it is not a BMP, GIF, JPEG, PNG or WebP file)"
     )
     assert skipped[2] == "kerastl: skipped 2 of 5 images"
     assert "\r" not in err  # no progress bar into a log
@@ -217,19 +217,26 @@ def test_no_readable_image_is_a_one_line_error(run_dir, tmp_path, capsys) -> Non
     assert out == ""
     skipped = (
         f"kerastl: skipped {folder / 'notes.jpg'}: not a readable image "
-        "(it is not a BMP, GIF, JPEG or PNG file)"
+        "(it is not a BMP, GIF, JPEG, PNG or WebP file)"
+    )
+    cut_webp = (
+        f"kerastl: skipped {folder / 'photo.webp'}: not a readable image "
+        "(the file is cut short: the WebP's RIFF chunk holds 0 bytes)"
     )
     assert err.splitlines() == [
         skipped,
-        "kerastl: error: none of the 1 image can be read; nothing to predict",
+        cut_webp,
+        "kerastl: error: none of the 2 images can be read; nothing to predict",
     ]
     assert not output.exists()
-    (folder / "notes.jpg").unlink()  # only the WebP file is left
+    for path in folder.iterdir():  # only a HEIC file is left: not an image kind
+        path.unlink()
+    (folder / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
     code, out, err = kerastl(capsys, "predict", str(run_dir), str(folder))
     assert code == 2
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith("Error: Invalid value for 'PATH...': ")
-    assert "no images (.bmp, .gif, .jpeg, .jpg, .png)" in err.splitlines()[-1]
+    assert "no images (.bmp, .gif, .jpeg, .jpg, .png, .webp)" in err.splitlines()[-1]
 
 
 def test_the_progress_bar_shows_only_on_a_terminal_with_lines_elsewhere(

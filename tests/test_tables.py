@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kerastl.runtime.data import load_test_set
 from kerastl.runtime.errors import DataError, TableError
 from kerastl.runtime.sources import data_sources
 from kerastl.runtime.splits import class_counts, split_problem, stratified_split
@@ -106,6 +107,12 @@ def test_test_rows_and_other_columns(folder: Path, tmp_path: Path) -> None:
         + len(sources.test.paths)
         == 15
     )
+    test = load_test_set(
+        sources.test, image_size=16, batch_size=2, class_names=sources.class_names
+    )
+    labels = np.concatenate([batch[1] for batch in test.batches.as_numpy_iterator()])
+    np.testing.assert_array_equal(labels, np.eye(3))  # one a class, one-hot, in order
+    assert test.files.table_sha256 == hashlib.sha256(table.read_bytes()).hexdigest()
 
 
 def broken(folder: Path, tmp_path: Path, case: str) -> Path:
