@@ -9,7 +9,7 @@ trains a new output layer on the frozen base, then unfreezes the top blocks of
 the base in the stages of --unfreeze and trains on at a lower learning rate.
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json and the report (metrics.json,
-run.json and three pictures). The same command resumes a stopped run (SIGTERM
+run.json and four pictures). The same command resumes a stopped run (SIGTERM
 and Ctrl-C save within the epoch); --restart starts the folder over.
 """
 

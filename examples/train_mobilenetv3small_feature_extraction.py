@@ -8,7 +8,7 @@ Give it a folder with one sub-folder of images per class. The base
 model stays frozen: only the new output layer learns.
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json and the report (metrics.json,
-run.json and three pictures). The same command resumes a stopped run (SIGTERM
+run.json and four pictures). The same command resumes a stopped run (SIGTERM
 and Ctrl-C save within the epoch); --restart starts the folder over.
 """
 
