@@ -30,7 +30,8 @@ SAMPLES = {
 def test_examples_cover_the_seed_case_and_every_mode() -> None:
     options = {script.name: " ".join(header_command(script)) for script in SCRIPTS}
     seed = options["train_efficientnetv2b0_fine_tune.py"]
-    assert "--mode fine-tune --backbone EfficientNetV2B0 --image-size 224" in seed
+    assert "--mode fine-tune --task single-label --backbone EfficientNetV2B0" in seed
+    assert "--image-size 224" in seed
     assert "--num-classes 10" in seed
     for mode in ("as-is", "feature-extraction", "fine-tune"):
         assert any(f"--mode {mode} " in command for command in options.values()), mode

@@ -22,7 +22,7 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.epochs import mix_batch
 from kerastl.runtime.errors import DataError
-from kerastl.runtime.export import _compare
+from kerastl.runtime.export_check import compare
 from kerastl.runtime.multilabel import positive_weights
 from kerastl.runtime.multilabel_metrics import (
     FALLBACK_THRESHOLD,
@@ -225,11 +225,9 @@ def test_exports_are_judged_on_label_sets() -> None:
     images = np.array([[1, 1], [1, 0], [0, 0], [0, 1]], "float32")  # sets as given
     labels = np.array([[1, 1], [1, 0], [0, 1], [0, 1]], "float32")
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
-    figures = _compare(model, model.predict_on_batch, batches, [0.5, 0.5])
+    figures = compare(model, model.predict_on_batch, batches, [0.5, 0.5])
     assert figures["accuracy"] == 0.75 and figures["agreement"] == 1.0
-    shifted = _compare(
-        model, lambda x: np.asarray(model(x)) * 0.9, batches, [0.5, 0.85]
-    )
+    shifted = compare(model, lambda x: np.asarray(model(x)) * 0.9, batches, [0.5, 0.85])
     # The second label's 0.88 falls to 0.79, under its 0.85: the two images
     # that have it lose it; the first label's 0.79 stays over 0.5.
     assert shifted["agreement"] == 0.5
