@@ -38,6 +38,8 @@ from .errors import RangeTestDone, RunStopped, ScriptError
 from .export import export_format, export_model
 from .features import feature_cache_hint
 from .history import read_history
+from .lora import add_lora, train_lora
+from .lora_saving import load_adapters
 from .models import loading_weights, save_model_checked
 from .options import weights_option
 from .precision import set_mixed_precision
@@ -96,6 +98,7 @@ __all__ = [
     "RunStopped",
     "ScriptError",
     "TrainingData",
+    "add_lora",
     "block_rule_of",
     "cache_training_features",
     "check_pixel_range",
@@ -115,6 +118,7 @@ __all__ = [
     "imbalance_warning",
     "is_chief",
     "layer_decay",
+    "load_adapters",
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
@@ -135,6 +139,7 @@ __all__ = [
     "stopped_by_ctrl_c",
     "summary_lines",
     "top_k",
+    "train_lora",
     "trainable_summary",
     "training_settings",
     "unfreeze",

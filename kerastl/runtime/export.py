@@ -23,6 +23,7 @@ from . import files
 from .common.labels import LABELS_FILE, class_names_in
 from .errors import ScriptError
 from .jsonfile import read_json, write_json
+from .lora_saving import merged_model
 from .metrics import class_indices
 from .quiet import quiet_logger, stderr_without
 from .report import METRICS_FILE
@@ -117,9 +118,10 @@ def export_model(
         files.join(folder, "labels.txt"), "".join(f"{name}\n" for name in class_names)
     )
     results: dict[str, dict] = {}
+    exported = merged_model(model)  # LoRA's adapters folded into the kernels
     for name in formats:
         weights = quantize if name == "tflite" else "none"
-        path = _EXPORTERS[name](model, folder, weights, calibration_data)
+        path = _EXPORTERS[name](exported, folder, weights, calibration_data)
         predict, _ = load_artifact(path)
         figures = _compare(model, predict, validation_data)
         figures.update(format=name, weights=weights, minimum=MIN_AGREEMENT[weights])
