@@ -105,6 +105,8 @@ class Backbone:
     pretrained = "pretrained on ImageNet"
     #: The pooling layer of step 6, whose outputs the feature cache keeps.
     pooling_layer = "avg_pool"
+    #: The layers that take LoRA adapters (`runtime.add_lora`), in words.
+    lora_targets = "the Conv2D and Dense layers of its top --unfreeze blocks"
 
     @property
     def num_blocks(self) -> int:

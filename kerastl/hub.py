@@ -112,6 +112,8 @@ class HubBackbone:
     pretrained = "a pretrained KerasHub backbone"
     #: The pooling layer of step 6, whose outputs the feature cache keeps.
     pooling_layer = "token_pool"
+    #: The layers that take LoRA adapters (`runtime.add_lora`), in words.
+    lora_targets = "the query and value layers of its top --unfreeze attention blocks"
 
     @property
     def source(self) -> str:

@@ -19,8 +19,9 @@ from kerastl.hub import HubBackbone
 from kerastl.shell import shell_join
 from kerastl.tasks import TASK_NAMES, TASKS, Task
 
-MODES = ("as-is", "feature-extraction", "fine-tune")
-TRAINING_MODES = ("feature-extraction", "fine-tune")
+MODES = ("as-is", "feature-extraction", "fine-tune", "lora")
+TRAINING_MODES = ("feature-extraction", "fine-tune", "lora")
+UNFREEZE_MODES = ("fine-tune", "lora")  # lora: the blocks that take adapters
 WEIGHTS = ("imagenet", "none")
 MAX_IMAGE_SIZE = 2048
 MAX_CLASSES = 100_000
@@ -101,7 +102,8 @@ class Spec:
         image_size: Input height and width in pixels.
         num_classes: Number of classes, or None to count them in the data.
         weights: The script's default `--weights`: `"imagenet"` or `"none"`.
-        unfreeze: Fine-tuning stages, in order (fine-tune mode only).
+        unfreeze: Fine-tuning stages, in order (fine-tune mode); lora mode:
+            one, the blocks that take adapters.
         data_dir: The script's default data folder (or images, as-is), if any.
         output: The output path as given, recorded in the header.
         standalone: Copy the runtime beside the script so it needs only Keras.
@@ -183,12 +185,12 @@ class Spec:
             metavar="STAGE",
             help=(
                 "A fine-tuning stage: top N blocks, 'all', or the layer that starts a "
-                "block. Repeat for gradual unfreezing.  "
-                "[default: the top quarter of the blocks]"
+                "block. Repeat for gradual unfreezing. With --mode lora, once: the "
+                "blocks that take adapters.  [default: the top quarter of the blocks]"
             ),
             default=(),
             multiple=True,
-            modes=("fine-tune",),
+            modes=UNFREEZE_MODES,
         )
     )
     data_dir: str | None = field(
@@ -307,12 +309,16 @@ def make_spec(**options: Any) -> Spec:
     unfreeze = tuple(raw["unfreeze"])
 
     if mode not in OPTIONS["unfreeze"].modes and unfreeze:
-        raise SpecError("unfreeze", "applies to --mode fine-tune only")
+        raise SpecError("unfreeze", "applies to --mode fine-tune and lora only")
+    if mode == "lora" and len(unfreeze) > 1:
+        raise SpecError(
+            "unfreeze", "is given once with --mode lora: the blocks that take adapters"
+        )
     if mode == "as-is" and isinstance(entry, HubBackbone):
         raise SpecError(
             "mode",
             f"as-is: {entry.name} is a KerasHub backbone without a classifier; "
-            "use --mode feature-extraction or fine-tune",
+            "use --mode feature-extraction, fine-tune or lora",
         )
     if mode == "as-is":
         if size is not None and size != entry.default_size:
@@ -347,7 +353,7 @@ def make_spec(**options: Any) -> Spec:
         raise SpecError(
             "num_classes", f"{classes}: a classifier needs 2 to {MAX_CLASSES} classes"
         )
-    stages = _unfreeze_stages(unfreeze, entry) if mode == "fine-tune" else ()
+    stages = _unfreeze_stages(unfreeze, entry) if mode in UNFREEZE_MODES else ()
     data_dir = raw["data_dir"]
     if data_dir is not None and not data_dir.strip():
         raise SpecError("data_dir", "the path is empty")

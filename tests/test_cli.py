@@ -154,7 +154,11 @@ USAGE_ERRORS = {
     "size for as-is": (["new", "--mode", "as-is", "--image-size", "160"], "224"),
     "unfreeze for extraction": (
         ["new", "--mode", "feature-extraction", "--unfreeze", "2"],
-        "fine-tune only",
+        "fine-tune and lora only",
+    ),
+    "stages for lora": (
+        ["new", "--mode", "lora", "--unfreeze", "2", "--unfreeze", "4"],
+        "given once with --mode lora",
     ),
     "NASNet ImageNet size": (
         ["new", "--backbone", "NASNetMobile", "--image-size", "96"],

@@ -227,7 +227,7 @@ for path in sys.argv[1:]:
 def script_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """The options in the `--help` of a generated script of each mode."""
     folder = tmp_path_factory.mktemp("scripts")
-    modes = ["fine-tune", "feature-extraction", "as-is"]
+    modes = ["fine-tune", "feature-extraction", "as-is", "lora"]
     for mode in modes:
         result = CliRunner().invoke(
             cli, ["new", "--mode", mode, "--backbone", "MobileNetV3Small", "--stdout"]
@@ -261,7 +261,11 @@ def kerastl_options() -> set[str]:
 def test_each_option_a_page_names_exists(
     page: Path, script_options: dict[str, set[str]]
 ) -> None:
-    training = script_options["fine-tune"] | script_options["feature-extraction"]
+    training = (
+        script_options["fine-tune"]
+        | script_options["feature-extraction"]
+        | script_options["lora"]
+    )
     unknown = [
         f"{script} {option}"
         for script, options in script_runs(page)

@@ -33,7 +33,7 @@ def test_examples_cover_the_seed_case_and_every_mode() -> None:
     assert "--mode fine-tune --task single-label --backbone EfficientNetV2B0" in seed
     assert "--image-size 224" in seed
     assert "--num-classes 10" in seed
-    for mode in ("as-is", "feature-extraction", "fine-tune"):
+    for mode in ("as-is", "feature-extraction", "fine-tune", "lora"):
         assert any(f"--mode {mode} " in command for command in options.values()), mode
 
 

@@ -29,7 +29,7 @@ def scripts() -> dict[str, str]:
 
 
 def test_every_backbone_and_mode_renders(scripts: dict[str, str]) -> None:
-    assert len(scripts) == len(backbones.BACKBONES) * len(MODES) == 120
+    assert len(scripts) == len(backbones.BACKBONES) * len(MODES) == 160
     for name, text in scripts.items():
         compile(text, name, "exec")
         assert_black_stable(text)

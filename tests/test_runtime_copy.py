@@ -16,7 +16,7 @@ SCRIPT = "train.py"
 NEW = ["new", "--mode", "fine-tune", "--image-size", "32", "--standalone", "-o"]
 #: What the runtime may import besides the standard library: at the top of a
 #: module, what any Keras user has; inside functions, the optional packages.
-TOP_LEVEL_PACKAGES = {"keras", "numpy", "tensorflow"}
+TOP_LEVEL_PACKAGES = {"keras", "numpy", "tensorflow", "h5py"}  # h5py: Keras needs it
 OPTIONAL_PACKAGES = {
     "matplotlib",
     "onnxruntime",

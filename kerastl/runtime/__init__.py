@@ -47,6 +47,8 @@ from .hub import (
     preset_option,
     transformer_blocks,
 )
+from .lora import add_lora, train_lora
+from .lora_saving import load_adapters
 from .models import loading_weights, save_model_checked
 from .multilabel import WeightedBinaryCrossentropy, multi_label_loss
 from .multilabel_metrics import choose_thresholds, multilabel_metrics
@@ -108,6 +110,7 @@ __all__ = [
     "ScriptError",
     "TrainingData",
     "WeightedBinaryCrossentropy",
+    "add_lora",
     "block_rule_of",
     "cache_training_features",
     "check_pixel_range",
@@ -130,6 +133,7 @@ __all__ = [
     "imbalance_warning",
     "is_chief",
     "layer_decay",
+    "load_adapters",
     "load_image_folders",
     "load_test_folder",
     "load_training_data",
@@ -155,6 +159,7 @@ __all__ = [
     "stopped_by_ctrl_c",
     "summary_lines",
     "top_k",
+    "train_lora",
     "trainable_summary",
     "training_settings",
     "transformer_blocks",

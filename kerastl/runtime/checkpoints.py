@@ -27,6 +27,8 @@ from .averaging import (
 )
 from .jsonfile import read_json, write_json
 from .keras_internals import reuse_saving_skipsets
+from .lora import lora_layers
+from .lora_saving import ADAPTERS_FILE, save_adapters, unmerged_saving
 from .models import save_model_atomic
 
 STATE_FORMAT = 2  # the layout of state.json; another one is refused
@@ -176,7 +178,8 @@ class Checkpoints:
         elif with_optimizer:
             trained = self.trained_model
             trained.optimizer.build(trained.trainable_variables)
-            trained.load_weights(path)
+            with unmerged_saving(trained):
+                trained.load_weights(path)
             # A checkpoint holds the averaged weights in the model's place.
             swap_averages(averaged_variables(trained))
         else:
@@ -206,6 +209,7 @@ class Checkpoints:
         with (
             files.replacing(files.join(folder, name)) as partial,
             averaged_weights(self.trained_model),  # with --ema: what ships
+            unmerged_saving(self.trained_model),  # LoRA's adapters kept apart
         ):
             self.trained_model.save_weights(partial)
         checkpoint: Checkpoint = {
@@ -244,6 +248,8 @@ class Checkpoints:
         if not holds_best:
             self._load_trained_weights(self._path(best["weights"]))
         save_model_atomic(self.model, files.join(self.write_dir, BEST_FILE))
+        if lora_layers(self.model):  # best.keras merges them: its adapters apart
+            save_adapters(self.model, files.join(self.write_dir, ADAPTERS_FILE))
         if current is not None:
             self.trained_model.set_weights(current)
         kept = best["weights"]
@@ -276,9 +282,10 @@ class Checkpoints:
 
     def _load_trained_weights(self, path: str) -> None:
         """Loads a checkpoint's weights into the trained model, not its optimizer."""
-        self.trained_model.load_weights(
-            path, objects_to_skip=[self.trained_model.optimizer]
-        )
+        with unmerged_saving(self.trained_model):
+            self.trained_model.load_weights(
+                path, objects_to_skip=[self.trained_model.optimizer]
+            )
 
     def _path(self, name: str) -> str:
         """A file of the run: this process's own copy, else the output folder's."""

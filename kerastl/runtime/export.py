@@ -27,6 +27,7 @@ from .export_saved_model import SAVED_MODEL
 from .export_tflite import QUANTIZATIONS, TFLITE
 from .export_types import ExportError, ExportFormat, Predict
 from .jsonfile import read_json, write_json
+from .lora_saving import merged_model
 from .report import METRICS_FILE
 
 #: The `--export` choices. Each writes the same file names into the export
@@ -116,11 +117,12 @@ def export_model(
         files.join(folder, "labels.txt"), "".join(f"{name}\n" for name in class_names)
     )
     results: dict[str, dict] = {}
+    exported = merged_model(model)  # LoRA's adapters folded into the kernels
     for name in formats:
         chosen = FORMATS[name]
         weights = quantize if chosen.quantized else "none"
         path = files.join(folder, chosen.artifact)
-        facts = chosen.export(model, path, weights, calibration_data)
+        facts = chosen.export(exported, path, weights, calibration_data)
         loaded = chosen.load(path)
         figures = {
             "format": name,

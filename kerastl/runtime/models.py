@@ -13,6 +13,7 @@ import numpy as np
 from .errors import ScriptError, WeightsError
 from .files import replacing
 from .keras_internals import reuse_saving_skipsets
+from .lora import lora_layers
 
 
 @contextlib.contextmanager
@@ -124,7 +125,10 @@ def save_model_checked(
 
 def _reloads_alike(model: keras.Model, reloaded: keras.Model, sample) -> bool:
     """Whether `reloaded` computes what `model` computes."""
-    if all(_is_keras_own(layer) for layer in _every_layer(model)):
+    # Saving merges LoRA's adapters into the kernels: the same function, other weights.
+    if not lora_layers(model) and all(
+        _is_keras_own(layer) for layer in _every_layer(model)
+    ):
         weights, reloaded_weights = model.get_weights(), reloaded.get_weights()
         return (
             len(weights) == len(reloaded_weights)

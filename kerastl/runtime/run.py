@@ -55,6 +55,7 @@ from .distribute import check_same_run, is_chief, is_default, worker_folder
 from .errors import ScriptError
 from .export import EXPORT_FOLDER
 from .fitting import fit_phase, improves, start_epoch, without_retracing_warnings
+from .lora_saving import ADAPTERS_FILE
 from .lr_finder import range_test_of
 from .models import save_model_atomic, save_model_checked
 from .quiet import progress_verbosity
@@ -74,6 +75,7 @@ __all__ = [
 # (the image and feature caches stay: they are keyed by what they hold).
 RUN_FILES = (
     ("resume", "history.csv", "best.keras", "model.keras", "logs", "lr_find.png")
+    + (ADAPTERS_FILE,)
     + REPORT_FILES
     + (EXPORT_FOLDER,)
 )

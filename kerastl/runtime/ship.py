@@ -10,6 +10,7 @@ import numpy as np
 from . import files
 from .data import load_test_folder
 from .export import export_model
+from .lora_saving import ADAPTERS_FILE, holds_adapters, save_adapters
 from .metrics import predictions_of
 from .platforms import ship_to_model_dir
 from .report import write_report
@@ -49,6 +50,8 @@ def ship(
     if not run.is_chief:
         return  # a worker of a multi-worker run: the chief writes the rest
     shipped = choose_model(run, data.validation)
+    if shipped == "model.keras" and holds_adapters(run.model):  # else best.keras's
+        save_adapters(run.model, files.join(run.output_dir, ADAPTERS_FILE))
     write_report(
         run.output_dir,
         run.model,
