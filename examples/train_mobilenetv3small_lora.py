@@ -5,9 +5,9 @@
 """Adapt MobileNetV3Small, pretrained on ImageNet, with LoRA to classify your images.
 
 Give it a folder with one sub-folder of images per class. The base
-model stays frozen: LoRA adapters (two small matrices beside each kernel of the
-top blocks' Conv2D and Dense layers) train with a new output layer, and saving
-merges them into the kernels. lora.weights.h5 holds the adapters and the head
+model stays frozen: LoRA adapters, two small matrices beside each kernel of the
+Conv2D and Dense layers of the top --unfreeze blocks,
+train with a new output layer, and saving merges them into the kernels. lora.weights.h5 holds the adapters and the head
 alone, to load onto the same base (runtime.load_adapters).
 The output folder receives model.keras (the final model), best.keras (the best
 epoch of the whole run), history.csv, labels.json and the report (metrics.json,
@@ -145,8 +145,8 @@ def build_model(
             weights=settings.weights,
             input_shape=(settings.image_size, settings.image_size, 3),
         )
-    # 2. Freeze the base model, then give the Conv2D and Dense layers of its top --unfreeze blocks
-    #    LoRA adapters, which train beside the frozen kernels.
+    # 2. Freeze the base model, then add LoRA adapters, which train beside its
+    #    frozen kernels, to the Conv2D and Dense layers of the top --unfreeze blocks.
     base_model.trainable = False
     runtime.add_lora(
         base_model,

@@ -106,7 +106,7 @@ class Backbone:
     #: The pooling layer of step 6, whose outputs the feature cache keeps.
     pooling_layer = "avg_pool"
     #: The layers that take LoRA adapters (`runtime.add_lora`), in words.
-    lora_targets = "the Conv2D and Dense layers of its top --unfreeze blocks"
+    lora_targets = "Conv2D and Dense layers of the top --unfreeze blocks"
 
     @property
     def num_blocks(self) -> int:

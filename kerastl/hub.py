@@ -113,7 +113,7 @@ class HubBackbone:
     #: The pooling layer of step 6, whose outputs the feature cache keeps.
     pooling_layer = "token_pool"
     #: The layers that take LoRA adapters (`runtime.add_lora`), in words.
-    lora_targets = "the query and value layers of its top --unfreeze attention blocks"
+    lora_targets = "query and value layers of the top --unfreeze blocks"
 
     @property
     def source(self) -> str:
