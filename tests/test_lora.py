@@ -213,3 +213,15 @@ def test_lora_on_a_kerashub_vit_targets_query_and_value(tmp_path: Path) -> None:
     add_lora(fresh_backbone, "all", rank=2, alpha=4)
     load_adapters(fresh, str(tmp_path / "lora.weights.h5"))
     np.testing.assert_allclose(fresh.predict(images, verbose=0), expected, atol=1e-5)
+    # A .keras file of it: KerasHub's configs do not record the adapters, so
+    # the file holds the merged kernels alone; they go back in by path.
+    from kerastl.runtime.checkpoints import load_weights_into
+
+    model.save(tmp_path / "model.keras")
+    assert len(keras.saving.load_model(tmp_path / "model.keras").weights) < len(
+        model.weights
+    )
+    again, again_backbone = tiny_vit()
+    add_lora(again_backbone, "all", rank=2, alpha=4)
+    load_weights_into(again, str(tmp_path / "model.keras"))
+    np.testing.assert_allclose(again.predict(images, verbose=0), expected, atol=1e-5)

@@ -174,7 +174,7 @@ class Checkpoints:
             return
         path = self._path(name)
         if name.endswith(".keras"):  # a finished run: the final model
-            self.model.set_weights(load_weights_of(path))
+            load_weights_into(self.model, path)
         elif with_optimizer:
             trained = self.trained_model
             trained.optimizer.build(trained.trainable_variables)
@@ -262,7 +262,7 @@ class Checkpoints:
     def load_best(self) -> None:
         """Puts the best epoch's weights of the run back into the model."""
         self.save_best()
-        self.model.set_weights(load_weights_of(self._path(BEST_FILE)))
+        load_weights_into(self.model, self._path(BEST_FILE))
         self.loaded = None
 
     def finish(self, phase: str, epoch: int) -> None:
@@ -297,6 +297,29 @@ def load_weights_of(path: str) -> list[np.ndarray]:
     """The weights of a saved `.keras` model, without its optimizer."""
     reuse_saving_skipsets()
     return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def load_weights_into(model: keras.Model, path: str) -> None:
+    """Puts the weights of the saved `.keras` model at `path` into `model`.
+
+    A file of the same model holds the same weights, in order. One saved with
+    LoRA adapters that its layers' configs do not record (a KerasHub
+    backbone's) holds the merged kernels alone: they go in by path, and the
+    adapters start over at zero, so the model computes what the file does.
+    """
+    reuse_saving_skipsets()
+    saved = keras.saving.load_model(path, compile=False)
+    if len(saved.weights) == len(model.weights):
+        model.set_weights(saved.get_weights())
+        return
+    values = {weight.path: weight for weight in saved.weights}
+    for weight in model.weights:
+        if weight.path in values:
+            weight.assign(values[weight.path])
+        elif weight.path.endswith("lora_kernel_b"):  # B = 0: the adapter adds 0
+            weight.assign(keras.ops.zeros(weight.shape, weight.dtype))
+        elif not weight.path.endswith("lora_kernel_a"):
+            raise ValueError(f"{path} has no weight {weight.path} of the model")
 
 
 def random_states(model: keras.Model) -> list:

@@ -47,6 +47,7 @@ from .checkpoints import (
     STATE_FORMAT,
     Checkpoints,
     RunState,
+    load_weights_into,
     load_weights_of,
     read_state,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "Phase",
     "Run",
     "improves",
+    "load_weights_into",
     "load_weights_of",
     "without_retracing_warnings",
 ]

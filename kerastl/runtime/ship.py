@@ -17,7 +17,7 @@ from .report import write_report
 from .run import (
     Run,
     improves,
-    load_weights_of,
+    load_weights_into,
     without_retracing_warnings,
 )
 from .run_settings import RunSettings
@@ -109,7 +109,7 @@ def choose_model(run: Run, validation_data) -> str:
     with without_retracing_warnings():
         figures = {"model.keras": _evaluate(model, validation_data, run.monitor)}
         if run.best is not None and files.exists(best_path):
-            model.set_weights(load_weights_of(best_path))
+            load_weights_into(model, best_path)
             figures["best.keras"] = _evaluate(model, validation_data, run.monitor)
     better = _better(run.monitor, figures)
     if better != "best.keras":
