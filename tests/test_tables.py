@@ -136,8 +136,8 @@ def broken(folder: Path, tmp_path: Path, case: str) -> Path:
         rows[2].append("extra")
     elif case == "quote":
         (tmp_path / "t.csv").write_text(
-            'image,label\n0/0_0000.png,0\n"1/1_0001.png,1\n'
-        )
+            'image,label\n0/0_0000.png,0\n"1/1_0001.png,1\n2/2_0002.png,2\n'
+        )  # the quote opened on line 3 reads on to the end
         return tmp_path / "t.csv"
     elif case == "columns":
         header = ["file", "class", "split"]

@@ -115,6 +115,7 @@ def _read_rows(
     }
     label_column = columns.get("labels", columns.get("label"))
     found: dict[str, list[str]] = {"fields": [], "image": [], "labels": [], "split": []}
+    line = reader.line_num  # the last line read whole
     try:
         for row in reader:
             line = reader.line_num
@@ -139,7 +140,9 @@ def _read_rows(
             if labels and (not split or split in SPLITS):
                 table.rows.append(TableRow(line, name, path, labels, split or None))
     except csv.Error as error:
-        table.problems.append(f"malformed CSV at line {reader.line_num} ({error})")
+        # The row that fails starts after the last one read (an unclosed quote
+        # reads on to the end of the file).
+        table.problems.append(f"malformed CSV at line {line + 1} ({error})")
     phrases = {
         "fields": f"with another number of fields than the header's {len(header)}",
         "image": "with an empty image",
