@@ -149,12 +149,11 @@ def table_lines(runs: Sequence[RunResult], names: Sequence[str]) -> list[str]:
                 ("macro_f1", "macro-F1"),
                 *_multi_label_figures(runs, subset),
             ):
-                rows.append(
-                    (
-                        f"{subset} {label}",
-                        [_figure(run.metrics, subset, key) for run in runs],
-                    )
-                )
+                values = [_figure(run.metrics, subset, key) for run in runs]
+                if any(
+                    value != MISSING for value in values
+                ):  # multi-label: no accuracy
+                    rows.append((f"{subset} {label}", values))
             rows += _tta_rows(runs, subset)
     rows.append(("best epoch", [_best_epoch(run.card) for run in runs]))
     rows.append(("training time", [_duration(run.card) for run in runs]))
@@ -223,9 +222,7 @@ def plot_runs(
     from matplotlib.ticker import MaxNLocator
 
     colours = [f"C{index % 10}" for index in range(len(runs))]
-    for panel, (metric, label) in enumerate(
-        (loss_column(runs), ("val_accuracy", "validation accuracy"))
-    ):
+    for panel, (metric, label) in enumerate((loss_column(runs), score_column(runs))):
         axes = figure.add_subplot(1, 2, panel + 1)
         drawn = False
         for index, (run, name, colour) in enumerate(zip(runs, names, colours)):
@@ -316,6 +313,15 @@ def loss_column(runs: Sequence[RunResult]) -> tuple[str, str]:
         if all(run.history and column in run.history[0] for run in runs):
             return column, "validation cross-entropy"
     return "val_loss", "validation loss"
+
+
+def score_column(runs: Sequence[RunResult]) -> tuple[str, str]:
+    """The history's column of the validation score to draw, and its label:
+    accuracy, or a multi-label run's precision-recall AUC (its binary
+    accuracy counts the many right "no"s and says little)."""
+    if any(run.history and "val_pr_auc" in run.history[0] for run in runs):
+        return "val_pr_auc", "validation PR-AUC"
+    return "val_accuracy", "validation accuracy"
 
 
 def _column(run: RunResult, metric: str) -> str:
