@@ -112,8 +112,13 @@ def decode_upright(contents: tf.Tensor) -> tf.Tensor:
 def load_image(path: tf.Tensor, image_size: int) -> tf.Tensor:
     """The image file `path` as raw RGB pixels in [0, 255] (float32), upright,
     resized to `image_size` x `image_size` (bilinear, as Keras resizes)."""
-    image = tf.image.resize(
-        decode_upright(tf.io.read_file(path)), (image_size, image_size)
-    )
+    contents = tf.io.read_file(path)
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    # Resized first, then turned: the same pixels at a square size, and the
+    # turn moves float32 (TensorFlow's graph optimizer would move a cast after
+    # the transpose, and oneDNN transposes uint8 only with AVX-512, logging an
+    # error line on every other CPU).
+    image = tf.image.resize(image, (image_size, image_size))
+    image = turn_upright(image, _orientation_of(contents))
     image.set_shape((image_size, image_size, 3))
     return image
