@@ -118,7 +118,8 @@ def _file_problems(
         problems.append(rows_phrase(missing, "naming missing files"))
     if twice:
         extra = sum(len(at) - 1 for at in lines.values())
-        problems.append(f"{extra} duplicate rows ({named(twice)})")
+        rows_word = "row" if extra == 1 else "rows"
+        problems.append(f"{extra} duplicate {rows_word} ({named(twice)})")
     if unnamed:
         noun = "image" if len(unnamed) == 1 else "images"
         problems.append(
