@@ -322,7 +322,9 @@ def _read_json(run_dir: Path, name: str) -> Any:
         return read_json_file(run_dir / name)
     except FileNotFoundError:
         raise PredictUsageError(
-            "run_dir", f"{run_dir} is not a finished run: it has no {name}"
+            "run_dir",
+            f"{run_dir} is not a finished run: it has no {name} (run its script "
+            "again, with the same options, to finish it)",
         ) from None
     except JsonFileError as error:
         raise PredictUsageError("run_dir", str(error)) from None
