@@ -32,6 +32,24 @@ def digit_images(
 
 
 @cache
+def turned_digits(
+    digits: Iterable[int], turns: int, *, start: int, count: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB 0-255 images of `digits`, each also turned by 90 degrees `turns - 1`
+    times, and their classes: `digit + len(digits) * turn` (a base made by
+    examples/*/make_base.py learns the turns as classes of their own).
+    """
+    digits = list(digits)
+    images, labels = [], []
+    for label in digits:
+        for _, pixels in digit_images(label, start=start, count=count):
+            rgb = np.repeat(pixels[..., None], 3, axis=-1)
+            for turn in range(turns):
+                images.append(np.rot90(rgb, turn))
+                labels.append(label + len(digits) * turn)
+    return np.array(images, dtype="float32"), np.array(labels)
+
+
 def _digits():
     return load_digits()
 

@@ -20,7 +20,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from tests.digits import digit_images  # the look of the demo images
+from tests.digits import turned_digits  # the look of the demo images
 
 OUTPUT = Path(__file__).with_name("mobilenetv3small_32px.weights.h5")
 IMAGE_SIZE = 32
@@ -40,14 +40,8 @@ def load(start: int, count: int | None) -> tuple[np.ndarray, np.ndarray]:
     telling them and their turns apart takes more strokes and directions,
     which serve other digits too.
     """
-    images, labels = [], []
-    for label in DIGITS:
-        for _, pixels in digit_images(label, start=start, count=count):
-            rgb = np.repeat(pixels[..., None], 3, axis=-1)
-            for turn in range(TURNS):
-                images.append(np.rot90(rgb, turn))
-                labels.append(label + len(DIGITS) * turn)
-    return np.array(images, dtype="float32"), keras.utils.to_categorical(labels)
+    images, labels = turned_digits(DIGITS, TURNS, start=start, count=count)
+    return images, keras.utils.to_categorical(labels)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from tests.digits import digit_images  # the look of the demo images
+from tests.digits import turned_digits  # the look of the demo images
 from tests.hub_backbones import IMAGE_SIZE, MEAN, STD, save_preset, tiny_dinov2
 
 OUTPUT = Path(__file__).with_name("tiny_dinov2")
@@ -37,14 +37,8 @@ SEED = 0
 
 def load(start: int, count: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Images of the digits 0-4 in their four turns, RGB 0-255, one-hot labels."""
-    images, labels = [], []
-    for label in DIGITS:
-        for _, pixels in digit_images(label, start=start, count=count):
-            rgb = np.repeat(pixels[..., None], 3, axis=-1)
-            for turn in range(TURNS):
-                images.append(np.rot90(rgb, turn))
-                labels.append(label + len(DIGITS) * turn)
-    return np.array(images, dtype="float32"), keras.utils.to_categorical(labels)
+    images, labels = turned_digits(DIGITS, TURNS, start=start, count=count)
+    return images, keras.utils.to_categorical(labels)
 
 
 def main() -> None:
