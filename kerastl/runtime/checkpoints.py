@@ -125,6 +125,10 @@ class Checkpoints:
     Attributes:
         loaded: The checkpoint the trained model holds, and whether with its
             optimizer state; None if unknown.
+
+    The best epoch's weights saved by this process are also kept in memory
+    (as Keras's `EarlyStopping(restore_best_weights=True)` keeps them), so
+    going back to them, or writing `best.keras`, reads no file.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class Checkpoints:
         self.model = model
         self.trained_model = trained_model
         self.loaded: tuple[str, bool] | None = None
+        self._best_weights: tuple[str, list[np.ndarray]] | None = None  # file, values
         self._saved_at = -math.inf  # time.monotonic() at the end of the last save
         self._save_seconds = 0.0  # how long it took
         reuse_saving_skipsets()
@@ -212,6 +217,8 @@ class Checkpoints:
             unmerged_saving(self.trained_model),  # LoRA's adapters kept apart
         ):
             self.trained_model.save_weights(partial)
+            if best is not None:
+                self._best_weights = (f"resume/{name}", self.trained_model.get_weights())
         checkpoint: Checkpoint = {
             "phase": phase,
             "epoch": epoch,
@@ -246,7 +253,7 @@ class Checkpoints:
         )
         current = None if holds_best else self.trained_model.get_weights()
         if not holds_best:
-            self._load_trained_weights(self._path(best["weights"]))
+            self._put_best_weights(best["weights"])
         save_model_atomic(self.model, files.join(self.write_dir, BEST_FILE))
         if lora_layers(self.model):  # best.keras merges them: its adapters apart
             save_adapters(self.model, files.join(self.write_dir, ADAPTERS_FILE))
@@ -254,6 +261,8 @@ class Checkpoints:
             self.trained_model.set_weights(current)
         kept = best["weights"]
         best["weights"] = BEST_FILE
+        if self._best_weights is not None and self._best_weights[0] == kept:
+            self._best_weights = (BEST_FILE, self._best_weights[1])
         self.write_state()
         checkpoint = self.state.checkpoint
         if checkpoint is None or checkpoint["weights"] != kept:
@@ -262,7 +271,7 @@ class Checkpoints:
     def load_best(self) -> None:
         """Puts the best epoch's weights of the run back into the model."""
         self.save_best()
-        load_weights_into(self.model, self._path(BEST_FILE))
+        self._put_best_weights(BEST_FILE)
         self.loaded = None
 
     def finish(self, phase: str, epoch: int) -> None:
@@ -279,6 +288,16 @@ class Checkpoints:
         """Writes `resume/state.json` (a temporary name, then renamed)."""
         path = files.join(self.write_dir, "resume", "state.json")
         write_json(path, self.state.to_json())
+
+    def _put_best_weights(self, name: str) -> None:
+        """Puts the best epoch's weights, held in the run's file `name`, into
+        the model: from memory if this process saved them, else from the file."""
+        if self._best_weights is not None and self._best_weights[0] == name:
+            self.trained_model.set_weights(self._best_weights[1])
+        elif name == BEST_FILE:
+            load_weights_into(self.model, self._path(name))
+        else:
+            self._load_trained_weights(self._path(name))
 
     def _load_trained_weights(self, path: str) -> None:
         """Loads a checkpoint's weights into the trained model, not its optimizer."""

@@ -109,7 +109,10 @@ def choose_model(run: Run, validation_data) -> str:
     with without_retracing_warnings():
         figures = {"model.keras": _evaluate(model, validation_data, run.monitor)}
         if run.best is not None and files.exists(best_path):
-            load_weights_into(model, best_path)
+            if model is run.checkpoints.model:  # from memory, if this process saved it
+                run.checkpoints.load_best()
+            else:  # a copy outside the tf.distribute strategy
+                load_weights_into(model, best_path)
             figures["best.keras"] = _evaluate(model, validation_data, run.monitor)
     better = _better(run.monitor, figures)
     if better != "best.keras":
@@ -122,18 +125,15 @@ def choose_model(run: Run, validation_data) -> str:
 def _evaluate(model, validation_data, monitor: str) -> dict[str, float]:
     """The model's figures on the validation data, at the least cost.
 
-    A model that validated while it trained evaluates with the test function
-    it traced then. One that never did (the whole model of a head trained on
-    cached features, a copy outside a tf.distribute strategy) is judged by its
-    accuracy and compiled loss from one prediction pass (`predictions_of`),
-    which the report reuses, rather than tracing a test function too. Other
-    monitored metrics, and losses that are not one function of the labels and
-    outputs (several outputs, regularization), are left to `model.evaluate`.
+    The model is judged by its accuracy and compiled loss from one prediction
+    pass (`predictions_of`), which the report then reuses for the file it
+    ships. Other monitored metrics, and losses that are not one function of
+    the labels and outputs (several outputs, regularization), are left to
+    `model.evaluate`.
     """
     loss = getattr(model, "loss", None)
     if (
-        getattr(model, "test_function", None) is not None
-        or monitor.removeprefix("val_") not in ("loss", "accuracy")
+        monitor.removeprefix("val_") not in ("loss", "accuracy")
         or model.losses
         or not (isinstance(loss, str) or callable(loss))
     ):
