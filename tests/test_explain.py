@@ -193,8 +193,8 @@ def test_explanations_show_the_most_confident_correct_images_of_each_class(
     path = explain_plots.plot_explanations(
         model, batches, predictions, names, tmp_path / "explanations.png", "t"
     )
-    with Image.open(path) as picture:  # 3 rows of 3 pairs
-        assert picture.size == (780, 575)
+    with Image.open(path) as picture:  # 3 rows of 3 pairs, one caption line each
+        assert picture.size == (780, 476)
     shuffled = [batches[1], batches[0]]
     assert (
         explain_plots.plot_explanations(

@@ -19,6 +19,8 @@ EXPLANATIONS_FILE = "explanations.png"
 #: Correctly classified images shown per class, and classes shown at most.
 PER_CLASS = 3
 SHOWN_CLASSES = 10
+#: Inches of height of each image and its overlay, side by side.
+PAIR_HEIGHT = 1.2
 
 
 def heatmaps_or_none(model, images, probabilities) -> np.ndarray | None:
@@ -59,20 +61,41 @@ def plot_explained_grid(
     count = len(captions)
     columns = columns or max(1, min(count, int(np.ceil(np.sqrt(count)))))
     rows = int(np.ceil(count / columns))
-    figure = agg_figure(path, (2.6 * columns, 1.75 * rows + 0.5))
+    lines = max((caption.count("\n") + 1 for caption in captions if caption), default=1)
+    caption_height = 0.14 * lines + 0.08  # inches above each pair
+    height = rows * (PAIR_HEIGHT + caption_height) + 0.5
+    # Laid out by hand, one axes per pair: matplotlib's constrained layout of
+    # two axes per cell took most of the report's drawing time.
+    figure = agg_figure(path, (2.6 * columns, height), layout=None)
     if figure is None:
         return None
-    cells = figure.subfigures(rows, columns, squeeze=False).flat
-    for cell, image, heatmap, caption in zip(cells, images, heatmaps, captions):
+    grid = figure.add_gridspec(
+        rows,
+        columns,
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=1 - (0.5 + caption_height) / height,
+        hspace=caption_height / PAIR_HEIGHT,
+        wspace=0.06,
+    )
+    for index, (image, heatmap, caption) in enumerate(zip(images, heatmaps, captions)):
         if not caption:
             continue
-        pixels = np.clip(np.asarray(image), 0, 255).astype("uint8")
-        for axes, shown in zip(cell.subplots(1, 2), (pixels, overlay(image, heatmap))):
-            axes.imshow(shown, interpolation="nearest")
-            axes.axis("off")
-        cell.suptitle(caption, fontsize=8)
+        axes = figure.add_subplot(grid[index // columns, index % columns])
+        axes.imshow(side_by_side(image, heatmap), interpolation="nearest")
+        axes.set_title(caption, fontsize=8)
+        axes.axis("off")
     figure.suptitle(title)
     return files.write_bytes(path, png_bytes(figure, title))
+
+
+def side_by_side(image, heatmap) -> np.ndarray:
+    """`image` (0-255 RGB) and its `overlay` with `heatmap`, side by side, a
+    white gap of a sixteenth of its width between them."""
+    pixels = np.clip(np.asarray(image), 0, 255).astype("uint8")
+    gap = np.full((pixels.shape[0], max(1, pixels.shape[1] // 16), 3), 255, "uint8")
+    return np.concatenate([pixels, gap, overlay(image, heatmap)], axis=1)
 
 
 def plot_explanations(

@@ -13,8 +13,11 @@ MISSING = "matplotlib is not installed: skipping {path}"
 _missing_told = False  # whether this process printed MISSING already
 
 
-def agg_figure(path: Any, size: tuple[float, float]) -> Any:
-    """A matplotlib `Figure` of `size` inches on an Agg canvas, for `path`.
+def agg_figure(
+    path: Any, size: tuple[float, float], layout: str | None = "constrained"
+) -> Any:
+    """A matplotlib `Figure` of `size` inches on an Agg canvas, for `path`,
+    laid out by `layout` (None: by the caller).
 
     Returns:
         The figure, or None without matplotlib (said once per process).
@@ -25,7 +28,7 @@ def agg_figure(path: Any, size: tuple[float, float]) -> Any:
     except ImportError:
         _tell_missing(path)
         return None
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    figure = Figure(figsize=size, dpi=100, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
