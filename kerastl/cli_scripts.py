@@ -12,8 +12,8 @@ from click.core import ParameterSource
 from kerastl.cli_options import spec_options, update_options
 from kerastl.files import write_atomic
 from kerastl.runtime_copy import COPY_NAME, installed, plan_copy
+from kerastl.script_base import write_base
 from kerastl.spec import SpecError, make_spec
-from kerastl.update import write_base
 
 
 @click.command()
