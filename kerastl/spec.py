@@ -11,6 +11,7 @@ from typing import Any
 
 from kerastl import backbones, hub
 from kerastl.backbones import Backbone
+from kerastl.closest_names import closest_names
 from kerastl.hub import HubBackbone
 from kerastl.option import MODES, TRAINING_MODES, UNFREEZE_MODES, Option
 from kerastl.spec_fields import (
@@ -148,7 +149,7 @@ def _backbone(text: str) -> Backbone | HubBackbone:
         raise SpecError("backbone", str(error)) from None
     except backbones.UnknownBackboneError:
         names = (*backbones.BACKBONES, *hub.presets())
-        close = backbones.closest_names(text, names)
+        close = closest_names(text, names)
         hint = f"did you mean: {', '.join(close)}" if close else "run `kerastl list`"
         raise SpecError("backbone", f"unknown backbone {text!r}; {hint}") from None
 
@@ -157,7 +158,7 @@ def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     normalized = value.strip().lower().replace("_", "-")
     if normalized in choices:
         return normalized
-    close = backbones.closest_names(normalized, choices, limit=2, cutoff=0.4)
+    close = closest_names(normalized, choices, limit=2, cutoff=0.4)
     hint = (
         f"did you mean {' or '.join(close)}?"
         if close

@@ -6,6 +6,7 @@ import re
 
 from kerastl import backbones
 from kerastl.backbones import Backbone
+from kerastl.closest_names import closest_names
 from kerastl.hub import HubBackbone
 from kerastl.spec_fields import SpecError, Unfreeze
 
@@ -68,7 +69,7 @@ def _unfreeze_stage(raw: str | int, backbone: Backbone | HubBackbone) -> Unfreez
     starts = backbones.block_starts(backbone.name)
     if value in starts:
         return value
-    close = backbones.closest_names(value, starts)
+    close = closest_names(value, starts)
     hint = (
         f"did you mean {' or '.join(close)}?"
         if close
