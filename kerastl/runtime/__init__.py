@@ -24,15 +24,9 @@ except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
     raise SystemExit(stopped_by_ctrl_c()) from None
 
 from .cache import CACHE_CHOICES
-from .data import (
-    CLASS_WEIGHTS,
-    check_pixel_range,
-    class_weights,
-    imbalance_warning,
-    load_image_folders,
-    load_test_folder,
-    save_labels,
-)
+from .class_balance import CLASS_WEIGHTS, class_weights, imbalance_warning
+from .data import load_image_folders
+from .data_checks import check_pixel_range
 from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import RangeTestDone, RunStopped, ScriptError
 from .explain import grad_cam
@@ -47,6 +41,8 @@ from .hub import (
     preset_option,
     transformer_blocks,
 )
+from .image_sets import load_test_folder
+from .labels_file import save_labels
 from .lora import add_lora, train_lora
 from .lora_saving import load_adapters
 from .models import loading_weights, save_model_checked

@@ -21,9 +21,10 @@ import tensorflow as tf
 from . import files
 from .cache import cache_folder
 from .continuation import fingerprint
-from .data import SHUFFLE_BUFFER, ImageFolders
+from .data import ImageFolders
 from .epochs import epoch_batches
 from .errors import ScriptError
+from .input_pipeline import SHUFFLE_BUFFER
 from .quiet import progress_verbosity
 from .unfreeze import flat_layers
 
