@@ -22,7 +22,7 @@ Preprocessing = Literal["built-in", "tf", "caffe", "torch"]
 
 #: Each backbone's block starts: the first layer of each block, in model order.
 BLOCK_STARTS_FILE = Path(__file__).with_name("block_starts.json")
-#: Each family's facts, read as a file here and by `kerastl.runtime.unfreeze`
+#: Each family's facts, read as a file here and by `kerastl.runtime.blocks`
 #: (the runtime's copy of `--standalone` carries it).
 FAMILIES_FILE = Path(__file__).parent / "runtime" / "families.json"
 

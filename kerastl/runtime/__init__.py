@@ -23,6 +23,7 @@ try:
 except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
     raise SystemExit(stopped_by_ctrl_c()) from None
 
+from .blocks import BlockRule, block_rule_of, find_blocks
 from .cache import CACHE_CHOICES
 from .class_balance import CLASS_WEIGHTS, class_weights, imbalance_warning
 from .data import load_image_folders
@@ -70,19 +71,15 @@ from .settings import (
     training_settings,
 )
 from .ship import choose_model, ship
+from .trainable import compile_checked, trainable_summary
 from .training_data import (
     TrainingData,
     cache_training_features,
     load_training_data,
 )
 from .unfreeze import (
-    BlockRule,
-    block_rule_of,
     check_unfreeze_stages,
-    compile_checked,
-    find_blocks,
     freeze,
-    trainable_summary,
     unfreeze,
     unfreeze_all,
     unfreeze_from,

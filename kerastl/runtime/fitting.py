@@ -33,7 +33,7 @@ from .models import has_finite_weights
 from .platforms import tensorboard_folder
 from .quiet import quiet_logger
 from .stops import StopRequest, stop_requests
-from .unfreeze import trainable_summary
+from .trainable import trainable_summary
 
 if TYPE_CHECKING:
     from .run import Phase, Run
