@@ -37,7 +37,7 @@ def kerastl(*args: str, cwd: Path) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from kerastl.update import base_path
+    from kerastl.script_base import base_path
     from tests.update_cases import CASES, apply_edits, play, read_case, surviving
 
     folder = Path(tempfile.mkdtemp(prefix="kerastl-bench-update-"))

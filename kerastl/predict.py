@@ -10,164 +10,40 @@ TensorFlow and the runtime only when it runs. The images stream through
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import click
 
-from kerastl.common.jsontext import JsonFileError, read_json_file
-from kerastl.common.labels import LABELS_FILE, class_names_in, thresholds_in
-from kerastl.errors import KerastlError
 from kerastl.predict_explain import HeatmapWriter, explain_problem, heatmap_names
+from kerastl.predict_images import (
+    NoReadableImageError,
+    batches,
+    image_files,
+    readable_images,
+)
+from kerastl.predict_model import load_model
 from kerastl.predict_output import (
     ContactSheet,
     csv_file,
     label_lines,
+    plural,
     progress_bar,
     refused,
     screen_lines,
-    skip,
 )
+from kerastl.predict_request import PredictUsageError, Request, check_request
 
-KERAS_SUFFIX = ".keras"
-ARTIFACT_SUFFIXES = (".tflite", ".onnx", ".xml")  # .xml: OpenVINO's
+__all__ = [
+    "NoReadableImageError",
+    "PredictUsageError",
+    "Request",
+    "check_request",
+    "predict",
+]
+
 DEFAULT_TOP_K = {"screen": 1, "file": 5}
-
-
-class PredictUsageError(KerastlError):
-    """A request `kerastl predict` cannot serve; `param` names the culprit."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-
-
-@dataclass(frozen=True)
-class Request:
-    """What `kerastl predict` was asked, checked."""
-
-    model: Path  # a .keras file, a SavedModel folder, a .tflite, .onnx or .xml file
-    model_param: str  # where the model came from: "run_dir" or "model" (--model)
-    class_names: list[str]
-    paths: list[Path]  # as given: images and folders
-    output: Path | None
-    sheet: Path | None
-    top_k: int | None
-    batch_size: int
-    force: bool
-    tta: bool = False  # average each image's prediction with its mirror image's
-    explain: Path | None = None  # the folder of the images with their heatmaps
-    # A multi-label run's decision thresholds (labels.json), one per class.
-    thresholds: list[float] | None = None
-
-
-def check_request(
-    run_dir: Path,
-    paths: tuple[Path, ...],
-    *,
-    model: Path | None = None,
-    output: Path | None = None,
-    sheet: Path | None = None,
-    top_k: int | None = None,
-    batch_size: int = 32,
-    force: bool = False,
-    tta: bool = False,
-    explain: Path | None = None,
-) -> Request:
-    """Checks a request without TensorFlow: the run, the model's kind, the paths.
-
-    Args:
-        run_dir: A finished run's output folder: `metrics.json` names the
-            shipped model, `labels.json` holds the class names.
-        paths: Image files and folders.
-        model: Another model than the shipped one: a path as given, or a
-            path inside `run_dir` (`best.keras`, `export/model.tflite`).
-        output: The CSV file to write.
-        sheet: The PNG contact sheet to write.
-        top_k: The classes per image, on screen and in the file.
-        batch_size: Images per batch.
-        force: Whether `output` and `sheet` may replace existing files.
-        tta: Whether to average each prediction with the mirror image's.
-        explain: The folder to write each image with its heatmap into (made
-            if missing); needs a .keras model.
-
-    Raises:
-        PredictUsageError: Naming the parameter at fault and why.
-    """
-    metrics = _read_json(run_dir, "metrics.json")
-    labels = _read_json(run_dir, LABELS_FILE)
-    try:
-        class_names = class_names_in(labels, f"{run_dir}/{LABELS_FILE}")
-        thresholds = thresholds_in(labels, f"{run_dir}/{LABELS_FILE}")
-    except ValueError as error:
-        raise PredictUsageError("run_dir", str(error)) from None
-    if model is None:
-        shipped = metrics.get("model") if isinstance(metrics, dict) else None
-        if not isinstance(shipped, str):
-            raise PredictUsageError(
-                "run_dir",
-                f"{run_dir}/metrics.json names no shipped model: the run is not finished",
-            )
-        chosen, param = run_dir / shipped, "run_dir"
-    else:
-        chosen = model if model.exists() else run_dir / model
-        param = "model"
-    if not chosen.exists():
-        where = f" (nor {chosen})" if model is not None and chosen != model else ""
-        raise PredictUsageError(param, f"{model or chosen} does not exist{where}")
-    if not _model_kind(chosen):
-        raise PredictUsageError(
-            param,
-            f"{chosen} is not a .keras file, a SavedModel folder, a .tflite, "
-            "an .onnx or an OpenVINO .xml file",
-        )
-    for path in paths:
-        if not path.exists():
-            raise PredictUsageError("paths", f"{path} does not exist")
-    if explain is not None:
-        _check_explain(explain, chosen)
-    for name, target in (("output", output), ("sheet", sheet)):
-        if target is None:
-            continue
-        if not target.parent.is_dir():
-            raise PredictUsageError(name, f"folder {target.parent} does not exist")
-        if target.is_dir():
-            raise PredictUsageError(name, f"{target} is a folder")
-        if target.exists() and not force:
-            raise PredictUsageError(
-                name, f"{target} exists; pass --force to overwrite it"
-            )
-    return Request(
-        model=chosen,
-        model_param=param,
-        class_names=class_names,
-        paths=list(paths),
-        output=output,
-        sheet=sheet,
-        top_k=top_k,
-        batch_size=batch_size,
-        force=force,
-        tta=tta,
-        explain=explain,
-        thresholds=thresholds,
-    )
-
-
-def _check_explain(folder: Path, model: Path) -> None:
-    """Refuses an --explain folder that cannot be written, or an exported model."""
-    if _model_kind(model) != "keras":
-        raise PredictUsageError(
-            "explain",
-            f"heatmaps need the Keras model (best.keras or model.keras); "
-            f"{model} is an exported artifact",
-        )
-    if folder.exists() and not folder.is_dir():
-        raise PredictUsageError("explain", f"{folder} is a file, not a folder")
-    if not folder.parent.is_dir():
-        raise PredictUsageError("explain", f"folder {folder.parent} does not exist")
 
 
 def predict(request: Request) -> int:
@@ -190,10 +66,10 @@ def predict(request: Request) -> int:
     from kerastl import runtime  # noqa: F401  (first: it quiets TensorFlow's start)
     from kerastl.runtime.predict import PREDICTION_COLUMNS
 
-    files = _image_files(request.paths)
-    readable = _readable(files)
+    files = image_files(request.paths)
+    readable = readable_images(files)
     heatmaps = _heatmap_names(request, readable)
-    run_model, image_size, keras_model = _load_model(request)
+    run_model, image_size, keras_model = load_model(request)
     writer_of_heatmaps = None
     if request.explain is not None:
         if problem := explain_problem(keras_model):
@@ -209,7 +85,7 @@ def predict(request: Request) -> int:
         if writer:
             writer.writeheader()
         done = 0
-        for paths, images in _batches(readable, image_size, request.batch_size):
+        for paths, images in batches(readable, image_size, request.batch_size):
             for path in paths:  # the batch leaves out what TensorFlow refused
                 position = readable.index(path, done)
                 refused(readable[done:position])
@@ -228,7 +104,7 @@ def predict(request: Request) -> int:
         click.echo(f"wrote {request.output}")
     if writer_of_heatmaps is not None:
         click.echo(
-            f"wrote {_plural(writer_of_heatmaps.written, 'heatmap')} "
+            f"wrote {plural(writer_of_heatmaps.written, 'heatmap')} "
             f"into {request.explain}"
         )
     sheet.draw()
@@ -262,47 +138,6 @@ def _outputs(request: Request) -> tuple[Callable, Callable]:
     )
 
 
-class NoReadableImageError(KerastlError):
-    """None of the images asked for can be read: there is nothing to predict."""
-
-
-def _image_files(paths: list[Path]) -> list[Path]:
-    """The image files at or below `paths`, unchecked."""
-    from kerastl.runtime.errors import DataError
-    from kerastl.runtime.predict import image_paths
-
-    files: list[Path] = []
-    for path in paths:
-        try:
-            files += [Path(found) for found in image_paths(path)]
-        except DataError as error:
-            raise PredictUsageError("paths", str(error)) from None
-    return files
-
-
-def _readable(files: list[Path]) -> list[Path]:
-    """The files that look like readable images; each other one is named.
-
-    Raises:
-        NoReadableImageError: If there is none.
-    """
-    from kerastl.runtime.images import image_problem
-
-    readable = []
-    for path in files:
-        problem = image_problem(path)
-        if problem is None:
-            readable.append(path)
-        else:
-            skip(path, problem)
-    if not readable:
-        raise NoReadableImageError(
-            f"none of the {_plural(len(files), 'image')} can be read; "
-            "nothing to predict"
-        )
-    return readable
-
-
 def _heatmap_names(request: Request, readable: list[Path]) -> dict[Path, Path]:
     """The PNGs of `--explain`, none of them there unless `--force`."""
     if request.explain is None:
@@ -315,96 +150,3 @@ def _heatmap_names(request: Request, readable: list[Path]) -> dict[Path, Path]:
                     "explain", f"{target} exists; pass --force to overwrite it"
                 )
     return names
-
-
-def _read_json(run_dir: Path, name: str) -> Any:
-    try:
-        return read_json_file(run_dir / name)
-    except FileNotFoundError:
-        raise PredictUsageError(
-            "run_dir",
-            f"{run_dir} is not a finished run: it has no {name} (run its script "
-            "again, with the same options, to finish it)",
-        ) from None
-    except JsonFileError as error:
-        raise PredictUsageError("run_dir", str(error)) from None
-
-
-def _model_kind(path: Path) -> str | None:
-    """The kind of model at `path`: "keras", "artifact", or None."""
-    if path.is_file() and path.suffix == KERAS_SUFFIX:
-        return "keras"
-    if path.is_file() and path.suffix in ARTIFACT_SUFFIXES:
-        return "artifact"
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        return "artifact"
-    return None
-
-
-def _load_model(request: Request) -> tuple[Callable[[Any], Any], int, Any]:
-    """The model as a function of a batch, its image size, checked to fit, and
-    the Keras model (None for an exported artifact)."""
-    import numpy as np
-
-    param = request.model_param
-    model = None
-    try:
-        if _model_kind(request.model) == "keras":
-            import keras
-
-            model = keras.saving.load_model(request.model, compile=False)
-            shape = tuple(model.input_shape)
-            run_model = model.predict_on_batch
-        else:
-            from kerastl.runtime.export import load_artifact
-
-            run_model, shape = load_artifact(request.model)
-    except Exception as error:  # noqa: BLE001 - any loader's refusal is the answer
-        raise PredictUsageError(
-            param, f"{request.model} cannot be loaded: {_first_line(error)}"
-        ) from None
-    if len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2] or not shape[1]:
-        raise PredictUsageError(
-            param,
-            f"{request.model} takes inputs of shape {shape}, not square RGB images",
-        )
-    size = int(shape[1])
-    outputs = np.asarray(run_model(np.zeros((1, size, size, 3), "float32"))).shape
-    if outputs != (1, len(request.class_names)):
-        raise PredictUsageError(
-            param,
-            f"{request.model} gives outputs of shape {outputs}; the run has "
-            f"{len(request.class_names)} classes (labels.json)",
-        )
-    if request.tta:
-        from kerastl.runtime.tta import with_tta
-
-        return with_tta(run_model), size, model
-    return (lambda images: np.asarray(run_model(images))), size, model
-
-
-def _batches(
-    paths: list[Path], image_size: int, batch_size: int
-) -> Iterator[tuple[list[Path], Any]]:
-    """`(paths, images)` batches; an image TensorFlow cannot decode is left out."""
-    import tensorflow as tf
-
-    from kerastl.runtime.predict import load_image
-
-    dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
-    dataset = dataset.map(
-        lambda path: (path, load_image(path, image_size)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    dataset = dataset.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    for names, images in dataset.as_numpy_iterator():
-        yield [Path(name.decode()) for name in names], images
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

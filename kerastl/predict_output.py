@@ -147,3 +147,7 @@ class ContactSheet:
         title = f"{self.model_name}: predictions of {shown} images"
         if plot_image_grid(self.thumbnails, self.captions, self.path, title):
             click.echo(f"wrote {self.path}")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

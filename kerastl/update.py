@@ -9,26 +9,22 @@ the recorded options, with any options given to `update` in place of theirs).
 
 from __future__ import annotations
 
-import ast
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
 from kerastl import __version__
-from kerastl.errors import KerastlError
 from kerastl.files import write_atomic
 from kerastl.merge import MergeResult, marker_lines, merge
 from kerastl.runtime_copy import RuntimeCopy, installed, plan_copy
-from kerastl.spec import OPTIONS, Spec, SpecError, make_spec
-
-BASE_FOLDER = ".kerastl"
-BASE_SUFFIX = ".base"
-HEADER_PREFIX = "# kerastl-options: "
-MAX_HEADER_LENGTH = 10_000
-
-
-class UpdateError(KerastlError):
-    """The script cannot be updated; the message is one line."""
+from kerastl.script_base import base_path, write_base
+from kerastl.script_header import (
+    UpdateError,
+    read_options,
+    recorded_spec,
+    spec_arguments,
+)
+from kerastl.spec import OPTIONS, Spec, make_spec
 
 
 @dataclass(frozen=True)
@@ -74,83 +70,6 @@ class Update:
         )
 
 
-def base_path(script: Path) -> Path:
-    """Where the base of `script` is kept: `<folder>/.kerastl/<name>.base`."""
-    return script.parent / BASE_FOLDER / (script.name + BASE_SUFFIX)
-
-
-def write_base(script: Path, text: str) -> None:
-    """Keeps `text`, the render `script` was written from, as its base (atomic)."""
-    path = base_path(script)
-    path.parent.mkdir(exist_ok=True)
-    write_atomic(path, text, force=True)
-
-
-def read_options(text: str, source: str) -> dict[str, object]:
-    """The options recorded in a script's header, checked, never executed.
-
-    The header line is parsed with `ast.literal_eval`: it must be a dict of
-    the known options (those of an older kerastl may be missing), each of
-    the type the option takes; `make_spec` then validates the values.
-
-    Args:
-        text: The script.
-        source: How to name the script in messages.
-
-    Raises:
-        UpdateError: If there is no header, or it is not a valid one.
-    """
-    lines = [
-        line
-        for line in _leading_comments(text)
-        if line.startswith(HEADER_PREFIX.rstrip())
-    ]
-    if not lines:
-        raise UpdateError(
-            f"{source} has no kerastl header (a '{HEADER_PREFIX.strip()} {{...}}' "
-            "line at the top); only a script written by `kerastl new` can be updated"
-        )
-    if len(lines) > 1:
-        raise UpdateError(f"{source}: the header has {len(lines)} options lines")
-    literal = lines[0].removeprefix(HEADER_PREFIX.rstrip()).strip()
-    if len(literal) > MAX_HEADER_LENGTH:
-        raise UpdateError(f"{source}: the header's options line is too long")
-    try:
-        options = ast.literal_eval(literal)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise UpdateError(
-            f"{source}: the header's options are not a Python literal; "
-            "it was edited by hand: restore it from the base or version control"
-        ) from None
-    if not isinstance(options, dict):
-        raise UpdateError(f"{source}: the header's options are not a dict")
-    unknown = sorted(map(repr, set(options) - {"kerastl", *OPTIONS}))
-    if unknown:
-        raise UpdateError(
-            f"{source}: unknown options in the header: {', '.join(unknown)}"
-        )
-    if not isinstance(options.get("kerastl"), str):
-        raise UpdateError(f"{source}: the header does not give the kerastl version")
-    for name, value in options.items():
-        if name != "kerastl" and not _fits(name, value):
-            raise UpdateError(
-                f"{source}: the header's {name} is {value!r}, not a valid value"
-            )
-    return options
-
-
-def recorded_spec(options: dict[str, object], source: str) -> Spec:
-    """Validates recorded options as `kerastl new` validates typed ones.
-
-    Raises:
-        UpdateError: If a value is not valid.
-    """
-    try:
-        return make_spec(**_spec_options(options))
-    except SpecError as error:
-        raise UpdateError(f"{source}: the header's {error}") from None
-
-
 def resolve(
     recorded: dict[str, object], overrides: dict[str, object], script: Path
 ) -> Spec:
@@ -165,8 +84,8 @@ def resolve(
     Raises:
         SpecError: If the result is not valid (a Click usage error).
     """
-    old = make_spec(**_spec_options(recorded))
-    options = _spec_options(recorded)
+    old = make_spec(**spec_arguments(recorded))
+    options = spec_arguments(recorded)
     new_mode = make_spec(mode=overrides.get("mode", old.mode)).mode
     new_backbone = make_spec(backbone=overrides.get("backbone", old.backbone.name))
     if (new_mode, new_backbone.backbone) != (old.mode, old.backbone):
@@ -272,35 +191,6 @@ def _check_compiles(text: str, script: Path) -> None:
             f"{error.lineno}); nothing written: fix the script, or regenerate it "
             "with --force"
         ) from None
-
-
-def _leading_comments(text: str) -> list[str]:
-    """The comment lines at the top of a script, before any code."""
-    lines = []
-    for line in text.split("\n"):
-        if not line.startswith("#"):
-            break
-        lines.append(line)
-    return lines
-
-
-def _fits(name: str, value: object) -> bool:
-    """Whether a recorded value has a type that the option takes."""
-    option = OPTIONS[name]
-    if option.is_flag:
-        return isinstance(value, bool)
-    if option.multiple:
-        return isinstance(value, list) and all(
-            isinstance(item, str | int) and not isinstance(item, bool) for item in value
-        )
-    return value is None or (
-        isinstance(value, str | int) and not isinstance(value, bool)
-    )
-
-
-def _spec_options(options: dict[str, object]) -> dict[str, object]:
-    """The options `make_spec` takes: all but the kerastl version."""
-    return {name: value for name, value in options.items() if name != "kerastl"}
 
 
 def _read(path: Path, what: str) -> str:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from kerastl import __version__, backbones, hub
 from kerastl.cli import cli
+from kerastl.closest_names import closest_names
 from kerastl.files import write_atomic
 from kerastl.spec import MODES, SpecError, make_spec
 from tests.conftest import run_python
@@ -261,11 +262,11 @@ def test_did_you_mean_finds_the_obvious(typed: str, suggested: str) -> None:
 
 
 def test_did_you_mean_lists_every_name_tied_with_the_last() -> None:
-    assert backbones.closest_names("vgg", tuple(backbones.BACKBONES)) == [
+    assert closest_names("vgg", tuple(backbones.BACKBONES)) == [
         "VGG16",
         "VGG19",
     ]
-    assert backbones.closest_names("EfficientNetV2", tuple(backbones.BACKBONES)) == [
+    assert closest_names("EfficientNetV2", tuple(backbones.BACKBONES)) == [
         "EfficientNetV2S",
         "EfficientNetV2M",
         "EfficientNetV2L",

@@ -28,7 +28,7 @@ def image_dataset(count: int, files: str):
     """Batches of random images and their files (`files` their fingerprint)."""
     import tensorflow as tf
 
-    from kerastl.runtime.data import ImageFiles
+    from kerastl.runtime.image_sets import ImageFiles
 
     images = np.random.default_rng(0).uniform(0, 255, (count, 8, 8, 3))
     labels = np.arange(count) % 3

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerastl.runtime.checkpoints import RunState
-from kerastl.runtime.metrics import predictions_of, with_mirror_images
+from kerastl.runtime.predictions import predictions_of, with_mirror_images
 from kerastl.runtime.report import run_card
 from kerastl.runtime.ship import _evaluate
 from kerastl.runtime.tta import mirror

@@ -9,10 +9,11 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from kerastl.runtime import scan_image_folder
-from kerastl.runtime.data import _augment, image_dataset
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.image_lists import LabelledImages
+from kerastl.runtime.image_sets import image_dataset
 from kerastl.runtime.images import check_images
+from kerastl.runtime.input_pipeline import _augment
 from kerastl.runtime.predict import image_batches
 from kerastl.runtime.upright import decode_upright, exif_orientation
 from tests.digits import write_digits

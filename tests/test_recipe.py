@@ -23,8 +23,8 @@ from kerastl.runtime import (
     read_history,
     unfreeze,
 )
-from kerastl.runtime.data import _augment, _to_model_input
 from kerastl.runtime.epochs import augment_batch, epoch_batches, mix_batch
+from kerastl.runtime.input_pipeline import _augment, to_model_input
 from kerastl.runtime.lr_finder import lr_range_test, suggested_rate
 
 from .conftest import REPO, new_script, run_script, script_env
@@ -41,7 +41,7 @@ def one_hot_batches(images, labels, batch_size: int = 8) -> tf.data.Dataset:
     return (
         tf.data.Dataset.from_tensor_slices((images, labels))
         .batch(batch_size)
-        .map(partial(_to_model_input, num_classes=2))
+        .map(partial(to_model_input, num_classes=2))
     )
 
 
@@ -190,7 +190,7 @@ def train_recipe(
         buffer_size=40,
         augment=partial(_augment, None, (keras.layers.MixUp(0.4),), num_classes=2),
     )
-    train = batches.map(partial(_to_model_input, num_classes=2))
+    train = batches.map(partial(to_model_input, num_classes=2))
     validation = one_hot_batches(IMAGES[40:], LABELS[40:])
     for phase in phases:
         run.model.compile(

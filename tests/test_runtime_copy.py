@@ -9,7 +9,7 @@ import pytest
 
 from kerastl import runtime_copy
 from kerastl.runtime_copy import COPY_NAME, MANIFEST, RUNTIME_DIR, runtime_files
-from kerastl.update import base_path
+from kerastl.script_base import base_path
 from tests.test_update import kerastl  # the command line in this process
 
 SCRIPT = "train.py"

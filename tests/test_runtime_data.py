@@ -21,10 +21,12 @@ from kerastl.runtime import (
     scan_image_folder,
 )
 from kerastl.runtime.cache import available_memory, choose_cache
-from kerastl.runtime.data import check_num_classes, check_test_folder, image_files
+from kerastl.runtime.data_checks import check_num_classes
 from kerastl.runtime.epochs import training_epoch
 from kerastl.runtime.errors import DataError
+from kerastl.runtime.folders import check_test_folder
 from kerastl.runtime.image_lists import LabelledImages
+from kerastl.runtime.image_sets import image_files
 from kerastl.runtime.images import image_problem
 from tests.digits import write_digits
 

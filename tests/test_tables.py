@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerastl.runtime.data import load_test_set
 from kerastl.runtime.errors import DataError, TableError
+from kerastl.runtime.image_sets import load_test_set
 from kerastl.runtime.sources import data_sources
 from kerastl.runtime.splits import class_counts, split_problem, stratified_split
 from tests.conftest import run_script

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from kerastl.cli import main
-from kerastl.update import base_path, read_options, resolve
+from kerastl.script_base import base_path
+from kerastl.script_header import read_options
+from kerastl.update import resolve
 
 SCRIPT = "train.py"
 NEW = ["new", "--backbone", "ResNet50V2", "--image-size", "32", "-o", SCRIPT]

@@ -34,7 +34,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kerastl.cli import cli
-from kerastl.update import base_path
+from kerastl.script_base import base_path
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "tests" / "data" / "update"

@@ -23,16 +23,11 @@ try:
 except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
     raise SystemExit(stopped_by_ctrl_c()) from None
 
+from .blocks import BlockRule, block_rule_of, find_blocks
 from .cache import CACHE_CHOICES
-from .data import (
-    CLASS_WEIGHTS,
-    check_pixel_range,
-    class_weights,
-    imbalance_warning,
-    load_image_folders,
-    load_test_folder,
-    save_labels,
-)
+from .class_balance import CLASS_WEIGHTS, class_weights, imbalance_warning
+from .data import load_image_folders
+from .data_checks import check_pixel_range
 from .distribute import distribution_strategy, is_chief, worker_folder
 from .errors import RangeTestDone, RunStopped, ScriptError
 from .explain import grad_cam
@@ -47,6 +42,8 @@ from .hub import (
     preset_option,
     transformer_blocks,
 )
+from .image_sets import load_test_folder
+from .labels_file import save_labels
 from .lora import add_lora, train_lora
 from .lora_saving import load_adapters
 from .models import loading_weights, save_model_checked
@@ -74,19 +71,15 @@ from .settings import (
     training_settings,
 )
 from .ship import choose_model, ship
+from .trainable import compile_checked, trainable_summary
 from .training_data import (
     TrainingData,
     cache_training_features,
     load_training_data,
 )
 from .unfreeze import (
-    BlockRule,
-    block_rule_of,
     check_unfreeze_stages,
-    compile_checked,
-    find_blocks,
     freeze,
-    trainable_summary,
     unfreeze,
     unfreeze_all,
     unfreeze_from,

@@ -22,7 +22,7 @@ import keras
 from .checkpoints import STATE_FORMAT, RunState
 from .errors import RunMismatchError
 from .settings import option_text
-from .unfreeze import flat_layers
+from .trainable import flat_layers
 
 __all__ = ["STATE_FORMAT", "continue_run", "fingerprint"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from .export_types import Predict
-from .metrics import class_indices
+from .metric_math import class_indices
 from .multilabel_metrics import decisions
 
 

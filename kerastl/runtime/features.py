@@ -21,11 +21,12 @@ import tensorflow as tf
 from . import files
 from .cache import cache_folder
 from .continuation import fingerprint
-from .data import SHUFFLE_BUFFER, ImageFolders
+from .data import ImageFolders
 from .epochs import epoch_batches
 from .errors import ScriptError
+from .input_pipeline import SHUFFLE_BUFFER
 from .quiet import progress_verbosity
-from .unfreeze import flat_layers
+from .trainable import flat_layers
 
 # In every cache file's key: a new layout of the files, new keys.
 _FEATURES_FORMAT = "pooled-float32-v2"  # v2: one-hot labels

@@ -20,7 +20,7 @@ from . import files
 from .epochs import training_epoch
 from .errors import RangeTestDone, ScriptError
 from .report import agg_figure, save_png
-from .unfreeze import trainable_summary
+from .trainable import trainable_summary
 
 if TYPE_CHECKING:
     from .run import Phase, Run

@@ -1,19 +1,38 @@
-"""The figures of a classifier: its predictions over a dataset, and their metrics.
+"""The figures of a classifier: accuracy, per-class scores, confusion matrix.
 
 Plain numpy, importable without TensorFlow; the figures are JSON-ready
-(Python ints and floats, never NaN).
+(Python ints and floats, never NaN). The predictions they are computed from
+come from `predictions`; `metrics_summary` prints them.
 """
-
-import hashlib
-import weakref
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from .tta import mirror
+from .metric_math import class_indices, cross_entropy, ratio
+from .metrics_summary import summary_lines
+from .predictions import (
+    Predictions,
+    TopLosses,
+    _hash_images,
+    predict_dataset,
+    predictions_of,
+    with_mirror_images,
+)
 
-TOP_LOSSES = 16
+# report.py and explain_plots.py import these from here.
+__all__ = [
+    "Predictions",
+    "TopLosses",
+    "_hash_images",
+    "class_indices",
+    "classification_metrics",
+    "cross_entropy",
+    "most_confused",
+    "predict_dataset",
+    "predictions_of",
+    "ratio",
+    "summary_lines",
+    "with_mirror_images",
+]
 
 
 def classification_metrics(
@@ -104,278 +123,3 @@ def most_confused(matrix, class_names: list[str]) -> list[list]:
         ]
         for i in order
     ]
-
-
-class TopLosses:
-    """The images with the highest loss seen so far, at most `count`, kept as uint8.
-
-    Feed it batches with `add`; it holds `count` images whatever the number of
-    batches, so it can follow a whole validation pass.
-    """
-
-    def __init__(self, count: int = TOP_LOSSES) -> None:
-        self.count = count
-        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
-        self.labels: np.ndarray = np.zeros(0, dtype="int64")
-        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
-        self.losses: np.ndarray = np.zeros(0, dtype="float64")
-
-    def add(self, images, labels, probabilities) -> None:
-        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
-        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
-        labels = class_indices(labels)
-        probabilities = np.asarray(probabilities, dtype="float32")
-        losses = -np.log(
-            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
-        ).astype("float64")
-        if len(self.losses):
-            images = np.concatenate([self.images, images])
-            labels = np.concatenate([self.labels, labels])
-            probabilities = np.concatenate([self.probabilities, probabilities])
-            losses = np.concatenate([self.losses, losses])
-        kept = np.argsort(-losses, kind="stable")[: self.count]
-        self.images, self.labels = images[kept], labels[kept]
-        self.probabilities, self.losses = probabilities[kept], losses[kept]
-
-
-def predict_dataset(
-    model,
-    dataset,
-    worst: TopLosses | None = None,
-    *,
-    mirrored: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The labels and predicted probabilities of a batched dataset, in one pass.
-
-    Each batch is predicted as it is read, so the labels line up with the
-    predictions even when the dataset shuffles on every pass.
-
-    Args:
-        model: A Keras model whose outputs are class probabilities.
-        dataset: Batches of `(images, labels)`; labels are class indices or
-            one-hot rows.
-        worst: If given, it is fed every batch, to keep the top losses.
-        mirrored: If given, receives the probabilities of each batch's mirror
-            images (`tta.mirror`), in the same pass.
-
-    Returns:
-        The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
-    """
-    labels, probabilities, _ = _predict_pass(model, dataset, worst, mirrored)
-    return labels, probabilities
-
-
-@dataclass(frozen=True, eq=False)
-class Predictions:
-    """One pass of a model over a labelled dataset (`predictions_of`).
-
-    Attributes:
-        labels: The true class indices, shape `(n,)` (of multi-hot rows: the
-            first class of each).
-        probabilities: The model's outputs, shape `(n, classes)`.
-        one_hot: Whether the dataset's labels are one-hot (or multi-hot) rows.
-        worst: The images with the highest loss.
-        images: A hash of the images in the order they were read.
-        rows: The label rows as the dataset gives them, or None for indices.
-    """
-
-    labels: np.ndarray
-    probabilities: np.ndarray
-    one_hot: bool
-    worst: TopLosses
-    images: str
-    rows: np.ndarray | None = None
-
-    def targets(self) -> np.ndarray:
-        """The labels as the dataset gives them: class indices or label rows."""
-        return self.labels if self.rows is None else self.rows
-
-
-#: The latest passes of `predictions_of`: (model, dataset, weights hash, result).
-_PASSES: list[tuple[Any, Any, str, Predictions]] = []
-_PASSES_KEPT = 2
-
-
-def predictions_of(model, dataset) -> Predictions:
-    """The predictions of `model` over `dataset`, once per set of weights.
-
-    Choosing the file to ship and reporting on it need the same predictions
-    of the validation set: a call with the same model and dataset objects
-    whose weights hash the same as in one of the last two calls returns that
-    call's result instead of predicting again.
-
-    Args:
-        model: A Keras model whose outputs are class probabilities.
-        dataset: Batches of `(images, labels)`; labels are class indices or
-            one-hot rows.
-    """
-    weights = weights_hash(model)
-    for model_ref, dataset_ref, kept_weights, kept in _PASSES:
-        if (
-            model_ref() is model
-            and dataset_ref() is dataset
-            and kept_weights == weights
-        ):
-            return kept
-    worst = TopLosses()
-    images = hashlib.blake2b(digest_size=16)
-    rows: list[np.ndarray] = []
-    labels, probabilities, one_hot = _predict_pass(
-        model, dataset, worst, None, images, rows
-    )
-    predictions = Predictions(
-        labels,
-        probabilities,
-        one_hot,
-        worst,
-        images.hexdigest(),
-        np.concatenate(rows) if one_hot and rows else None,
-    )
-    try:
-        refs = (weakref.ref(model), weakref.ref(dataset))
-    except TypeError:  # an object that takes no weak reference is not kept
-        return predictions
-    _PASSES.insert(0, (*refs, weights, predictions))
-    del _PASSES[_PASSES_KEPT:]
-    return predictions
-
-
-def with_mirror_images(
-    model, dataset, predictions: Predictions
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`predictions` with the probabilities of each image's mirror image.
-
-    The mirror images are predicted in a pass of their own; if that pass reads
-    other images or another order than `predictions` (a dataset that shuffles
-    on every pass), both are predicted again in one pass.
-
-    Returns:
-        The class indices, the probabilities and the mirror images'
-        probabilities, lined up.
-    """
-    images = hashlib.blake2b(digest_size=16)
-    mirrored: list[np.ndarray] = []
-    for batch in dataset:
-        _hash_images(images, batch[0])
-        mirrored.append(np.asarray(model.predict_on_batch(mirror(batch[0]))))
-    if mirrored and images.hexdigest() == predictions.images:
-        return predictions.labels, predictions.probabilities, np.concatenate(mirrored)
-    mirrored = []
-    labels, probabilities = predict_dataset(model, dataset, mirrored=mirrored)
-    return (
-        labels,
-        probabilities,
-        np.concatenate(mirrored) if mirrored else probabilities,
-    )
-
-
-def weights_hash(model) -> str:
-    """A hash of the values of the model's weights."""
-    digest = hashlib.blake2b(digest_size=16)
-    for weight in model.get_weights():
-        weight = np.ascontiguousarray(weight)
-        digest.update(f"{weight.dtype}{weight.shape}".encode())
-        digest.update(weight.tobytes())
-    return digest.hexdigest()
-
-
-def _predict_pass(model, dataset, worst, mirrored, images=None, rows=None):
-    """Labels, probabilities and whether the labels are one-hot, in one pass;
-    `rows`, if given, receives each batch's labels as the dataset gives them."""
-    labels: list[np.ndarray] = []
-    probabilities: list[np.ndarray] = []
-    one_hot = False
-    for batch in dataset:
-        batch_images, batch_labels = batch[0], np.asarray(batch[1])
-        if images is not None:
-            _hash_images(images, batch_images)
-        probabilities.append(np.asarray(model.predict_on_batch(batch_images)))
-        one_hot = batch_labels.ndim == 2
-        if rows is not None:
-            rows.append(batch_labels.astype("float32"))
-        labels.append(class_indices(batch_labels))
-        if mirrored is not None:
-            mirrored.append(np.asarray(model.predict_on_batch(mirror(batch_images))))
-        if worst is not None:
-            worst.add(batch_images, labels[-1], probabilities[-1])
-    if not labels:
-        return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32"), one_hot
-    return np.concatenate(labels), np.concatenate(probabilities), one_hot
-
-
-def _hash_images(digest, images) -> None:
-    digest.update(np.ascontiguousarray(np.asarray(images)).view(np.uint8).reshape(-1))
-
-
-def summary_lines(metrics: dict, weakest: int = 3) -> list[str]:
-    """The metrics of `classification_metrics` as lines to print.
-
-    Args:
-        metrics: What `classification_metrics` returned.
-        weakest: How many classes with the lowest F1 to list.
-
-    Returns:
-        Accuracy, top-5 accuracy, macro F1 and examples, then the weakest
-        classes (a class without examples is named apart, not ranked), then
-        the three most frequent mistakes.
-    """
-    figures = [("accuracy", f"{metrics['accuracy']:.4f}")]
-    if "top5_accuracy" in metrics:
-        figures.append(("top-5 accuracy", f"{metrics['top5_accuracy']:.4f}"))
-    figures.append(("macro F1", f"{metrics['macro_f1']:.4f}"))
-    figures.append(("examples", str(metrics["examples"])))
-    width = max(len(name) for name, _ in figures)
-    lines = [f"  {name:<{width}}  {value}" for name, value in figures]
-    rows = metrics["per_class"]
-    ranked = sorted(
-        (row for row in rows if row["support"] > 0), key=lambda row: row["f1"]
-    )[: max(weakest, 0)]
-    if ranked:
-        lines.append(f"Weakest {plural(len(ranked), 'class', 'classes')} by F1:")
-        name_width = max(len(str(row["class"])) for row in ranked)
-        lines += [
-            f"  {row['class']!s:<{name_width}}  F1 {row['f1']:.3f}  "
-            f"precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
-            f"({plural(row['support'], 'example', 'examples')})"
-            for row in ranked
-        ]
-    empty = [str(row["class"]) for row in rows if row["support"] == 0]
-    if empty:
-        lines.append(f"No examples of: {', '.join(empty)}")
-    confused = metrics.get("most_confused", [])[:3]
-    if confused:
-        lines.append("Most confused (true -> predicted):")
-        lines += [
-            f"  {true} -> {predicted}  {plural(count, 'time', 'times')}"
-            for true, predicted, count in confused
-        ]
-    return lines
-
-
-def class_indices(labels) -> np.ndarray:
-    """Class indices from indices or one-hot rows."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        labels = labels.argmax(axis=1)
-    return labels.reshape(-1).astype("int64")
-
-
-def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """`numerator / denominator`, 0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype="float64")
-    denominator = np.broadcast_to(
-        np.asarray(denominator, dtype="float64"), numerator.shape
-    )
-    result = np.zeros(numerator.shape)
-    np.divide(numerator, denominator, out=result, where=denominator != 0)
-    return result
-
-
-def cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The mean sparse categorical cross-entropy, clipped as Keras clips it."""
-    chosen = probabilities[np.arange(len(labels)), labels]
-    return float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
-
-
-def plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"

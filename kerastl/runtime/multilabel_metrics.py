@@ -10,7 +10,8 @@ picks each one on the validation images, where the class's F1 is highest.
 
 import numpy as np
 
-from .metrics import plural, ratio
+from .metric_math import ratio
+from .metrics_summary import plural
 
 #: The threshold of a class without a positive validation image: no F1 can
 #: be measured, so it keeps the sigmoid's even odds.

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 
 from . import files
-from .data import save_labels
 from .history import read_history
 from .jsonfile import write_json
+from .labels_file import save_labels
 from .multilabel_metrics import (
     binary_cross_entropy,
     choose_thresholds,

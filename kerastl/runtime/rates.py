@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import keras
 
-from .unfreeze import BlockRule, find_blocks
+from .blocks import BlockRule, find_blocks
 
 
 def layer_decay(

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 
 from . import files
-from .data import load_test_folder
 from .export import export_model
+from .image_sets import load_test_folder
 from .lora_saving import ADAPTERS_FILE, holds_adapters, save_adapters
-from .metrics import predictions_of
 from .platforms import ship_to_model_dir
+from .predictions import predictions_of
 from .report import write_report
 from .run import (
     Run,

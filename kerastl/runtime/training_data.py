@@ -8,16 +8,13 @@ import keras
 import tensorflow as tf
 
 from . import files
-from .data import (
-    ImageFolders,
-    check_num_classes,
-    check_test_folder,
-    class_weights,
-    load_image_folders,
-)
+from .class_balance import class_weights
+from .data import ImageFolders, load_image_folders
+from .data_checks import check_num_classes
 from .distribute import worker_folder
 from .errors import DataError
 from .features import cache_features
+from .folders import check_test_folder
 from .multilabel import positive_weights
 
 

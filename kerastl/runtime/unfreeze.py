@@ -1,4 +1,4 @@
-"""Freeze and unfreeze a base model a whole block at a time, and compile safely.
+"""Freeze and unfreeze a base model a whole block at a time.
 
 The rules these helpers enforce, each a trap Keras users report:
 
@@ -6,24 +6,19 @@ The rules these helpers enforce, each a trap Keras users report:
   moving statistics are not overwritten by a small new data set
   (keras-team/keras#11590; the Keras "Transfer learning & fine-tuning" guide).
 * A change of `trainable` only takes effect when the model is compiled again
-  (keras-team/keras#6405): `compile_checked` recompiles and verifies the
-  trainable weights.
-* Blocks (a residual unit, a dense layer, a cell) are unfrozen whole, as the
-  Keras EfficientNet fine-tuning example advises; each family's `BlockRule`,
-  recognised from the model, says which layers form one.
+  (keras-team/keras#6405): `trainable.compile_checked` recompiles and verifies
+  the trainable weights.
+* Blocks (a residual unit, a dense layer, a cell) are unfrozen whole
+  (`blocks`): a stage named by a layer must start a block.
 """
 
 import difflib
-import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import keras
 
-from .errors import TrainabilityError, UnfreezeError
+from .blocks import BlockRule, find_blocks
+from .errors import UnfreezeError
 from .hub import frozen_embeddings, hub_blocks, is_hub_backbone
 
 
@@ -31,120 +26,6 @@ def freeze(model: keras.Model) -> list[keras.layers.Layer]:
     """Freezes every layer of `model`; returns the (empty) list of trainable layers."""
     model.trainable = False
     return []
-
-
-@dataclass(frozen=True)
-class BlockRule:
-    """How the layers of one `keras.applications` family divide into blocks.
-
-    Attributes:
-        pattern: Regular expression whose first group names the block of a
-            layer, searched in the layer's name.
-        unnamed_layers: The block that a layer the pattern does not match
-            joins: that of the nearest matching layer after it (`"next"`) or
-            before it (`"previous"`). Layers at the far end join the first or
-            last block.
-    """
-
-    pattern: str
-    unnamed_layers: Literal["next", "previous"] = "next"
-
-
-#: Each `keras.applications` family's facts; kerastl's generator reads the
-#: same file. Here: the names Keras gives its models and its block rule.
-FAMILIES_FILE = Path(__file__).with_name("families.json")
-
-
-def _family_blocks() -> dict[str, BlockRule]:
-    """Each family's block rule, keyed by the regex of its Keras model names."""
-    families = json.loads(FAMILIES_FILE.read_text(encoding="utf-8"))
-    return {
-        family["model_names"]: BlockRule(
-            family["block_pattern"], family["unnamed_layers"]
-        )
-        for family in families
-        if "source" not in family  # KerasHub's families: `hub.py`
-    }
-
-
-FAMILY_BLOCKS: dict[str, BlockRule] = _family_blocks()
-
-
-def block_rule_of(base: keras.Model) -> BlockRule:
-    """The block rule of a `keras.applications` base model.
-
-    The family is recognised by the model's name, or else by the rule whose
-    pattern matches the most layer names (a renamed model).
-
-    Raises:
-        UnfreezeError: If neither the name nor the layers fit a known family.
-    """
-    for name_pattern, rule in FAMILY_BLOCKS.items():
-        if re.search(name_pattern, base.name, re.IGNORECASE):
-            return rule
-    names = [layer.name for layer in base.layers]
-    matches = {
-        rule: sum(bool(re.search(rule.pattern, name)) for name in names)
-        for rule in FAMILY_BLOCKS.values()
-    }
-    rule = max(matches, key=matches.__getitem__)
-    if not matches[rule]:
-        raise UnfreezeError(
-            f"{base.name!r} is not a keras.applications model kerastl knows by its "
-            "name or layer names; pass block_rule=BlockRule(pattern) to unfreeze it"
-        )
-    return rule
-
-
-def find_blocks(
-    base: keras.Model, block_rule: BlockRule | None = None
-) -> dict[str, list[keras.layers.Layer]]:
-    """Groups the layers of `base` into its blocks, in model order.
-
-    Args:
-        base: The base model.
-        block_rule: How its layers form blocks; by default recognised from
-            the model (`block_rule_of`).
-
-    Returns:
-        Block name to its layers, in the order the blocks first appear.
-    """
-    if block_rule is None and is_hub_backbone(base):
-        return hub_blocks(base)  # its transformer blocks, nested in its encoder
-    rule = block_rule or block_rule_of(base)
-    if rule.unnamed_layers not in ("next", "previous"):
-        raise UnfreezeError(
-            f"unnamed_layers must be 'next' or 'previous', not {rule.unnamed_layers!r}"
-        )
-    pattern = re.compile(rule.pattern)
-    layers = [
-        layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    keys: list[str | None] = [
-        match.group(1) if (match := pattern.search(layer.name)) else None
-        for layer in layers
-    ]
-    if not any(keys):
-        raise UnfreezeError(
-            f"no layer of {base.name!r} matches the block pattern {rule.pattern!r}"
-        )
-    forward = list(range(len(layers)))
-    first_pass, second_pass = (
-        (forward[::-1], forward)
-        if rule.unnamed_layers == "next"
-        else (forward, forward[::-1])
-    )
-    for order in (first_pass, second_pass):
-        current = None
-        for index in order:
-            if keys[index] is None:
-                keys[index] = current
-            else:
-                current = keys[index]
-    blocks: dict[str, list[keras.layers.Layer]] = {}
-    for key, layer in zip(keys, layers):
-        blocks.setdefault(str(key), []).append(layer)
-    return blocks
 
 
 def unfreeze_top_blocks(
@@ -297,92 +178,3 @@ def _units(base: keras.Model) -> list[keras.layers.Layer]:
     if is_hub_backbone(base):
         return [layer for block in hub_blocks(base).values() for layer in block]
     return base.layers
-
-
-def compile_checked(
-    model: keras.Model,
-    base: keras.Model,
-    trainable_layers: list[keras.layers.Layer],
-    **compile_kwargs,
-) -> None:
-    """Compiles `model`, then checks that exactly the intended weights will train.
-
-    Trainability changes take effect only at compile time, so every change goes
-    through here. The trainable weights of the base must be exactly those of
-    `trainable_layers`, and the head (everything outside the base) must train.
-
-    Args:
-        model: The full model.
-        base: The base model inside it.
-        trainable_layers: The layers of `base` returned by an unfreeze helper.
-        **compile_kwargs: Passed to `model.compile`.
-
-    Raises:
-        TrainabilityError: On any difference, naming the layers concerned.
-    """
-    model.compile(**compile_kwargs)
-    base_weights = {id(weight) for weight in base.weights}
-    wanted = {
-        id(weight): layer.name
-        for layer in trainable_layers
-        for weight in layer.weights
-        if weight.trainable
-    }
-    actual = {
-        id(weight) for weight in model.trainable_weights if id(weight) in base_weights
-    }
-    if actual != wanted.keys():
-        owners = {
-            id(weight): layer.name for layer in base.layers for weight in layer.weights
-        }
-        extra = sorted({owners.get(key, "?") for key in actual - wanted.keys()})
-        missing = sorted({wanted[key] for key in wanted.keys() - actual})
-        raise TrainabilityError(
-            f"trainable weights differ from what was asked: unexpected {extra}, missing {missing}"
-        )
-    if len(model.trainable_weights) == len(actual):
-        raise TrainabilityError("the head has no trainable weights")
-
-
-def trainable_summary(model: keras.Model) -> str:
-    """Describes which layers and parameters of `model` will train."""
-    rows = flat_layers(model)
-    trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
-    total_params = sum(int(keras.ops.size(w)) for w in model.weights)
-    trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
-    with_weights = [layer for layer in rows if layer.weights]
-    batchnorm = [
-        layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    trainable_bn = sum(layer.trainable for layer in batchnorm)
-    share = 100 * trainable_params / max(total_params, 1)
-    lines = [
-        f"trainable parameters: {trainable_params:,} of {total_params:,} ({share:.1f}%)",
-        f"layers with weights that train: {len(trainable_rows)} of {len(with_weights)}",
-        f"BatchNormalization layers that train: {trainable_bn} of {len(batchnorm)}",
-    ]
-    if trainable_rows:
-        names = [layer.name for layer in trainable_rows]
-        shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
-        lines.append("trainable: " + ", ".join(shown))
-    return "\n".join(lines)
-
-
-def flat_layers(
-    model: keras.Model, *, with_models: bool = False
-) -> list[keras.layers.Layer]:
-    """Layers of `model`, each nested model replaced by its own layers.
-
-    Args:
-        model: The model.
-        with_models: Keep each nested model too, just before its layers.
-    """
-    layers = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            if with_models:
-                layers.append(layer)
-            layers.extend(flat_layers(layer, with_models=with_models))
-        else:
-            layers.append(layer)
-    return layers
