@@ -34,8 +34,9 @@ POOLINGS: dict[str, Pooling] = {
         ),
     ),
     # keras-hub's SigLIPVisionEncoder ends with SigLIPMultiHeadAttentionPooling
-    # (a learned probe attending to every patch token, "MAP" in Zhai et al.
-    # 2023); its output is the image embedding that SigLIP's loss trained.
+    # (a learned probe attending to every patch token), as SigLIP (Zhai et al.
+    # 2023) and SigLIP 2 pool images; its output is the image embedding that
+    # SigLIP's loss trained.
     "attention-head": Pooling(
         summary="the image tower's own attention-pooling head (its image embedding)",
         step=(
