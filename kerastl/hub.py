@@ -24,7 +24,7 @@ from typing import Any
 from kerastl.backbones import FAMILY_ENTRIES
 from kerastl.errors import KerastlError
 from kerastl.hub_pooling import POOLINGS
-from kerastl.hub_presets import HUB_PRESETS_FILE
+from kerastl.hub_presets import HUB_PRESETS_FILE, size_in_name
 
 #: How to install what a KerasHub backbone needs.
 INSTALL_HINT = "pip install 'kerastl[hub]'"
@@ -215,7 +215,8 @@ def _from_handle(handle: str, known: dict[str, HubBackbone]) -> HubBackbone:
     name = _short_name(re.sub(r"/\d+$", "", handle).rstrip("/").rsplit("/", 1)[-1])
     for family in HUB_FAMILIES.values():  # DINOv2, DINOv3, SigLIP, CLIP before ViT
         if family.name.lower() in handle.lower():
-            return HubBackbone(handle, name, family, family.default_size)
+            size = size_in_name(name, family.default_size)
+            return HubBackbone(handle, name, family, size)
     raise HubPresetError(
         f"cannot tell the backbone class of {handle} without downloading it; "
         "download the preset into a folder and pass the folder"

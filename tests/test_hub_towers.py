@@ -91,6 +91,8 @@ def test_the_preset_table_lists_siglip2_and_clip_with_their_facts() -> None:
     assert "attention-pooling head" in str(shown["pooling"])
     clip = make_spec(backbone="hf://someone/clip-vit-tuned")
     assert clip.backbone.family.name == "CLIP"  # not ViT, which "clip-vit" names
+    siglip = make_spec(backbone="hf://google/siglip2-base-patch16-384")
+    assert (siglip.backbone.family.name, siglip.image_size) == ("SigLIP", 384)
     with pytest.raises(SpecError, match="an image tower of 224 px"):
         make_spec(backbone="siglip2_base_patch16_224", image_size=256, weights="none")
 
