@@ -182,11 +182,8 @@ def hub_blocks(base: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     ]
     positions = [id(layer) for layer in outer]
     if encoder is base:  # an image tower: the blocks are its own layers
-        first, last, top = (
-            positions.index(id(blocks[0])),
-            positions.index(id(blocks[-1])),
-            [],
-        )
+        first, last = positions.index(id(blocks[0])), positions.index(id(blocks[-1]))
+        top = []
     else:
         block_ids = {id(block) for block in blocks}
         top = [layer for layer in _sublayers(encoder) if id(layer) not in block_ids]
