@@ -23,7 +23,8 @@ from typing import Any
 
 from kerastl.backbones import FAMILY_ENTRIES
 from kerastl.errors import KerastlError
-from kerastl.hub_presets import HUB_PRESETS_FILE
+from kerastl.hub_pooling import POOLINGS
+from kerastl.hub_presets import HUB_PRESETS_FILE, size_in_name
 
 #: How to install what a KerasHub backbone needs.
 INSTALL_HINT = "pip install 'kerastl[hub]'"
@@ -42,8 +43,7 @@ class HubFamily:
         source: Always `"keras_hub"`.
         backbone_class: The class in `keras_hub.models` (`DINOV2Backbone`).
         image_converter: Its image converter in `keras_hub.layers`.
-        pooling: How step 6 pools the tokens: `"class-and-patches"`, the class
-            token beside the mean of the patch tokens (register tokens left out).
+        pooling: How step 6 pools the tokens: a key of `POOLINGS`.
         blocks: The attribute of the encoder layer that lists the transformer
             blocks, in order (`kerastl.runtime.transformer_blocks`).
         input_name: The name of its one input, if it takes a dict, else None.
@@ -55,6 +55,9 @@ class HubFamily:
         optimizer: Name of the `keras.optimizers` class used by default.
         head_learning_rate: Default learning rate while only the head trains.
         fine_tune_learning_rate: Default learning rate once blocks are unfrozen.
+        image_tower: For an image-and-text backbone (SigLIP, CLIP), the
+            attribute that holds its image tower, the base model; else None.
+        tower_class: The class of that image tower (`SigLIPVisionEncoder`).
     """
 
     name: str
@@ -70,6 +73,22 @@ class HubFamily:
     optimizer: str
     head_learning_rate: float
     fine_tune_learning_rate: float
+    image_tower: str | None = None
+    tower_class: str | None = None
+
+    @property
+    def fixed_size(self) -> bool:
+        """Whether the preset fixes the image size, random weights or not.
+
+        `from_preset(image_shape=...)` resizes a one-tower backbone; an image
+        tower's size is its own config's, which that argument does not reach.
+        """
+        return self.image_tower is not None
+
+    @property
+    def pooling_comment(self) -> tuple[str, ...]:
+        """The comment of step 6: how and why it pools (`POOLINGS`)."""
+        return POOLINGS[self.pooling].step
 
     @property
     def imagenet_needs_default_size(self) -> bool:
@@ -194,9 +213,10 @@ def _from_handle(handle: str, known: dict[str, HubBackbone]) -> HubBackbone:
             entry = known[preset_name]
             return HubBackbone(handle, entry.name, entry.family, entry.default_size)
     name = _short_name(re.sub(r"/\d+$", "", handle).rstrip("/").rsplit("/", 1)[-1])
-    for family in HUB_FAMILIES.values():  # DINOv2 and DINOv3 before ViT
+    for family in HUB_FAMILIES.values():  # DINOv2, DINOv3, SigLIP, CLIP before ViT
         if family.name.lower() in handle.lower():
-            return HubBackbone(handle, name, family, family.default_size)
+            size = size_in_name(name, family.default_size)
+            return HubBackbone(handle, name, family, size)
     raise HubPresetError(
         f"cannot tell the backbone class of {handle} without downloading it; "
         "download the preset into a folder and pass the folder"
@@ -219,6 +239,8 @@ def _from_folder(folder: str) -> HubBackbone:
             f"{folder} holds a {class_name}; kerastl takes these KerasHub "
             f"backbones: {', '.join(HUB_FAMILIES)}"
         )
+    if family.image_tower:  # the sizes are those of its image tower
+        config = config.get(family.image_tower, {}).get("config", {})
     shape = config.get("image_shape") or [family.default_size]
     return HubBackbone(
         preset=folder,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kerastl import hub
+from kerastl.hub_pooling import POOLINGS
 
 
 def facts(entry: hub.HubBackbone) -> dict[str, object]:
@@ -15,10 +16,11 @@ def facts(entry: hub.HubBackbone) -> dict[str, object]:
         "source": _source(entry),
         "family": family.name,
         "class": f"keras_hub.models.{family.backbone_class}",
+        "image_tower": _tower(family),
         "image_converter": f"keras_hub.layers.{family.image_converter}",
         "image_size": entry.default_size,
-        "params": "unknown" if entry.params is None else f"{entry.params:,}",
-        "pooling": "class token + mean of the patch tokens (registers left out)",
+        "params": _params(entry),
+        "pooling": POOLINGS[family.pooling].summary,
         "num_blocks": blocks,
         "optimizer": family.optimizer,
         "head_learning_rate": family.head_learning_rate,
@@ -34,3 +36,18 @@ def _source(entry: hub.HubBackbone) -> str:
     if "://" in entry.preset:
         return "the handle's name; KerasHub reads the preset at run time"
     return "the folder's config.json"
+
+
+def _tower(family: hub.HubFamily) -> str:
+    """The base model of a family, in words: the backbone or its image tower."""
+    if family.image_tower is None:
+        return "the backbone itself"
+    return f"{family.image_tower} ({family.tower_class}); the text tower is left out"
+
+
+def _params(entry: hub.HubBackbone) -> str:
+    """The preset's parameters: of both towers for an image-and-text model."""
+    if entry.params is None:
+        return "unknown"
+    towers = " (image and text towers)" if entry.family.image_tower else ""
+    return f"{entry.params:,}{towers}"

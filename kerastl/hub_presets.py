@@ -37,15 +37,20 @@ def preset_table(presets_by_class: dict[str, dict[str, Any]], version: str) -> d
     for family in families:
         presets = presets_by_class.get(family["backbone_class"], {})
         for name, preset in sorted(presets.items()):
-            size = re.search(r"_(\d{3})(?:_|$)", name)
             table[name] = {
                 "backbone_class": family["backbone_class"],
-                "image_size": int(size.group(1)) if size else family["default_size"],
+                "image_size": size_in_name(name, family["default_size"]),
                 "params": preset["metadata"]["params"],
                 "description": " ".join(preset["metadata"]["description"].split()),
                 "kaggle_handle": preset["kaggle_handle"],
             }
     return {"keras_hub": version, "presets": table}
+
+
+def size_in_name(name: str, default: int) -> int:
+    """The image size a preset's name gives (`vit_base_patch16_384`), else `default`."""
+    size = re.search(r"_(\d{3})(?:_|$)", name)
+    return int(size.group(1)) if size else default
 
 
 def installed_table() -> dict:

@@ -106,6 +106,13 @@ def make_spec(**options: Any) -> Spec:
             "image_size",
             f"{size}: {entry.name} takes {entry.min_size} to {MAX_IMAGE_SIZE} px",
         )
+    fixed = isinstance(entry, HubBackbone) and entry.family.fixed_size
+    if fixed and size != entry.default_size:
+        raise SpecError(
+            "image_size",
+            f"{size}: {entry.name} is an image tower of {entry.default_size} px "
+            "(its preset's size, whatever its weights); leave --image-size out",
+        )
     if (
         entry.family.imagenet_needs_default_size
         and weights == "imagenet"

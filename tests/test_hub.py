@@ -36,9 +36,15 @@ def test_preset_table_is_the_installed_keras_hubs() -> None:
     assert hub.preset_table() == installed_table()
 
 
-def test_preset_table_covers_dinov2_dinov3_and_vit() -> None:
+def test_preset_table_covers_dinov2_dinov3_vit_siglip_and_clip() -> None:
     classes = {entry.family.backbone_class for entry in hub.presets().values()}
-    assert classes == {"DINOV2Backbone", "DINOV3Backbone", "ViTBackbone"}
+    assert classes == {
+        "DINOV2Backbone",
+        "DINOV3Backbone",
+        "ViTBackbone",
+        "SigLIPBackbone",
+        "CLIPBackbone",
+    }
     vit = hub.presets()["vit_base_patch16_384_imagenet"]
     assert (vit.default_size, vit.family.needs_preset_size) == (384, True)
 

@@ -36,6 +36,7 @@ from .features import feature_cache_hint
 from .folders import scan_image_folder
 from .history import read_history
 from .hub import (
+    check_image_size,
     converter_rescaling,
     loading_preset,
     pool_tokens,
@@ -106,6 +107,7 @@ __all__ = [
     "add_lora",
     "block_rule_of",
     "cache_training_features",
+    "check_image_size",
     "check_pixel_range",
     "check_unfreeze_stages",
     "choose_model",

@@ -323,22 +323,25 @@ def load_weights_into(model: keras.Model, path: str) -> None:
 
     A file of the same model holds the same weights, in order. One saved with
     LoRA adapters that its layers' configs do not record (a KerasHub
-    backbone's) holds the merged kernels alone: they go in by path, and the
-    adapters start over at zero, so the model computes what the file does.
+    backbone's) holds the merged kernels alone: they go in, in order, beside
+    the adapters, which start over at zero, so the model computes what the
+    file does. (Not by path: an unnamed weight, such as SigLIP's pooling
+    probe, is named `variable_N` by the order of its creation in a process.)
     """
     reuse_saving_skipsets()
     saved = keras.saving.load_model(path, compile=False)
     if len(saved.weights) == len(model.weights):
         model.set_weights(saved.get_weights())
         return
-    values = {weight.path: weight for weight in saved.weights}
+    adapters = ("lora_kernel_a", "lora_kernel_b")
+    kept = [weight for weight in model.weights if not weight.path.endswith(adapters)]
+    if [w.shape for w in kept] != [w.shape for w in saved.weights]:
+        raise ValueError(f"{path} holds other weights than the model's")
+    for weight, value in zip(kept, saved.weights):
+        weight.assign(value)
     for weight in model.weights:
-        if weight.path in values:
-            weight.assign(values[weight.path])
-        elif weight.path.endswith("lora_kernel_b"):  # B = 0: the adapter adds 0
+        if weight.path.endswith("lora_kernel_b"):  # B = 0: the adapter adds 0
             weight.assign(keras.ops.zeros(weight.shape, weight.dtype))
-        elif not weight.path.endswith("lora_kernel_a"):
-            raise ValueError(f"{path} has no weight {weight.path} of the model")
 
 
 def random_states(model: keras.Model) -> list:

@@ -6,7 +6,9 @@ feature map is smaller than `MIN_GRID` on a side (a 32-pixel image through a
 network that divides it by 32 gives one position: a heatmap of one colour)
 is cut inside instead, at its last feature map of at least that size that
 the rest of the base is computed from alone. A ViT-like base's tokens keep
-their patches last, after the class and register tokens.
+their patches last, after the class and register tokens. An image tower
+(SigLIP, CLIP) is cut inside, at the tokens entering its last block
+(`hub.tower_cut`).
 """
 
 import weakref
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from .hub import tower_cut
 from .keras_internals import private
 
 #: The fewest positions on a side of the feature map explained.
@@ -70,6 +73,9 @@ def _split(model: keras.Model) -> SplitModel:
     base = _base_layer(model)
     features = _call_tensor(model, base, "output")
     head = keras.Model(features, _call_tensor(model, output, "input"))
+    inside = tower_cut(base)  # an image tower: inside, where patch tokens reach
+    if inside is not None:
+        return _split_inside(model, base, inside, head, output)
     if len(features.shape) == 3:
         grid = _token_grid(base, features.shape[1], model.input_shape[1:3])
         return SplitModel(keras.Model(model.input, features), head, output, grid)
@@ -103,11 +109,14 @@ def _split_inside(model, base, inside, head, output) -> SplitModel:
     tensor, rest = inside
     inputs = keras.Input(model.input_shape[1:], dtype=model.input.dtype)
     before = keras.Model(model.input, _call_tensor(model, base, "input"))
-    upto = keras.Model(base.input, tensor)
+    upto = keras.Model(base.inputs, tensor)
     features = keras.Model(inputs, upto(before(inputs), training=False))
-    inner = keras.Input(tensor.shape[1:], dtype=tensor.dtype)
+    inner = keras.Input(rest.inputs[0].shape[1:], dtype=tensor.dtype)
     after = keras.Model(inner, head(rest(inner, training=False), training=False))
-    return SplitModel(features, after, output, None)
+    grid = None
+    if len(inner.shape) == 3:  # tokens inside an image tower
+        grid = _token_grid(base, inner.shape[1], model.input_shape[1:3])
+    return SplitModel(features, after, output, grid)
 
 
 def _base_layer(model: keras.Model) -> keras.layers.Layer:

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from .errors import UnfreezeError
+from .hub import hub_blocks, is_hub_backbone
 from .keras_internals import private
 from .unfreeze import unfreeze
 
@@ -99,9 +100,11 @@ def _attention_targets(backbone: keras.Model, blocks: int | str) -> list[keras.L
         ),
         key=lambda layer: order[id(layer.weights[0])],
     )
+    block_of = _blocks_by_layer(backbone)
     groups: dict[str, list[keras.Layer]] = {}
     for layer in targets:  # query and value of one attention layer: one block
-        groups.setdefault(layer.path.rsplit("/", 1)[0], []).append(layer)
+        key = block_of.get(id(layer), layer.path.rsplit("/", 1)[0])
+        groups.setdefault(key, []).append(layer)
     if blocks == "all":
         return targets
     if not isinstance(blocks, int) or not 1 <= blocks <= len(groups):
@@ -110,6 +113,22 @@ def _attention_targets(backbone: keras.Model, blocks: int | str) -> list[keras.L
             f"layers; give 1 to {len(groups)} or 'all'"
         )
     return [layer for key in list(groups)[-blocks:] for layer in groups[key]]
+
+
+def _blocks_by_layer(backbone: keras.Model) -> dict[int, str]:
+    """The transformer block of each layer of a known KerasHub backbone, by id.
+
+    An attention layer after the last block (SigLIP's attention-pooling head)
+    belongs to the top block, as it unfreezes with it in fine-tune mode.
+    """
+    if not is_hub_backbone(backbone):
+        return {}
+    return {
+        id(inner): name
+        for name, members in hub_blocks(backbone).items()
+        for member in members
+        for inner in (member, *every_layer(member))
+    }
 
 
 def train_lora(base: keras.Model) -> list[keras.Layer]:
