@@ -218,7 +218,10 @@ class Checkpoints:
         ):
             self.trained_model.save_weights(partial)
             if best is not None:
-                self._best_weights = (f"resume/{name}", self.trained_model.get_weights())
+                self._best_weights = (
+                    f"resume/{name}",
+                    self.trained_model.get_weights(),
+                )
         checkpoint: Checkpoint = {
             "phase": phase,
             "epoch": epoch,

@@ -6,7 +6,7 @@ several pictures; one line is enough). That line is this module's only state.
 """
 
 import io
-from typing import Any
+from typing import Any, Literal
 
 MISSING = "matplotlib is not installed: skipping {path}"
 
@@ -14,7 +14,9 @@ _missing_told = False  # whether this process printed MISSING already
 
 
 def agg_figure(
-    path: Any, size: tuple[float, float], layout: str | None = "constrained"
+    path: Any,
+    size: tuple[float, float],
+    layout: Literal["constrained", "tight"] | None = "constrained",
 ) -> Any:
     """A matplotlib `Figure` of `size` inches on an Agg canvas, for `path`,
     laid out by `layout` (None: by the caller).
