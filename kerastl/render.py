@@ -87,15 +87,20 @@ def render(spec: Spec) -> str:
     Raises:
         RenderError: If the output is not valid Python or not stable under black.
     """
+    return format_python(script_source(spec))
+
+
+def script_source(spec: Spec) -> str:
+    """The script for `spec` as the templates write it, before black formats
+    it (black keeps its syntax tree: it checks that it does)."""
     template = environment().get_template(spec.template_name)
-    source = template.render(
+    return template.render(
         spec=spec,
         backbone=spec.backbone,
         family=spec.backbone.family,
         task=spec.task_facts,
         version=__version__,
     )
-    return format_python(source)
 
 
 def format_python(source: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kerastl import backbones
-from kerastl.render import render
+from kerastl.render import render, script_source
 from kerastl.spec import make_spec
 
 SHIP_MODULE = Path(__file__).resolve().parents[1] / "kerastl" / "runtime" / "ship.py"
@@ -27,8 +27,10 @@ def script(mode: str, backbone: str) -> str:
 
 @pytest.fixture(scope="module")
 def training_scripts() -> dict[tuple[str, str], ast.Module]:
+    """The syntax tree of every training script: the templates' output, whose
+    tree black keeps (test_render.py checks every script after black)."""
     return {
-        (mode, name): ast.parse(script(mode, name))
+        (mode, name): ast.parse(script_source(make_spec(mode=mode, backbone=name)))
         for name in backbones.BACKBONES
         for mode in TRAINING_MODES
     }
