@@ -67,13 +67,15 @@ INSIDE = [
     ("kerastl.runtime", "load_training_data"),
     ("kerastl.runtime.models", "save_model_checked"),
     ("kerastl.runtime.models", "save_model_atomic"),
-    ("kerastl.runtime.run", "load_weights_of"),
-    ("kerastl.runtime.report", "predict_dataset"),
+    ("kerastl.runtime.weights_files", "load_weights_into"),
+    ("kerastl.runtime.checkpoints", "Checkpoints.save_best"),
+    ("kerastl.runtime.explain", "grad_cam"),
     ("kerastl.runtime.predictions", "predictions_of"),
     ("kerastl.runtime.predictions", "with_mirror_images"),
-    ("kerastl.runtime.report", "plot_confusion_matrix"),
-    ("kerastl.runtime.report", "plot_training_curves"),
-    ("kerastl.runtime.report", "plot_top_losses"),
+    ("kerastl.runtime.report_plots", "plot_confusion_matrix"),
+    ("kerastl.runtime.report_plots", "plot_training_curves"),
+    ("kerastl.runtime.report_plots", "plot_top_losses"),
+    ("kerastl.runtime.explain_plots", "plot_explanations"),
 ]
 #: Timed in the plain script, to set against the demo's.
 PLAIN_PARTS = [("keras", "Model.fit"), ("keras", "Model.save")]

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerastl.backbones import FAMILY_ENTRIES
 from kerastl.errors import KerastlError
-from kerastl.hub_pooling import POOLINGS
+from kerastl.hub_family import HUB_FAMILIES, HubFamily
 from kerastl.hub_presets import HUB_PRESETS_FILE, size_in_name
 
 #: How to install what a KerasHub backbone needs.
@@ -32,75 +31,6 @@ INSTALL_HINT = "pip install 'kerastl[hub]'"
 
 class HubPresetError(KerastlError, ValueError):
     """A KerasHub preset that kerastl cannot use; the message is one line."""
-
-
-@dataclass(frozen=True)
-class HubFamily:
-    """Facts shared by the presets of one KerasHub backbone class.
-
-    Attributes:
-        name: Family name (`DINOv2`).
-        source: Always `"keras_hub"`.
-        backbone_class: The class in `keras_hub.models` (`DINOV2Backbone`).
-        image_converter: Its image converter in `keras_hub.layers`.
-        pooling: How step 6 pools the tokens: a key of `POOLINGS`.
-        blocks: The attribute of the encoder layer that lists the transformer
-            blocks, in order (`kerastl.runtime.transformer_blocks`).
-        input_name: The name of its one input, if it takes a dict, else None.
-        trains_embeddings: Whether its patch and position embeddings may train
-            (`kerastl.runtime.frozen_embeddings`).
-        default_size: Input size of presets whose name gives none.
-        needs_preset_size: Whether pretrained weights only load at the preset's
-            image size (learned position embeddings, not interpolated).
-        optimizer: Name of the `keras.optimizers` class used by default.
-        head_learning_rate: Default learning rate while only the head trains.
-        fine_tune_learning_rate: Default learning rate once blocks are unfrozen.
-        image_tower: For an image-and-text backbone (SigLIP, CLIP), the
-            attribute that holds its image tower, the base model; else None.
-        tower_class: The class of that image tower (`SigLIPVisionEncoder`).
-    """
-
-    name: str
-    source: str
-    backbone_class: str
-    image_converter: str
-    pooling: str
-    blocks: str
-    input_name: str | None
-    trains_embeddings: bool
-    default_size: int
-    needs_preset_size: bool
-    optimizer: str
-    head_learning_rate: float
-    fine_tune_learning_rate: float
-    image_tower: str | None = None
-    tower_class: str | None = None
-
-    @property
-    def fixed_size(self) -> bool:
-        """Whether the preset fixes the image size, random weights or not.
-
-        `from_preset(image_shape=...)` resizes a one-tower backbone; an image
-        tower's size is its own config's, which that argument does not reach.
-        """
-        return self.image_tower is not None
-
-    @property
-    def pooling_comment(self) -> tuple[str, ...]:
-        """The comment of step 6: how and why it pools (`POOLINGS`)."""
-        return POOLINGS[self.pooling].step
-
-    @property
-    def imagenet_needs_default_size(self) -> bool:
-        """`Family`'s name for `needs_preset_size` (`--weights imagenet`: the preset's)."""
-        return self.needs_preset_size
-
-
-HUB_FAMILIES: dict[str, HubFamily] = {
-    facts["backbone_class"]: HubFamily(**facts)
-    for facts in FAMILY_ENTRIES
-    if facts.get("source") == "keras_hub"
-}
 
 
 @dataclass(frozen=True)

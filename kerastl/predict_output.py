@@ -137,7 +137,7 @@ class ContactSheet:
 
     def draw(self) -> None:
         """Writes the contact sheet, if one was asked for."""
-        from kerastl.runtime.report import plot_image_grid
+        from kerastl.runtime.report_plots import plot_image_grid
 
         if self.path is None:
             return

@@ -441,7 +441,7 @@ def test_the_report_describes_the_shipped_model(finished_run: FinishedRun) -> No
     assert labels == [str(d) for d in range(10)]
     # The mistakes: counted off the confusion matrix, the top three printed.
     for subset in ("validation", "test"):
-        assert metrics[subset]["most_confused"] == runtime.report.most_confused(
+        assert metrics[subset]["most_confused"] == runtime.metrics.most_confused(
             metrics[subset]["confusion_matrix"], labels
         )
     for true, predicted, count in metrics["test"]["most_confused"][:3]:

@@ -215,7 +215,7 @@ def test_lora_on_a_kerashub_vit_targets_query_and_value(tmp_path: Path) -> None:
     np.testing.assert_allclose(fresh.predict(images, verbose=0), expected, atol=1e-5)
     # A .keras file of it: KerasHub's configs do not record the adapters, so
     # the file holds the merged kernels alone; they go back in, in order.
-    from kerastl.runtime.checkpoints import load_weights_into
+    from kerastl.runtime.weights_files import load_weights_into
 
     model.save(tmp_path / "model.keras")
     assert len(keras.saving.load_model(tmp_path / "model.keras").weights) < len(

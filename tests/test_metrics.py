@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerastl.runtime.checkpoints import RunState
 from kerastl.runtime.predictions import predictions_of, with_mirror_images
-from kerastl.runtime.report import run_card
+from kerastl.runtime.run_card import run_card
+from kerastl.runtime.run_state import RunState
 from kerastl.runtime.ship import _evaluate
 from kerastl.runtime.tta import mirror
 

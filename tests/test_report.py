@@ -22,12 +22,9 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.history import record_epoch
-from kerastl.runtime.report import (
-    TopLosses,
-    _most_confused_classes,
-    most_confused,
-    plot_top_losses,
-)
+from kerastl.runtime.metrics import most_confused
+from kerastl.runtime.predictions import TopLosses
+from kerastl.runtime.report_plots import _most_confused_classes, plot_top_losses
 
 NAMES = ["cat", "dog", "fox"]
 

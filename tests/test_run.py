@@ -23,7 +23,7 @@ from kerastl.runtime import (
 )
 from kerastl.runtime.epochs import epoch_batches
 from kerastl.runtime.errors import DivergedError, RunMismatchError
-from kerastl.runtime.report import run_card
+from kerastl.runtime.run_card import run_card
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")

@@ -47,23 +47,21 @@ from .image_sets import load_test_folder
 from .labels_file import save_labels
 from .lora import add_lora, train_lora
 from .lora_saving import load_adapters
+from .metrics import classification_metrics
+from .metrics_summary import summary_lines
 from .models import loading_weights, save_model_checked
 from .multilabel import WeightedBinaryCrossentropy, multi_label_loss
 from .multilabel_metrics import choose_thresholds, multilabel_metrics
 from .options import weights_option
 from .precision import set_mixed_precision
 from .predict import find_images, image_batches, top_k, write_predictions
+from .predictions import predict_dataset
 from .rates import layer_decay
-from .report import (
-    classification_metrics,
-    plot_confusion_matrix,
-    plot_training_curves,
-    predict_dataset,
-    summary_lines,
-    write_report,
-)
-from .run import Phase, Run
+from .report import write_report
+from .report_plots import plot_confusion_matrix, plot_training_curves
+from .run import Run
 from .run_settings import RunSettings, run_setting
+from .run_start import Phase
 from .schedules import LR_SCHEDULES, warmup_cosine
 from .settings import (
     parse_settings,

@@ -1,19 +1,14 @@
 """A run's saved state and checkpoints: `resume/state.json`, its weights files.
 
-`resume/state.json` records the run (`RunState`); beside it lie the
-checkpoint of the latest epoch (weights and optimizer state) and, until
-`best.keras` holds it, that of the best epoch of the run. Every file is
-written under a temporary name, then renamed (`files.replacing`,
-`write_json`), and a checkpoint is deleted only once the state no longer
-names it: a kill at any moment leaves the previous checkpoint and state valid.
+`resume/state.json` records the run (`RunState`); beside it lie the checkpoint
+of the latest epoch (weights and optimizer state) and, until `best.keras`
+holds it, that of the run's best epoch. Every file is written under a
+temporary name, then renamed, and a checkpoint is deleted only once the state
+no longer names it: a kill at any moment leaves the last checkpoint and state valid.
 """
 
-import dataclasses
 import math
-import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
 
 import keras
 import numpy as np
@@ -25,89 +20,26 @@ from .averaging import (
     swap_averages,
     uses_averages,
 )
-from .jsonfile import read_json, write_json
+from .jsonfile import write_json
 from .keras_internals import reuse_saving_skipsets
 from .lora import lora_layers
 from .lora_saving import ADAPTERS_FILE, save_adapters, unmerged_saving
 from .models import save_model_atomic
+from .run_state import Best, RunState
+from .weights_files import (
+    checkpoint_name,
+    checkpoint_record,
+    delete_checkpoints,
+    load_weights_into,
+    load_weights_only,
+    set_random_states,
+)
 
-STATE_FORMAT = 2  # the layout of state.json; another one is refused
 # The share of a run's time its epochs' checkpoints may take, at most: an
 # epoch's end that is not the best saves once the last save is this many
 # times its own length ago (every epoch, unless epochs are shorter than that).
 SAVING_SHARE = 0.05
 BEST_FILE = "best.keras"
-
-
-class CompletedPhase(TypedDict):
-    """A phase that ended, and the epochs of the run after it."""
-
-    phase: str
-    end_epoch: int
-
-
-class Best(TypedDict):
-    """The best epoch of the run, and the file holding its weights."""
-
-    value: float
-    epoch: int
-    phase: str
-    weights: str  # a checkpoint under resume/, or best.keras
-
-
-class Checkpoint(TypedDict, total=False):
-    """The run's latest weights: after an epoch, inside one, or the final model."""
-
-    phase: str
-    epoch: int  # epochs the weights trained in all
-    weights: str  # relative to the output folder
-    random_state: list  # Dropout's seed generators: save_weights leaves them out
-    batch: int  # stopped after this many batches of epoch `epoch + 1`
-    metrics: list  # that epoch's running metrics
-
-
-@dataclass
-class RunState:
-    """What `resume/state.json` holds (the same keys, written as they are).
-
-    Attributes:
-        format: `STATE_FORMAT` of the code that wrote it.
-        model: The model's `fingerprint`.
-        settings: The values resuming depends on (image size, classes...).
-        phases: The run's phases, as dicts.
-        training_settings: The settings the run trained with.
-        completed: The phases that ended, in order.
-        checkpoint: The latest weights, or None before the first epoch.
-        best: The best epoch of the run, or None.
-        wait: Epochs of the current phase without beating `best`.
-        seconds: Wall time of each phase that trained.
-    """
-
-    format: int
-    model: dict
-    settings: dict
-    phases: list[dict]
-    training_settings: dict = field(default_factory=dict)
-    completed: list[CompletedPhase] = field(default_factory=list)
-    checkpoint: Checkpoint | None = None
-    best: Best | None = None
-    wait: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, record: dict[str, Any]) -> "RunState":
-        """The state of a `state.json` (keys it does not know are left out)."""
-        names = {item.name for item in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in record.items() if key in names})
-
-    def to_json(self) -> dict[str, Any]:
-        """The contents of `state.json`."""
-        return dataclasses.asdict(self)
-
-
-def read_state(output_dir: str) -> dict | None:
-    """The JSON of the state saved in `output_dir`, or None if there is none."""
-    return read_json(files.join(output_dir, "resume", "state.json"))
 
 
 class Checkpoints:
@@ -188,12 +120,8 @@ class Checkpoints:
             # A checkpoint holds the averaged weights in the model's place.
             swap_averages(averaged_variables(trained))
         else:
-            self._load_trained_weights(path)
-        saved_states = checkpoint.get("random_state", [])
-        states = random_states(self.trained_model)
-        if len(saved_states) == len(states):
-            for variable, value in zip(states, saved_states):
-                variable.assign(value)
+            load_weights_only(self.trained_model, path)
+        set_random_states(self.trained_model, checkpoint.get("random_state", []))
         self.loaded = (name, with_optimizer)
 
     def save(
@@ -209,8 +137,8 @@ class Checkpoints:
         started = time.monotonic()
         reuse_saving_skipsets()  # again if a clear_session() dropped them
         folder = files.join(self.write_dir, "resume")
-        name = f"checkpoint-{len(self.state.completed)}-{_slug(phase)}-{epoch:04d}"
-        name += f"-batch-{batch}.weights.h5" if batch else ".weights.h5"
+        name = checkpoint_name(len(self.state.completed), phase, epoch, batch)
+        weights = f"resume/{name}"
         with (
             files.replacing(files.join(folder, name)) as partial,
             averaged_weights(self.trained_model),  # with --ema: what ships
@@ -218,30 +146,44 @@ class Checkpoints:
         ):
             self.trained_model.save_weights(partial)
             if best is not None:
-                self._best_weights = (
-                    f"resume/{name}",
-                    self.trained_model.get_weights(),
-                )
-        checkpoint: Checkpoint = {
-            "phase": phase,
-            "epoch": epoch,
-            "weights": f"resume/{name}",
-            "random_state": _values(random_states(self.trained_model)),
-        }
-        if batch:
-            checkpoint["batch"] = batch
-            checkpoint["metrics"] = _values(self.trained_model.metrics_variables)
+                self._best_weights = (weights, self.trained_model.get_weights())
+        checkpoint = checkpoint_record(phase, epoch, weights, self.trained_model, batch)
         self.state.checkpoint = checkpoint
         self.loaded = (checkpoint["weights"], True)
         if best is not None:
-            self.state.best = {**best, "weights": f"resume/{name}"}
+            self.state.best = {**best, "weights": weights}
         self.write_state()
         kept = {name}
         if self.state.best:
             kept.add(files.base_name(self.state.best["weights"]))
-        _delete_checkpoints(folder, keep=kept)
+        delete_checkpoints(folder, keep=kept)
         self._saved_at = time.monotonic()
         self._save_seconds = self._saved_at - started
+
+    def complete(self, phase: str, end_epoch: int) -> None:
+        """Records that `phase` ended after `end_epoch` epochs of the run, with
+        the checkpoint of its end (saved now unless the model holds it)."""
+        self.state.completed.append({"phase": phase, "end_epoch": end_epoch})
+        self.state.wait = 0
+        if self._holds_latest(phase, end_epoch):
+            self.write_state()  # its weights are saved already
+        else:
+            self.save(phase, end_epoch)
+
+    def _holds_latest(self, phase: str, end_epoch: int) -> bool:
+        """Whether the trained model holds what the latest checkpoint holds,
+        saved at the end of `end_epoch` of `phase` (not after an early stop
+        went back to the best epoch, nor with --ema, whose averages replace the
+        weights when a phase ends)."""
+        checkpoint = self.state.checkpoint
+        return (
+            checkpoint is not None
+            and checkpoint["phase"] == phase
+            and checkpoint["epoch"] == end_epoch
+            and "batch" not in checkpoint
+            and self.loaded == (checkpoint["weights"], True)
+            and not uses_averages(self.trained_model)
+        )
 
     def save_best(self) -> None:
         """Writes `best.keras` from the best epoch's checkpoint, unless it holds it."""
@@ -285,7 +227,7 @@ class Checkpoints:
             "weights": "model.keras",
         }
         self.write_state()
-        _delete_checkpoints(files.join(self.write_dir, "resume"), keep=set())
+        delete_checkpoints(files.join(self.write_dir, "resume"), keep=set())
 
     def write_state(self) -> None:
         """Writes `resume/state.json` (a temporary name, then renamed)."""
@@ -300,71 +242,9 @@ class Checkpoints:
         elif name == BEST_FILE:
             load_weights_into(self.model, self._path(name))
         else:
-            self._load_trained_weights(self._path(name))
-
-    def _load_trained_weights(self, path: str) -> None:
-        """Loads a checkpoint's weights into the trained model, not its optimizer."""
-        with unmerged_saving(self.trained_model):
-            self.trained_model.load_weights(
-                path, objects_to_skip=[self.trained_model.optimizer]
-            )
+            load_weights_only(self.trained_model, self._path(name))
 
     def _path(self, name: str) -> str:
         """A file of the run: this process's own copy, else the output folder's."""
         own = files.join(self.write_dir, name)
         return own if files.exists(own) else files.join(self.output_dir, name)
-
-
-def load_weights_of(path: str) -> list[np.ndarray]:
-    """The weights of a saved `.keras` model, without its optimizer."""
-    reuse_saving_skipsets()
-    return keras.saving.load_model(path, compile=False).get_weights()
-
-
-def load_weights_into(model: keras.Model, path: str) -> None:
-    """Puts the weights of the saved `.keras` model at `path` into `model`.
-
-    A file of the same model holds the same weights, in order. One saved with
-    LoRA adapters that its layers' configs do not record (a KerasHub
-    backbone's) holds the merged kernels alone: they go in, in order, beside
-    the adapters, which start over at zero, so the model computes what the
-    file does. (Not by path: an unnamed weight, such as SigLIP's pooling
-    probe, is named `variable_N` by the order of its creation in a process.)
-    """
-    reuse_saving_skipsets()
-    saved = keras.saving.load_model(path, compile=False)
-    if len(saved.weights) == len(model.weights):
-        model.set_weights(saved.get_weights())
-        return
-    adapters = ("lora_kernel_a", "lora_kernel_b")
-    kept = [weight for weight in model.weights if not weight.path.endswith(adapters)]
-    if [w.shape for w in kept] != [w.shape for w in saved.weights]:
-        raise ValueError(f"{path} holds other weights than the model's")
-    for weight, value in zip(kept, saved.weights):
-        weight.assign(value)
-    for weight in model.weights:
-        if weight.path.endswith("lora_kernel_b"):  # B = 0: the adapter adds 0
-            weight.assign(keras.ops.zeros(weight.shape, weight.dtype))
-
-
-def random_states(model: keras.Model) -> list:
-    """The states of the model's random layers (Dropout's), not among its weights."""
-    weights = {id(weight) for weight in model.weights}
-    return [variable for variable in model.variables if id(variable) not in weights]
-
-
-def _values(variables: list) -> list:
-    return [np.asarray(variable.numpy()).tolist() for variable in variables]
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
-
-
-def _delete_checkpoints(folder: str, *, keep: set[str]) -> None:
-    """Deletes the checkpoint files in `folder` other than those named in `keep`."""
-    if not files.is_dir(folder):
-        return
-    for name in files.list_dir(folder):
-        if name.endswith(".weights.h5") and name not in keep:
-            files.delete(files.join(folder, name))

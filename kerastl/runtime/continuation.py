@@ -19,8 +19,8 @@ from dataclasses import asdict, replace
 
 import keras
 
-from .checkpoints import STATE_FORMAT, RunState
 from .errors import RunMismatchError
+from .run_state import STATE_FORMAT, RunState
 from .settings import option_text
 from .trainable import flat_layers
 

@@ -24,25 +24,12 @@ from .errors import DataError
 from .image_lists import LabelledImages
 from .image_sets import (
     ImageFiles,
-    ImageSet,
     image_dataset,
     image_files,
-    load_test_folder,
-    load_test_set,
 )
 from .input_pipeline import cache_for_subsets, pipeline
 from .sources import data_sources
 from .tta import flips_left_to_right
-
-# report.py imports its test sets' names from here.
-__all__ = [
-    "ImageFiles",
-    "ImageFolders",
-    "ImageSet",
-    "load_image_folders",
-    "load_test_folder",
-    "load_test_set",
-]
 
 
 @dataclass(frozen=True)

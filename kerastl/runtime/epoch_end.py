@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 import keras
 
 from . import files
-from .checkpoints import Best, Checkpoint
 from .epochs import training_epoch
 from .errors import ScriptError
 from .history import record_epoch
 from .models import has_finite_weights
+from .run_state import Best, Checkpoint
 from .stops import StopRequest
 
 if TYPE_CHECKING:
-    from .run import Phase, Run
+    from .run import Run
+    from .run_start import Phase
 
 
 def improves(monitor: str, value: float, best: float) -> bool:

@@ -2,7 +2,7 @@
 
 Grad-CAM (`explain.grad_cam`) runs only for the images drawn: the report's
 top losses and a few correctly classified validation images of each class,
-found in the predictions the report made already (`metrics.predictions_of`).
+found in the predictions the report made already (`predictions.predictions_of`).
 """
 
 import hashlib
@@ -13,7 +13,7 @@ import numpy as np
 from . import files
 from .common.plots import agg_figure, png_bytes
 from .explain import grad_cam, overlay
-from .metrics import Predictions, _hash_images
+from .predictions import Predictions, _hash_images
 
 EXPLANATIONS_FILE = "explanations.png"
 #: Correctly classified images shown per class, and classes shown at most.

@@ -21,7 +21,7 @@ from .averaging import (
     uses_averages,
 )
 from .distribute import fitting_in
-from .epoch_end import EpochEnd, Stopped, improves
+from .epoch_end import EpochEnd, Stopped
 from .errors import DivergedError, RunStopped
 from .history import drop_epochs_from
 from .platforms import tensorboard_folder
@@ -31,10 +31,10 @@ from .stops import stop_requests
 from .trainable import trainable_summary
 
 if TYPE_CHECKING:
-    from .run import Phase, Run
+    from .run import Run
+    from .run_start import Phase
 
 # run.py imports these from here.
-__all__ = ["fit_phase", "improves", "start_epoch", "without_retracing_warnings"]
 
 
 def start_epoch(run: "Run", phase: "Phase") -> int | None:

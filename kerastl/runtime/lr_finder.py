@@ -17,13 +17,15 @@ import numpy as np
 import tensorflow as tf
 
 from . import files
+from .common.plots import agg_figure
 from .epochs import training_epoch
 from .errors import RangeTestDone, ScriptError
-from .report import agg_figure, save_png
+from .report_plots import save_png
 from .trainable import trainable_summary
 
 if TYPE_CHECKING:
-    from .run import Phase, Run
+    from .run import Run
+    from .run_start import Phase
 
 START, END, STEPS, DIVERGE = 1e-7, 10.0, 100, 4.0
 SMOOTHING = 0.98  # of the loss's moving average, debiased as fastai's

@@ -7,32 +7,7 @@ come from `predictions`; `metrics_summary` prints them.
 
 import numpy as np
 
-from .metric_math import class_indices, cross_entropy, ratio
-from .metrics_summary import summary_lines
-from .predictions import (
-    Predictions,
-    TopLosses,
-    _hash_images,
-    predict_dataset,
-    predictions_of,
-    with_mirror_images,
-)
-
-# report.py and explain_plots.py import these from here.
-__all__ = [
-    "Predictions",
-    "TopLosses",
-    "_hash_images",
-    "class_indices",
-    "classification_metrics",
-    "cross_entropy",
-    "most_confused",
-    "predict_dataset",
-    "predictions_of",
-    "ratio",
-    "summary_lines",
-    "with_mirror_images",
-]
+from .metric_math import class_indices, ratio
 
 
 def classification_metrics(

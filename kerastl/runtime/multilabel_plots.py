@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from .common.plots import agg_figure
-from .report import plot_image_grid, save_png
+from .report_plots import plot_image_grid, save_png
 
 #: The images of `top_losses.png`.
 TOP_LOSSES = 16

@@ -31,14 +31,12 @@ from .multilabel_plots import (
 from .platforms import labels_to_model_dir
 from .report import (
     METRICS_FILE,
-    RUN_CARD_FILE,
     TOP_LOSSES_FILE,
     TRAINING_CURVES_FILE,
     load_test_images,
-    plot_training_curves,
-    run_card,
-    write_run_card,
 )
+from .report_plots import plot_training_curves
+from .run_card import RUN_CARD_FILE, run_card, write_run_card
 from .training_data import TrainingData
 from .tta import averaged, mirror, tta_decision
 

@@ -1,9 +1,12 @@
 """Predicting the classes of image files: ImageNet's (the as-is mode) or a run's."""
 
 import csv
+import functools
 import io
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -11,7 +14,6 @@ import tensorflow as tf
 from . import files
 from .common.ranking import over_thresholds, ranked
 from .errors import DataError
-from .imagenet_classes import IMAGENET_CLASSES
 from .images import IMAGE_EXTENSIONS, check_images, list_images
 from .upright import load_image
 
@@ -24,6 +26,16 @@ PREDICTION_COLUMNS = (
     "class_name",
     "probability",
 )
+
+
+@functools.cache
+def imagenet_classes() -> list[tuple[str, str]]:
+    """The 1000 ImageNet (ILSVRC-2012) classes in the order of the Keras
+    classifiers' outputs (the sorted WordNet IDs): (WordNet ID, first lemma)
+    each, from `imagenet_classes.json`, so that predictions have names
+    without downloading Keras's class index."""
+    path = Path(__file__).with_name("imagenet_classes.json")
+    return [tuple(pair) for pair in json.loads(path.read_text(encoding="utf-8"))]
 
 
 def image_paths(path: str | os.PathLike) -> list[str]:
@@ -77,7 +89,7 @@ def top_k(
     for path, scores in zip(paths, probabilities):
         for rank, index in enumerate(ranked(scores, k), start=1):
             if class_names is None:
-                wordnet_id, name = IMAGENET_CLASSES[index]
+                wordnet_id, name = imagenet_classes()[index]
             else:
                 wordnet_id, name = "", class_names[index]
             rows.append(

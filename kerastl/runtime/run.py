@@ -1,41 +1,16 @@
 """A resumable training run: its phases, the best model of the whole run, its state.
 
 A run is a list of phases (the head on the frozen base, then each fine-tuning
-stage), each one `fit()` continuing the epoch count of the last. After every
-epoch the run writes, each file under a temporary name then renamed: the row of
-`history.csv`, and a checkpoint (weights and optimizer state) with
-`state.json`. The checkpoint of the best epoch of the whole run is kept until
-`best.keras` holds it: `best.keras` is written when a phase ends (and before
-a failed run stops), not after every epoch, which would cost a whole model's
-serialization per improving epoch; the best weights are on disk all the same.
-A kill at any point loses at most the epoch in progress, SIGTERM or Ctrl-C
-not even that (the checkpoint is saved after the batch in progress): the same
-command skips the finished phases, re-applies the current phase's
-trainability, recompiles, restores the checkpoint and continues where it
-stopped, with the same batches and random state as if it never had.
-
-The best value and the early-stopping patience live in the run's state, not in
-a callback, so they survive phases and resumes (Keras's `ModelCheckpoint` and
-`EarlyStopping` forget them with each `fit()`). An epoch whose loss or weights
-are not finite is never saved. The state also records what resuming depends
-on: the model's layers, the settings, and the phases that have started; a rerun
-that differs stops before training and names the difference.
-
-Under a tf.distribute strategy (the one the model was created in) the run
-restores and compiles in the strategy's scope. Under MultiWorkerMirroredStrategy
-every worker runs the same epochs: all read the saved state and checkpoint from
-the output folder (which all of them must see), only the chief writes there,
-and the others write their copies into a temporary folder, deleted at the end.
-
-`Run` holds the run's phases and settings; `checkpoints` reads and writes its
-state and weights files, `fitting` trains one phase, `lr_finder` runs the
-range test in a phase's place.
+stage), each one `fit()` continuing the epoch count of the last. Its state
+(`run_state.RunState`) keeps what Keras's `ModelCheckpoint` and
+`EarlyStopping` forget with each `fit()`: the phases completed, the run's best
+epoch, the patience, and what resuming depends on. `checkpoints` reads and
+writes it and the weights files, `fitting` trains one phase, `lr_finder` runs
+the range test in a phase's place, `run_start` makes a new run's state.
+docs/runs.md tells what a kill loses and what a rerun may change.
 """
 
-import dataclasses
-import json
 import os
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
@@ -43,62 +18,22 @@ import tensorflow as tf
 
 from . import files
 from .averaging import uses_averages
-from .checkpoints import (
-    STATE_FORMAT,
-    Checkpoints,
-    RunState,
-    load_weights_into,
-    load_weights_of,
-    read_state,
-)
-from .continuation import continue_run, fingerprint
+from .checkpoints import Checkpoints
+from .continuation import continue_run
 from .distribute import check_same_run, is_chief, is_default, worker_folder
-from .errors import ScriptError
-from .export import EXPORT_FOLDER
-from .fitting import fit_phase, improves, start_epoch, without_retracing_warnings
-from .lora_saving import ADAPTERS_FILE
+from .fitting import fit_phase, start_epoch
+from .local_copy import compile_like, local_copy
 from .lr_finder import range_test_of
-from .models import save_model_atomic, save_model_checked
+from .models import save_model_checked
 from .quiet import progress_verbosity
-from .report import REPORT_FILES
-from .settings import settings_record, training_settings
-
-__all__ = [
-    "RUN_FILES",
-    "Phase",
-    "Run",
-    "improves",
-    "load_weights_into",
-    "load_weights_of",
-    "without_retracing_warnings",
-]
-
-# What a run writes into its output folder; --restart deletes exactly these
-# (the image and feature caches stay: they are keyed by what they hold).
-RUN_FILES = (
-    ("resume", "history.csv", "best.keras", "model.keras", "logs", "lr_find.png")
-    + (ADAPTERS_FILE,)
-    + REPORT_FILES
-    + (EXPORT_FOLDER,)
+from .run_start import (
+    Phase,
+    as_record,
+    check_phases,
+    delete_run,
+    new_state,
 )
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One `fit()` of a run.
-
-    Attributes:
-        name: Unique name of the phase.
-        epochs: Epochs of this phase.
-        learning_rate: Peak learning rate of this phase.
-        unfreeze: What of the base trains: None (nothing), a number of top
-            blocks, `"all"`, or the name of the first layer to train.
-    """
-
-    name: str
-    epochs: int
-    learning_rate: float
-    unfreeze: int | str | None = None
+from .run_state import read_state
 
 
 class Run:
@@ -131,7 +66,7 @@ class Run:
         is_chief: Whether this process writes `output_dir`.
         write_dir: The folder this process writes: `output_dir`, or for the
             other workers of a multi-worker run a temporary folder.
-        state: The run's saved state (`checkpoints.RunState`).
+        state: The run's saved state (`run_state.RunState`).
         checkpoints: Reads and writes the state, checkpoints and `best.keras`.
 
     Raises:
@@ -153,7 +88,7 @@ class Run:
         restart: bool = False,
         find_lr: str | None = None,
     ) -> None:
-        _check_phases(phases, find_lr)
+        check_phases(phases, find_lr)
         self.find_lr = find_lr
         self.output_dir = os.fspath(output_dir)
         self.model = model
@@ -166,9 +101,9 @@ class Run:
         self.write_dir = worker_folder(self.output_dir, self.strategy)
         restart = restart and find_lr is None  # the range test changes nothing
         if restart and self.is_chief:
-            _delete_run(self.output_dir)
-        self.settings = _as_record(settings)
-        new = _new_state(model, self.trained_model, phases, settings, depends_on)
+            delete_run(self.output_dir)
+        self.settings = as_record(settings)
+        new = new_state(model, self.trained_model, phases, settings, depends_on)
         # Every worker reads the chief's state; with --restart, none does.
         saved = None if restart else read_state(self.output_dir)
         check_same_run(self.strategy, saved, self.output_dir)
@@ -186,11 +121,9 @@ class Run:
     def best(self) -> dict | None:
         """The best epoch of the run: its `value`, `epoch` and `phase`, or None."""
         best = self.state.best
-        return (
-            None
-            if best is None
-            else {key: best[key] for key in ("value", "epoch", "phase")}
-        )
+        if best is None:
+            return None
+        return {key: best[key] for key in ("value", "epoch", "phase")}
 
     def fit(
         self,
@@ -226,7 +159,7 @@ class Run:
         """
         if self.trained_model is not self.model:
             # Saved and evaluated like the model trained whole: compiled alike.
-            _compile_like(self.model, self.trained_model)
+            compile_like(self.model, self.trained_model)
         if self.find_lr is not None:
             range_test_of(self, phase, train_data)  # raises at its phase
             return None
@@ -272,7 +205,7 @@ class Run:
         model_path = files.join(self.write_dir, "model.keras")
         self.checkpoints.save_best()  # with the trained model, before any copy
         if not is_default(self.strategy):
-            self.model = _local_copy(self.model, files.join(self.write_dir, "resume"))
+            self.model = local_copy(self.model, files.join(self.write_dir, "resume"))
         if self._trained or not files.exists(model_path):
             sample = next(iter(validation_data))[0]
             save_model_checked(self.model, model_path, sample)
@@ -284,27 +217,7 @@ class Run:
 
     def complete(self, phase: Phase, end_epoch: int) -> None:
         """Ends `phase` after `end_epoch` epochs of the run, saved."""
-        self.state.completed.append({"phase": phase.name, "end_epoch": end_epoch})
-        self.state.wait = 0
-        if self._holds_latest_checkpoint(phase, end_epoch):
-            self.checkpoints.write_state()  # its weights are saved already
-        else:
-            self.checkpoints.save(phase.name, end_epoch)
-
-    def _holds_latest_checkpoint(self, phase: Phase, end_epoch: int) -> bool:
-        """Whether the trained model holds what the run's latest checkpoint holds,
-        saved at the end of `end_epoch` of `phase` (not after an early stop
-        went back to the best epoch, nor with --ema, whose averages replace the
-        weights when a phase ends)."""
-        checkpoint = self.state.checkpoint
-        return (
-            checkpoint is not None
-            and checkpoint["phase"] == phase.name
-            and checkpoint["epoch"] == end_epoch
-            and "batch" not in checkpoint
-            and self.checkpoints.loaded == (checkpoint["weights"], True)
-            and not uses_averages(self.trained_model)
-        )
+        self.checkpoints.complete(phase.name, end_epoch)
 
     def is_complete(self, phase: Phase) -> bool:
         """Whether `phase` ended, in this process or an earlier one."""
@@ -333,82 +246,3 @@ class Run:
         last epoch.
         """
         return not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
-
-
-def _check_phases(phases: list[Phase], find_lr: str | None) -> None:
-    names = [phase.name for phase in phases]
-    if len(set(names)) != len(names):
-        raise ScriptError(f"phase names must be unique: {names}")
-    if find_lr is not None and find_lr not in names:
-        raise ScriptError(
-            f"--find-lr {find_lr}: the run has no such phase; its phases are "
-            + ", ".join(names)
-        )
-
-
-def _new_state(
-    model: keras.Model,
-    trained_model: keras.Model,
-    phases: list[Phase],
-    settings: Any,
-    depends_on: dict | None,
-) -> RunState:
-    """The state a run starts with, before it trained."""
-    depends_on = dict(depends_on or {})
-    if trained_model is not model:  # its checkpoints hold other weights
-        depends_on["trained_model"] = trained_model.name
-    return RunState(
-        format=STATE_FORMAT,
-        model=fingerprint(model),
-        settings=json.loads(json.dumps(depends_on)),
-        phases=[asdict(phase) for phase in phases],
-        training_settings=_training_record(settings),
-    )
-
-
-def _delete_run(output_dir: str) -> None:
-    """Deletes the files of the run in `output_dir` (`RUN_FILES`), saying which."""
-    deleted = [name for name in RUN_FILES if files.delete(files.join(output_dir, name))]
-    if deleted:
-        print(f"Restarting: deleted {', '.join(deleted)} in {output_dir}")
-
-
-def _as_record(settings: Any) -> dict:
-    """The settings as JSON data, from a `Settings` dataclass or a dict."""
-    if settings is None:
-        return {}
-    if dataclasses.is_dataclass(settings):
-        return settings_record(settings)
-    return json.loads(json.dumps(dict(settings), default=str))
-
-
-def _training_record(settings: Any) -> dict:
-    if dataclasses.is_dataclass(settings):
-        return training_settings(settings)
-    return _as_record(settings)
-
-
-def _local_copy(model: keras.Model, folder: str) -> keras.Model:
-    """`model` saved and loaded back outside its tf.distribute strategy.
-
-    Keras runs `predict_on_batch` on every replica of a strategy (each one
-    predicting the whole batch), so evaluating and reporting use this copy,
-    compiled with the same loss and metrics.
-    """
-    path = save_model_atomic(model, files.join(folder, "local-copy.keras"))
-    try:
-        local = keras.saving.load_model(path, compile=False)
-    finally:
-        files.delete(path)
-    _compile_like(local, model, optimizer=False)
-    return local
-
-
-def _compile_like(
-    model: keras.Model, source: keras.Model, *, optimizer: bool = True
-) -> None:
-    """Compiles `model` with the loss and metrics (and optimizer) of `source`."""
-    config = dict(source.get_compile_config() or {})
-    if not optimizer:
-        config.pop("optimizer", None)
-    model.compile_from_config(config)

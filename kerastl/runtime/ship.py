@@ -8,20 +8,18 @@ import keras
 import numpy as np
 
 from . import files
+from .epoch_end import improves
 from .export import export_model
+from .fitting import without_retracing_warnings
 from .image_sets import load_test_folder
 from .lora_saving import ADAPTERS_FILE, holds_adapters, save_adapters
 from .platforms import ship_to_model_dir
 from .predictions import predictions_of
 from .report import write_report
-from .run import (
-    Run,
-    improves,
-    load_weights_into,
-    without_retracing_warnings,
-)
+from .run import Run
 from .run_settings import RunSettings
 from .training_data import TrainingData
+from .weights_files import load_weights_into
 
 
 def ship(
