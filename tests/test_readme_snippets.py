@@ -2,6 +2,7 @@
 the README and docs/, run as written against a real exported run (slow: trains
 one tiny run for the session)."""
 
+import contextlib
 import csv
 import json
 import shlex
@@ -10,7 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from kerastl.cli import cli
 from tests.conftest import REPO, script_env
 from tests.test_docs import code_blocks, kerastl_commands
 
@@ -87,9 +90,11 @@ def test_the_predict_commands_run_as_written_and_agree_with_keras(
     import keras
     import numpy as np
 
+    # In this process, as `kerastl` runs them (TensorFlow is imported already).
     for command in PREDICT_COMMANDS:
-        result = run(workspace, "-m", "kerastl", *shlex.split(command)[1:])
-        assert result.returncode == 0, (command, result.stderr[-3000:])
+        with contextlib.chdir(workspace):
+            result = CliRunner().invoke(cli, shlex.split(command)[1:])
+        assert result.exit_code == 0, (command, result.output[-3000:])
     with open(workspace / "predictions.csv", newline="") as file:
         top = [row for row in csv.DictReader(file) if row["rank"] == "1"]
     assert len(top) == 200
