@@ -23,8 +23,11 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="The figure to write: validation loss and accuracy of every run.",
 )
+@click.option("--force", is_flag=True, help="Overwrite the figure if it exists.")
 @click.pass_context
-def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> None:
+def compare(
+    ctx: click.Context, run_dirs: tuple[Path, ...], output: Path, force: bool
+) -> None:
     """Compare training runs side by side.
 
     Prints the settings that differ between the RUN_DIRs, then each shipped
@@ -43,6 +46,12 @@ def compare(ctx: click.Context, run_dirs: tuple[Path, ...], output: Path) -> Non
     if not output.parent.is_dir():
         raise click.BadParameter(
             f"folder {output.parent} does not exist", ctx=ctx, param=output_param
+        )
+    if output.exists() and not force:
+        raise click.BadParameter(
+            f"{output} exists; pass --force to overwrite it",
+            ctx=ctx,
+            param=output_param,
         )
     try:
         names = comparing.column_names(run_dirs)

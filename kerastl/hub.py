@@ -173,7 +173,7 @@ def _from_folder(folder: str) -> HubBackbone:
         config = config.get(family.image_tower, {}).get("config", {})
     shape = config.get("image_shape") or [family.default_size]
     return HubBackbone(
-        preset=folder,
+        preset=str(Path(folder).resolve()),  # the script may run from elsewhere
         name=_short_name(Path(folder).resolve().name),
         family=family,
         default_size=int(shape[0]),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kerastl.errors import KerastlError
-from kerastl.predict_output import plural, skip
+from kerastl.predict_output import skip
 from kerastl.predict_request import PredictUsageError
 
 
@@ -45,10 +45,8 @@ def readable_images(files: list[Path]) -> list[Path]:
         else:
             skip(path, problem)
     if not readable:
-        raise NoReadableImageError(
-            f"none of the {plural(len(files), 'image')} can be read; "
-            "nothing to predict"
-        )
+        which = "the image" if len(files) == 1 else f"none of the {len(files)} images"
+        raise NoReadableImageError(f"{which} can be read; nothing to predict")
     return readable
 
 

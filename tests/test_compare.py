@@ -225,6 +225,13 @@ def test_default_output_is_compare_png_here(
     code, out, _ = invoke(*map(str, runs))
     assert code == 0 and out.splitlines()[-1] == "wrote compare.png"
     assert (tmp_path / "compare.png").stat().st_size > 0
+    # A second comparison keeps the first's figure unless told to replace it.
+    (tmp_path / "compare.png").write_bytes(b"mine")
+    code, _, err = invoke(*map(str, runs))
+    assert code == 2 and "compare.png exists; pass --force to overwrite it" in err
+    assert (tmp_path / "compare.png").read_bytes() == b"mine"
+    assert invoke(*map(str, runs), "--force")[0] == 0
+    assert (tmp_path / "compare.png").read_bytes() != b"mine"
 
 
 @pytest.mark.usefixtures("without_matplotlib")

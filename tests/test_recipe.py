@@ -1,8 +1,10 @@
 """The recipe options: label smoothing, MixUp/CutMix, RandAugment, EMA, layer
 decay, the LR finder and TTA, each on real Keras objects, then in scripts."""
 
+import contextlib
 import itertools
 import json
+import runpy
 import signal
 import subprocess
 import sys
@@ -13,7 +15,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from click.testing import CliRunner
 
+from kerastl.cli import cli
 from kerastl.runtime import (
     Phase,
     Run,
@@ -27,7 +31,7 @@ from kerastl.runtime.epochs import augment_batch, epoch_batches, mix_batch
 from kerastl.runtime.input_pipeline import _augment, to_model_input
 from kerastl.runtime.lr_finder import lr_range_test, suggested_rate
 
-from .conftest import REPO, new_script, run_script, script_env
+from .conftest import new_script, run_script, script_env
 from .test_run import Signal, state
 
 pytestmark = pytest.mark.slow  # real Keras models, and generated scripts run
@@ -254,12 +258,15 @@ def test_a_fine_tune_script_with_every_option(tmp_path: Path, digits_dir: Path) 
         *("--image-size", "32", "--weights", "none", "--unfreeze", "2"),
     )
     common = ("--data-dir", str(digits_dir), "--epochs", "2", "--fine-tune-epochs", "1")
-    # The range test of the stage needs the head first.
-    refused = run_script(
-        script, *common, "--find-lr", "unfreeze-2", "--output-dir", "run"
-    )
-    assert refused.returncode == 1
-    assert "'head' has not trained in run: run it first" in refused.stderr
+    # The range test of the stage needs the head first (refused in this process).
+    main = runpy.run_path(str(script))["main"]
+    with (
+        contextlib.chdir(tmp_path),
+        pytest.raises(
+            ScriptError, match=("'head' has not trained in run: run it first")
+        ),
+    ):
+        main([*common, "--find-lr", "unfreeze-2", "--output-dir", "run"])
     # The range test of the head: one line, a picture, and nothing else written.
     found = run_script(script, *common, "--find-lr", "--output-dir", "run")
     assert found.returncode == 0, found.stderr[-3000:]
@@ -304,15 +311,9 @@ def test_a_fine_tune_script_with_every_option(tmp_path: Path, digits_dir: Path) 
     assert check.stdout.split() == ["MultiOptimizer", "0.1"]
     # kerastl predict --tta averages each image with its mirror image.
     image = next(digits_dir.glob("3/*.png"))
-    predicted = subprocess.run(
-        [sys.executable, "-m", "kerastl", "predict", str(run_dir), str(image), "--tta"],
-        capture_output=True,
-        text=True,
-        env=script_env(PYTHONPATH=str(REPO)),
-        check=False,
-    )
-    assert predicted.returncode == 0, predicted.stderr[-2000:]
-    assert image.name in predicted.stdout
+    predicted = CliRunner().invoke(cli, ["predict", str(run_dir), str(image), "--tta"])
+    assert predicted.exit_code == 0, predicted.output[-2000:]
+    assert image.name in predicted.output
 
 
 def test_the_feature_cache_with_smoothing_and_ema_but_not_with_mixing(

@@ -200,7 +200,7 @@ def test_patience_is_part_of_the_saved_state(
     assert [row["phase"] for row in rows].count("stalled") == 3
     best = state(tmp_path)["best"]
     assert (
-        f"Phase 'stalled' stops early after epoch {HEAD.epochs + 3} of "
+        f"Phase 'stalled' stops early, epoch {HEAD.epochs + 3} of "
         f"{HEAD.epochs + 10}: val_loss has not beaten the run's best "
         f"({best['value']:.4f}, epoch {best['epoch']}) for 3 epochs (--patience); "
         "on from that epoch."

@@ -1,5 +1,6 @@
 """Preflight scan and input pipeline on real image folders."""
 
+import contextlib
 import json
 import re
 import shutil
@@ -470,3 +471,42 @@ def test_num_classes_must_match_the_data() -> None:
 def test_labels_file_lists_classes_in_output_order(tmp_path: Path) -> None:
     path = save_labels(tmp_path / "run", ["cat", "dog"])
     assert json.loads(Path(path).read_text()) == ["cat", "dog"]
+
+
+def test_a_validation_folder_named_another_way_is_the_same_run(tmp_path: Path) -> None:
+    """The run's identity holds the validation images, not how their folder was
+    typed: a trailing slash, or a path from elsewhere, resumes the same run."""
+    from types import SimpleNamespace
+
+    from kerastl.runtime import load_training_data
+
+    train = write_digits(tmp_path / "train", per_class=3, classes=2)
+    val = write_digits(tmp_path / "val", per_class=2, classes=2)
+
+    def identity(val_dir: str) -> dict:
+        settings = SimpleNamespace(
+            output_dir=str(tmp_path / "run"),
+            data_dir=str(train),
+            labels=None,
+            val_labels=None,
+            test_labels=None,
+            label_delimiter=" ",
+            val_dir=val_dir,
+            test_dir=None,
+            validation_split=0.2,
+            image_size=32,
+            batch_size=4,
+            seed=1,
+            cache="memory",
+            class_weight="none",
+            num_classes=None,
+        )
+        return load_training_data(settings, tf.distribute.get_strategy()).identity
+
+    first = identity(str(val))
+    assert identity(str(val) + "/") == first
+    with contextlib.chdir(tmp_path):
+        assert identity("val") == first
+    assert first["validation"].startswith("4 images, fingerprint ")
+    min((val / "1").iterdir()).unlink()
+    assert identity(str(val)) != first  # other images: another run

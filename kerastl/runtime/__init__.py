@@ -38,11 +38,10 @@ from .history import read_history
 from .hub import (
     check_image_size,
     converter_rescaling,
-    loading_preset,
     pool_tokens,
-    preset_option,
     transformer_blocks,
 )
+from .hub_loading import loading_preset, preset_option
 from .image_sets import load_test_folder
 from .labels_file import save_labels
 from .lora import add_lora, train_lora

@@ -157,9 +157,11 @@ class EpochEnd(keras.callbacks.Callback):
     def _stop_early(self, epoch: int) -> None:
         best = self.run.state.best
         assert best is not None  # a phase only stalls behind a best epoch
+        epochs = self.params.get("epochs", epoch + 1)
+        stops = "ends with its last epoch" if epoch + 1 >= epochs else "stops early"
         print(
-            f"Phase {self.phase.name!r} stops early after epoch {epoch + 1} of "
-            f"{self.params.get('epochs', epoch + 1)}: {self.run.monitor} has not "
+            f"Phase {self.phase.name!r} {stops}, epoch {epoch + 1} of "
+            f"{epochs}: {self.run.monitor} has not "
             f"beaten the run's best ({best['value']:.4f}, epoch {best['epoch']}) "
             f"for {self.run.patience} epochs (--patience); on from that epoch."
         )

@@ -8,14 +8,12 @@ family's `tower_class`. Nothing here imports keras_hub: a script that uses a
 KerasHub backbone imports it.
 """
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 
-from .errors import ScriptError, WeightsError
+from .errors import ScriptError
 
 _FAMILIES = [
     family
@@ -42,31 +40,6 @@ IMAGE_TOWERS = {
 FROZEN_EMBEDDINGS = {
     family["backbone_class"] for family in _FAMILIES if not family["trains_embeddings"]
 }
-
-
-def preset_option(value: str) -> str | None:
-    """An argparse `type` for a KerasHub `--weights`: a preset, or `none` (None)."""
-    return None if value == "none" else value
-
-
-@contextlib.contextmanager
-def loading_preset(preset: str) -> Iterator[None]:
-    """Turns the ways `from_preset` fails into one line naming the preset.
-
-    Raises:
-        WeightsError: If the preset cannot be downloaded or read.
-        ScriptError: If it is not a preset of the backbone class asked for.
-    """
-    try:
-        yield
-    except (OSError, ValueError, KeyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if isinstance(error, ValueError) and "Saved preset has type" in reason:
-            raise ScriptError(f"--weights {preset}: {reason}") from None
-        raise WeightsError(
-            f"could not load the KerasHub preset {preset} ({reason or type(error).__name__}); "
-            "pass a local preset folder, or --weights none"
-        ) from None
 
 
 def converter_rescaling(

@@ -116,8 +116,13 @@ def load_training_data(
         positives = positive_weights(counts, len(images.train_files.paths), class_names)
     elif settings.class_weight == "auto":
         weights = class_weights(counts, class_names)
-    validation_source = settings.val_dir or (
-        f"{settings.validation_split:.0%} of the data, seed {settings.seed}"
+    # A validation folder by its images (the same folder named another way,
+    # with a trailing slash or from another directory, is the same data).
+    validation = images.validation_files
+    validation_source = (
+        f"{len(validation.paths)} images, fingerprint {validation.fingerprint[:16]}"
+        if settings.val_dir
+        else f"{settings.validation_split:.0%} of the data, seed {settings.seed}"
     )
     identity = {
         "image_size": settings.image_size,
