@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -76,6 +78,27 @@ def new_script(folder: Path, *options: str, name: str = "train.py") -> Path:
         result = CliRunner().invoke(cli, ["new", *options, "-o", name])
     assert result.exit_code == 0, result.output
     return folder / name
+
+
+def data_settings(**values: Any) -> SimpleNamespace:
+    """The settings `runtime.load_training_data` reads, as a script's
+    defaults give them, with `values` (output_dir and data_dir at least)."""
+    defaults = {
+        "labels": None,
+        "val_labels": None,
+        "test_labels": None,
+        "label_delimiter": " ",
+        "val_dir": None,
+        "test_dir": None,
+        "validation_split": 0.2,
+        "image_size": 32,
+        "batch_size": 8,
+        "seed": 1,
+        "cache": "memory",
+        "class_weight": "none",
+        "num_classes": None,
+    }
+    return SimpleNamespace(**(defaults | values))
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,7 @@ from kerastl.runtime.multilabel_metrics import (
 )
 from kerastl.runtime.predict import PREDICTION_COLUMNS, labels_over_thresholds
 
-from .conftest import new_script
+from .conftest import data_settings, new_script
 from .digits import write_digit_pairs
 
 NAMES = ["cat", "dog", "fox"]
@@ -237,27 +237,16 @@ def test_exports_are_judged_on_label_sets() -> None:
 
 @pytest.mark.slow
 def test_a_labels_table_loads_for_a_multi_label_script_only(tmp_path) -> None:
-    from types import SimpleNamespace
-
     from kerastl.runtime import load_training_data
 
     rows = write_digit_pairs(tmp_path / "pairs", count=30, classes=4, size=8)
-    settings = SimpleNamespace(
+    settings = data_settings(
         output_dir=str(tmp_path / "run"),
         data_dir=str(tmp_path / "pairs"),
         labels=str(tmp_path / "pairs" / "labels.csv"),
-        val_labels=None,
-        test_labels=None,
-        label_delimiter=" ",
-        val_dir=None,
-        test_dir=None,
         validation_split=0.3,
         image_size=8,
-        batch_size=8,
-        seed=1,
-        cache="memory",
         class_weight="auto",
-        num_classes=None,
     )
     strategy = tf.distribute.get_strategy()
     with pytest.raises(DataError, match="generate it with --task multi-label"):

@@ -29,6 +29,7 @@ from kerastl.runtime.folders import check_test_folder
 from kerastl.runtime.image_lists import LabelledImages
 from kerastl.runtime.image_sets import image_files
 from kerastl.runtime.images import image_problem
+from tests.conftest import data_settings
 from tests.digits import write_digits
 
 
@@ -476,30 +477,14 @@ def test_labels_file_lists_classes_in_output_order(tmp_path: Path) -> None:
 def test_a_validation_folder_named_another_way_is_the_same_run(tmp_path: Path) -> None:
     """The run's identity holds the validation images, not how their folder was
     typed: a trailing slash, or a path from elsewhere, resumes the same run."""
-    from types import SimpleNamespace
-
     from kerastl.runtime import load_training_data
 
     train = write_digits(tmp_path / "train", per_class=3, classes=2)
     val = write_digits(tmp_path / "val", per_class=2, classes=2)
 
     def identity(val_dir: str) -> dict:
-        settings = SimpleNamespace(
-            output_dir=str(tmp_path / "run"),
-            data_dir=str(train),
-            labels=None,
-            val_labels=None,
-            test_labels=None,
-            label_delimiter=" ",
-            val_dir=val_dir,
-            test_dir=None,
-            validation_split=0.2,
-            image_size=32,
-            batch_size=4,
-            seed=1,
-            cache="memory",
-            class_weight="none",
-            num_classes=None,
+        settings = data_settings(
+            output_dir=str(tmp_path / "run"), data_dir=str(train), val_dir=val_dir
         )
         return load_training_data(settings, tf.distribute.get_strategy()).identity
 
