@@ -138,6 +138,11 @@ def test_help_shows_each_setting_with_its_default(
     assert "--batch-size SIZE images per step (default: 32)" in text
     assert "--augment, --no-augment random flips (default: yes)" in text
     assert "--cache {auto,memory,disk,none}" in text
+    # A value that must be given says so; an optional one that is off by
+    # default says nothing of Python's None.
+    assert "--data-dir DIR images (required)" in text
+    assert "--val-dir DIR validation images --" in text
+    assert "None" not in text
 
 
 def test_the_record_holds_every_setting_and_the_training_ones(data: str) -> None:

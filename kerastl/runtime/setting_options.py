@@ -50,7 +50,7 @@ def add_option(parser: Any, field: dataclasses.Field, annotation: Any) -> None:
     options: dict[str, Any] = {
         "dest": field.name,
         "default": DEFAULT,
-        "help": f"{help} (default: {shown}{_from_environment(field)})",
+        "help": help + _default_text(field, shown),
     }
     if kind is bool and not many:
         options["action"] = argparse.BooleanOptionalAction
@@ -98,7 +98,22 @@ class _AddUp(argparse.Action):
 def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         return " ".join(map(str, value)) or "none"
+    if isinstance(value, str) and not value.strip():
+        return repr(value)  # a space shown as ' '
     return str(value)
+
+
+def _default_text(field: dataclasses.Field, shown: str) -> str:
+    """What `--help` says of a default: nothing where the help says it
+    already, or where there is none (an optional value, None by default)."""
+    environment = _from_environment(field)
+    if "(default" in field.metadata["help"]:
+        return ""
+    if field.default is None and field.metadata["required"]:
+        return " (required)"
+    if field.default is None and not environment:
+        return ""
+    return f" (default: {shown}{environment})"
 
 
 def environment_value(
