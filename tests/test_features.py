@@ -126,6 +126,41 @@ def test_features_are_cached_by_model_weights_and_files(tmp_path: Path, capsys) 
     assert not set(first) & {path.name for path in tmp_path.iterdir()}
 
 
+def test_predictions_of_the_validation_images_come_from_their_features(
+    tmp_path: Path,
+) -> None:
+    from kerastl import runtime
+    from kerastl.runtime.predictions import predictions_of
+
+    model = small_model()
+    folders, _ = image_folders("files-a", "files-b")
+    head, _, _ = runtime.features.cache_features(
+        model, "avg_pool", folders, tmp_path, batch_size=4, seed=1
+    )
+    whole = np.concatenate(
+        [model.predict_on_batch(images) for images, _ in folders.validation]
+    )
+    calls = []
+    predict = head.predict_on_batch
+    head.predict_on_batch = lambda x: calls.append(len(x)) or predict(x)
+    predicted = predictions_of(model, folders.validation)
+    assert calls == [4, 2]  # the head, on the features of the 6 images
+    np.testing.assert_allclose(predicted.probabilities, whole, rtol=1e-5)
+    assert predicted.labels.tolist() == [0, 1, 2, 0, 1, 2]
+    assert len(predicted.worst.images) == 6  # the images themselves
+    # Once the frozen part changes, its features no longer stand for it.
+    conv = model.get_layer("conv")
+    conv.set_weights([weight + 1 for weight in conv.get_weights()])
+    calls.clear()
+    after = predictions_of(model, folders.validation)
+    assert calls == []
+    np.testing.assert_allclose(
+        after.probabilities,
+        np.concatenate([model.predict_on_batch(x) for x, _ in folders.validation]),
+        rtol=1e-5,
+    )
+
+
 def calibrated_weights(path: Path, data: Path, size: int) -> Path:
     """MobileNetV3Small weights made here: random, with BatchNorm statistics
     measured on the digits, so that its features tell the digits apart."""

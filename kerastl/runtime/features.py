@@ -24,6 +24,7 @@ from .continuation import fingerprint
 from .data import ImageFolders
 from .epochs import epoch_batches
 from .errors import ScriptError
+from .feature_predictions import predict_from_features
 from .input_pipeline import SHUFFLE_BUFFER
 from .quiet import progress_verbosity
 from .trainable import flat_layers
@@ -83,7 +84,8 @@ def cache_features(
     (its layers, input size and weights) and the images' files, so a rerun
     with other head settings, or after a kill, reads them back. Only use it
     when the layers up to `layer_name` do not train and the images are not
-    augmented.
+    augmented. `predictions_of(model, images.validation)` then predicts from
+    the validation features, while the feature model's weights stay the same.
 
     Args:
         model: The full model: inputs, normalization, frozen base, pooling, head.
@@ -129,6 +131,10 @@ def cache_features(
         buffer_size=min(len(train_labels), SHUFFLE_BUFFER),
     ).prefetch(tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices(arrays["validation"]).batch(batch_size)
+    # Choosing the model to ship and its report predict from these features too.
+    predict_from_features(
+        model, images.validation, frozen=features_model, head=head, features=val
+    )
     return head, train, val
 
 

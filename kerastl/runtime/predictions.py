@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from .feature_predictions import predictor_from_features
 from .metric_math import class_indices
 from .tta import mirror
+from .weights_digest import weights_hash
 
 TOP_LOSSES = 16
 
@@ -71,7 +73,9 @@ def predict_dataset(
     Returns:
         The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
     """
-    labels, probabilities, _ = _predict_pass(model, dataset, worst, mirrored)
+    labels, probabilities, _ = _predict_pass(
+        model.predict_on_batch, dataset, worst, mirrored
+    )
     return labels, probabilities
 
 
@@ -112,7 +116,9 @@ def predictions_of(model, dataset) -> Predictions:
     Choosing the file to ship and reporting on it need the same predictions
     of the validation set: a call with the same model and dataset objects
     whose weights hash the same as in one of the last two calls returns that
-    call's result instead of predicting again.
+    call's result instead of predicting again. Where the feature cache holds
+    the frozen base's outputs on the dataset's images
+    (`feature_predictions.predict_from_features`), the head predicts from them.
 
     Args:
         model: A Keras model whose outputs are class probabilities.
@@ -127,12 +133,17 @@ def predictions_of(model, dataset) -> Predictions:
             and kept_weights == weights
         ):
             return kept
-    worst = TopLosses()
-    images = hashlib.blake2b(digest_size=16)
-    rows: list[np.ndarray] = []
-    labels, probabilities, one_hot = _predict_pass(
-        model, dataset, worst, None, images, rows
-    )
+    from_features = predictor_from_features(model, dataset)
+    while True:
+        worst = TopLosses()
+        images = hashlib.blake2b(digest_size=16)
+        rows: list[np.ndarray] = []
+        labels, probabilities, one_hot = _predict_pass(
+            from_features or model.predict_on_batch, dataset, worst, None, images, rows
+        )
+        if from_features is None or from_features.lines_up(_joined(rows)):
+            break
+        from_features = None  # other images than the features': predict them
     predictions = Predictions(
         labels,
         probabilities,
@@ -179,19 +190,10 @@ def with_mirror_images(
     )
 
 
-def weights_hash(model) -> str:
-    """A hash of the values of the model's weights."""
-    digest = hashlib.blake2b(digest_size=16)
-    for weight in model.get_weights():
-        weight = np.ascontiguousarray(weight)
-        digest.update(f"{weight.dtype}{weight.shape}".encode())
-        digest.update(weight.tobytes())
-    return digest.hexdigest()
-
-
-def _predict_pass(model, dataset, worst, mirrored, images=None, rows=None):
-    """Labels, probabilities and whether the labels are one-hot, in one pass;
-    `rows`, if given, receives each batch's labels as the dataset gives them."""
+def _predict_pass(predict, dataset, worst, mirrored, images=None, rows=None):
+    """Labels, probabilities and whether the labels are one-hot, in one pass of
+    `predict` (a model's `predict_on_batch`); `rows`, if given, receives each
+    batch's labels as the dataset gives them."""
     labels: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     one_hot = False
@@ -199,18 +201,22 @@ def _predict_pass(model, dataset, worst, mirrored, images=None, rows=None):
         batch_images, batch_labels = batch[0], np.asarray(batch[1])
         if images is not None:
             _hash_images(images, batch_images)
-        probabilities.append(np.asarray(model.predict_on_batch(batch_images)))
+        probabilities.append(np.asarray(predict(batch_images)))
         one_hot = batch_labels.ndim == 2
         if rows is not None:
             rows.append(batch_labels.astype("float32"))
         labels.append(class_indices(batch_labels))
         if mirrored is not None:
-            mirrored.append(np.asarray(model.predict_on_batch(mirror(batch_images))))
+            mirrored.append(np.asarray(predict(mirror(batch_images))))
         if worst is not None:
             worst.add(batch_images, labels[-1], probabilities[-1])
     if not labels:
         return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32"), one_hot
     return np.concatenate(labels), np.concatenate(probabilities), one_hot
+
+
+def _joined(batches: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(batches) if batches else np.zeros(0, dtype="float32")
 
 
 def _hash_images(digest, images) -> None:
