@@ -191,9 +191,10 @@ class Run:
     def finish(self, validation_data: tf.data.Dataset) -> None:
         """Saves the final model as `model.keras` and ends the run.
 
-        The final model is saved once its reloaded copy predicts the same on a
-        batch of `validation_data` (unless this process trained nothing and
-        `model.keras` holds it already); `best.keras` is written if a kill left
+        The final model is saved by `save_model_checked` (a model with layers
+        of your own, once its reloaded copy predicts the same on a batch of
+        `validation_data`), unless this process trained nothing and
+        `model.keras` holds it already; `best.keras` is written if a kill left
         it behind. The resume checkpoint is then dropped: `model.keras`
         replaces it. `choose_model` then picks the file to ship.
 

@@ -31,7 +31,7 @@ def ship(
 ) -> None:
     """Ends a trained run: saves, chooses, reports and exports its model.
 
-    Saves `model.keras` (checked after reloading), ships the better of it and
+    Saves `model.keras` (`save_model_checked`), ships the better of it and
     `best.keras` on the validation images (`choose_model`), then writes the
     report (`write_report`: the test images are read only now, so they never
     choose a model) and the exports of `--export`, each checked against the
