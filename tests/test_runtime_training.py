@@ -265,3 +265,35 @@ def test_save_model_checked_reloads_only_what_keras_cannot_vouch_for(
 @keras.saving.register_keras_serializable("kerastl_tests")
 def _softsign(x):
     return x / (1 + abs(x))
+
+
+def test_a_model_saved_as_it_was_saved_last_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kerastl.runtime.models import save_model_atomic
+
+    model = tiny_model()
+    model.fit(X, Y, epochs=1, verbose=0)
+    saves = []
+    save = keras.Model.save
+    monkeypatch.setattr(
+        keras.Model,
+        "save",
+        lambda self, *a, **k: saves.append(1) or save(self, *a, **k),
+    )
+    save_model_atomic(model, tmp_path / "best.keras")
+    save_model_checked(model, tmp_path / "model.keras", X[:4])
+    assert saves == [1]  # the same weights and optimizer state: a copy
+    assert (tmp_path / "model.keras").read_bytes() == (
+        tmp_path / "best.keras"
+    ).read_bytes()
+    model.fit(X, Y, epochs=1, verbose=0)  # other weights: saved anew
+    save_model_checked(model, tmp_path / "model.keras", X[:4])
+    assert saves == [1, 1]
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(
+        reloaded.predict(X, verbose=0), model.predict(X, verbose=0)
+    )
+    (tmp_path / "model.keras").write_bytes(b"edited")  # the file changed since
+    save_model_checked(model, tmp_path / "copy.keras", X[:4])
+    assert saves == [1, 1, 1]

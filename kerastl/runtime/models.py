@@ -1,17 +1,21 @@
 """The weights of a base model, and saving a model safely."""
 
 import contextlib
+import hashlib
+import json
 import os
 import traceback
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .errors import ScriptError, WeightsError
-from .files import replacing
+from .files import exists, replacing, sizes_and_times
 from .keras_internals import reuse_saving_skipsets
 from .lora import lora_layers
 
@@ -83,8 +87,8 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> str:
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
     reuse_saving_skipsets()
-    with replacing(path) as partial:
-        model.save(partial)
+    with _saving(model, path, keras.saving.serialize_keras_object(model)):
+        pass
     return path
 
 
@@ -111,9 +115,9 @@ def save_model_checked(
     if not has_finite_weights(model):
         raise ScriptError(f"not saving {path}: the model has NaN or infinite weights")
     reuse_saving_skipsets()
-    with replacing(path) as partial:
-        model.save(partial)
-        if not lora_layers(model) and _names_keras_objects_only(model):
+    config = keras.saving.serialize_keras_object(model)
+    with _saving(model, path, config) as partial:
+        if not lora_layers(model) and _names_keras_objects_only(config):
             return
         try:
             reloaded = keras.saving.load_model(partial, compile=False)
@@ -127,6 +131,45 @@ def save_model_checked(
             raise ScriptError(
                 f"{path} was not saved: the reloaded model predicts differently"
             )
+
+
+#: The last `.keras` file each model was saved to: its path, its size and
+#: time, and a hash of what it saved (`_saved_state`).
+_LAST_SAVES: "weakref.WeakKeyDictionary[keras.Model, tuple[str, tuple[int, int], str]]"
+_LAST_SAVES = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def _saving(model: keras.Model, path: str, config: dict) -> Iterator[str]:
+    """`replacing(path)`, its temporary file holding `model` saved: a copy of
+    the model's last `.keras` file if that saved the same configuration,
+    weights and optimizer state (`best.keras`, when a run's last epoch was its
+    best), else written by `model.save`."""
+    state = _saved_state(model, config)
+    last = _LAST_SAVES.get(model)
+    with replacing(path) as partial:
+        if last is not None and last[2] == state and _is_as_written(*last[:2]):
+            tf.io.gfile.copy(last[0], partial, overwrite=True)
+        else:
+            model.save(partial)
+        yield partial
+    _LAST_SAVES[model] = (path, sizes_and_times([path])[0], state)
+
+
+def _saved_state(model: keras.Model, config: dict) -> str:
+    """A hash of what `model.save` writes: configuration, weights, optimizer state."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    optimizer = getattr(model, "optimizer", None)
+    for variable in [*model.variables, *getattr(optimizer, "variables", [])]:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _is_as_written(path: str, size_and_time: tuple[int, int]) -> bool:
+    return exists(path) and sizes_and_times([path])[0] == size_and_time
 
 
 #: Objects whose class is Keras's own but which run code of your own.
@@ -143,9 +186,10 @@ _KERAS_VALUES = {
 }
 
 
-def _names_keras_objects_only(model: keras.Model) -> bool:
-    """Whether the configuration `save()` writes names Keras's own objects alone."""
-    stack: list[Any] = [keras.saving.serialize_keras_object(model)]
+def _names_keras_objects_only(config: dict) -> bool:
+    """Whether a model's configuration, as `save()` writes it, names Keras's
+    own objects alone."""
+    stack: list[Any] = [config]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
