@@ -33,6 +33,11 @@ class HubPresetError(KerastlError, ValueError):
     """A KerasHub preset that kerastl cannot use; the message is one line."""
 
 
+class MissingHubError(KerastlError):
+    """A KerasHub preset asked for where keras-hub is not installed: not a
+    usage error, an install to make; the message is one line."""
+
+
 @dataclass(frozen=True)
 class HubBackbone:
     """One KerasHub preset as a backbone, and the facts a script needs.
@@ -110,11 +115,12 @@ def find(text: str) -> HubBackbone:
     """The KerasHub backbone of `--backbone text`, checked to be installed.
 
     Raises:
-        HubPresetError: If keras-hub is missing, or the preset is not one of a
-            supported image backbone class.
+        MissingHubError: If keras-hub is not installed.
+        HubPresetError: If the preset is not one of a supported image backbone
+            class.
     """
     if importlib.util.find_spec("keras_hub") is None:
-        raise HubPresetError(
+        raise MissingHubError(
             f"{text} is a KerasHub preset and keras-hub is not installed: "
             f"{INSTALL_HINT}"
         )

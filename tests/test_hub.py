@@ -97,12 +97,19 @@ def test_a_folder_of_another_class_is_refused(tmp_path: Path) -> None:
         make_spec(backbone=str(tmp_path))
 
 
-def test_without_keras_hub_new_says_how_to_install(monkeypatch) -> None:
+def test_without_keras_hub_new_says_how_to_install(monkeypatch, capsys) -> None:
+    from kerastl.cli import main
+
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    result = CliRunner().invoke(cli, ["new", "--backbone", "dinov2_small", "--stdout"])
-    assert result.exit_code != 0
-    last = result.output.strip().splitlines()[-1]
-    assert "keras-hub is not installed: pip install 'kerastl[hub]'" in last
+    with pytest.raises(SystemExit) as exit:
+        main(["new", "--backbone", "dinov2_small", "--stdout"])
+    assert exit.value.code == 1  # an install to make, not a usage error
+    output = capsys.readouterr()
+    assert output.out == ""
+    assert output.err == (
+        "kerastl: error: dinov2_small is a KerasHub preset and keras-hub is not "
+        "installed: pip install 'kerastl[hub]'\n"
+    )
 
 
 @needs_keras_hub
