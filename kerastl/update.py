@@ -118,7 +118,7 @@ def plan(script: Path, overrides: dict[str, object], *, force: bool = False) -> 
 
     ours = _read(script, "the script").replace("\r\n", "\n")
     recorded = read_options(ours, str(script))
-    recorded_spec(recorded, str(script))
+    old = recorded_spec(recorded, str(script))
     markers = marker_lines(ours)
     if markers:
         raise UpdateError(
@@ -153,12 +153,24 @@ def plan(script: Path, overrides: dict[str, object], *, force: bool = False) -> 
         theirs,
         ours_label=f"yours ({script.name})",
         base_label=f"base (kerastl {recorded['kerastl']})",
-        theirs_label=f"kerastl {__version__}",
+        theirs_label=_new_render_label(old, spec),
     )
     if merged.clean:
         _check_compiles(merged.text, script)
     copy = plan_copy(script, force=force, refresh=True) if spec.standalone else None
     return Update(script, spec, ours, theirs, merged, merged.text, copy)
+
+
+def _new_render_label(old: Spec, new: Spec) -> str:
+    """The new render's conflict label: the kerastl version and the options
+    that changed (`kerastl 0.1.0, --image-size 96`)."""
+    before, after = old.options(), new.options()
+    changed = []
+    for name, option in OPTIONS.items():
+        if name != "output" and before.get(name) != after[name]:
+            args = option.command_args(after[name])
+            changed.append(" ".join(args) if args else f"no {option.flags[0]}")
+    return ", ".join([f"kerastl {__version__}", *changed])
 
 
 def apply(update: Update) -> str:

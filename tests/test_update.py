@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kerastl import __version__
 from kerastl.cli import main
 from kerastl.script_base import base_path
 from kerastl.script_header import read_options
@@ -138,6 +139,8 @@ def test_a_conflict_keeps_both_sides_and_exits_1(folder: Path, capsys) -> None:
     end = text.index("\n", text.index(">>>>>>> kerastl ")) + 1
     block = text[start:end]
     assert mine in block and line in block and "    x = inputs\n" in block
+    # The labels tell the sides apart: the new render names what changed.
+    assert f">>>>>>> kerastl {__version__}, --backbone ConvNeXtTiny" in block
     assert BATCH_16 in text  # the edit that did not conflict merged
     span = err.split("(lines ")[1].split(")")[0]
     first, last = map(int, span.split("-"))
