@@ -156,6 +156,11 @@ def test_the_runtime_pools_unfreezes_adapts_and_explains_image_towers(
             if family == "SigLIP"
             else {"block_1/attention"}
         )
+        # The summary names the adapted layers inside the blocks.
+        runtime.train_lora(base)
+        model.compile(optimizer="adam", loss="mse")
+        trainable = runtime.trainable_summary(model).splitlines()[-1]
+        assert trainable.endswith("/value, predictions") and "block_1/" in trainable
         # Grad-CAM inside the tower, where the patch tokens reach the head.
         heatmaps = runtime.grad_cam(model, images)
         assert heatmaps.shape == (2, 32, 32) and heatmaps.std() > 0.01

@@ -56,27 +56,38 @@ def compile_checked(
 
 
 def trainable_summary(model: keras.Model) -> str:
-    """Describes which layers and parameters of `model` will train."""
-    rows = flat_layers(model)
+    """Describes which layers and parameters of `model` will train.
+
+    A layer is named by its weights' path (`conv_1`, or a KerasHub block's
+    `encoder/layers_1/attention/query`): a layer nested in a block whose
+    adapters train (LoRA) is named, not the block.
+    """
     trainable_params = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
     total_params = sum(int(keras.ops.size(w)) for w in model.weights)
-    trainable_rows = [layer for layer in rows if layer.trainable and layer.weights]
-    with_weights = [layer for layer in rows if layer.weights]
+    trained = list(dict.fromkeys(map(_owner, model.trainable_weights)))
+    with_weights = set(map(_owner, model.weights))
     batchnorm = [
-        layer for layer in rows if isinstance(layer, keras.layers.BatchNormalization)
+        layer
+        for layer in flat_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
     ]
     trainable_bn = sum(layer.trainable for layer in batchnorm)
     share = 100 * trainable_params / max(total_params, 1)
     lines = [
         f"trainable parameters: {trainable_params:,} of {total_params:,} ({share:.1f}%)",
-        f"layers with weights that train: {len(trainable_rows)} of {len(with_weights)}",
+        f"layers with weights that train: {len(trained)} of {len(with_weights)}",
         f"BatchNormalization layers that train: {trainable_bn} of {len(batchnorm)}",
     ]
-    if trainable_rows:
-        names = [layer.name for layer in trainable_rows]
-        shown = names if len(names) <= 6 else [*names[:3], "...", *names[-3:]]
+    if trained:
+        shown = trained if len(trained) <= 6 else [*trained[:3], "...", *trained[-3:]]
         lines.append("trainable: " + ", ".join(shown))
     return "\n".join(lines)
+
+
+def _owner(weight) -> str:
+    """The path of the layer that holds `weight` (its own path, less its name)."""
+    path = getattr(weight, "path", weight.name)
+    return path.rpartition("/")[0] or path
 
 
 def flat_layers(
