@@ -27,12 +27,19 @@ LIST_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
 
 
 @click.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print every backbone as JSON: the keras.applications ones, then the "
+    "KerasHub presets (their 'source' says which).",
+)
 def list_backbones(as_json: bool) -> None:
     """Show every backbone and its facts."""
     rows = [_facts(entry) for entry in backbones.BACKBONES.values()]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        presets = [_preset_facts(entry) for entry in hub.presets().values()]
+        click.echo(json.dumps(rows + presets, indent=2))
         return
     table = [tuple(heading for heading, _, _ in LIST_COLUMNS)] + [
         tuple(show(row[fact]) for _, fact, show in LIST_COLUMNS) for row in rows
@@ -101,8 +108,23 @@ def _facts(entry: backbones.Backbone) -> dict[str, Any]:
     family = facts.pop("family")
     return {
         "name": facts.pop("name"),
+        "source": "keras.applications",
         "family": family.pop("name"),
         **facts,
         "num_blocks": entry.num_blocks,
         **family,
+    }
+
+
+def _preset_facts(entry: hub.HubBackbone) -> dict[str, Any]:
+    """A KerasHub preset's facts from KerasHub's preset table."""
+    return {
+        "name": entry.name,
+        "source": "keras_hub",
+        "family": entry.family.name,
+        "backbone_class": entry.family.backbone_class,
+        "default_size": entry.default_size,
+        "min_size": entry.min_size,
+        "params": entry.params,
+        "description": entry.description,
     }

@@ -117,7 +117,10 @@ def test_list_shows_every_backbone(tmp_path: Path) -> None:
 
 def test_list_json(tmp_path: Path) -> None:
     rows = json.loads(kerastl("list", "--json", cwd=tmp_path).stdout)
-    assert len(rows) == 40
+    sources = [row["source"] for row in rows]
+    assert sources == ["keras.applications"] * 40 + ["keras_hub"] * (len(rows) - 40)
+    dinov2 = next(row for row in rows if row["name"] == "dinov2_small")
+    assert (dinov2["family"], dinov2["backbone_class"]) == ("DINOv2", "DINOV2Backbone")
     xception = next(row for row in rows if row["name"] == "Xception")
     assert (
         xception["default_size"],
