@@ -153,6 +153,17 @@ def test_the_record_holds_every_setting_and_the_training_ones(data: str) -> None
     assert set(record) - set(training_settings(settings)) == {"export", "output_dir"}
 
 
+def test_the_record_names_a_folder_of_images_the_same_however_typed(
+    data: str, tmp_path: Path
+) -> None:
+    records = [
+        settings_record(parse_settings(Settings, ["--data-dir", typed]))
+        for typed in (data, f"./{data}/", str(tmp_path / data))
+    ]
+    assert {record["data_dir"] for record in records} == {str(tmp_path / data)}
+    assert records[0]["output_dir"] == "runs/x"  # as typed: not a folder of images
+
+
 def test_none_sets_an_optional_setting_back_to_its_automatic_value(data: str) -> None:
     @dataclasses.dataclass(frozen=True)
     class Fixed(Settings):

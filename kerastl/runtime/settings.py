@@ -23,6 +23,7 @@ under its own title (a class's `settings_title`, else "the recipe", and its
 
 import argparse
 import dataclasses
+import os
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -185,7 +186,7 @@ def settings_record(settings: Any) -> dict[str, Any]:
     """The settings as JSON-ready data, for `run.json` and the run's state,
     in the order of `--help`: the recipe, then the run."""
     return {
-        field.name: _json_value(getattr(settings, field.name))
+        field.name: _recorded(field, getattr(settings, field.name))
         for _, _, fields in _groups(type(settings))
         for field in fields
     }
@@ -201,7 +202,12 @@ def training_settings(settings: Any) -> dict[str, Any]:
     }
 
 
-def _json_value(value: Any) -> Any:
+def _recorded(field: dataclasses.Field, value: Any) -> Any:
+    """A value as recorded: a local folder of images as an absolute path (the
+    same folder however it was typed), a tuple as a list."""
+    check = field.metadata.get("check")
+    if check is not None and check.folder and isinstance(value, str):
+        return value if "://" in value else os.path.abspath(value)
     return list(value) if isinstance(value, tuple) else value
 
 
