@@ -5,6 +5,7 @@ Plain numpy, importable without TensorFlow (a model and a dataset are passed in)
 
 import hashlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +191,14 @@ def with_mirror_images(
     )
 
 
-def _predict_pass(predict, dataset, worst, mirrored, images=None, rows=None):
+def _predict_pass(
+    predict: Callable[[Any], Any],
+    dataset: Any,
+    worst: TopLosses | None,
+    mirrored: list[np.ndarray] | None,
+    images: Any = None,
+    rows: list[np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Labels, probabilities and whether the labels are one-hot, in one pass of
     `predict` (a model's `predict_on_batch`); `rows`, if given, receives each
     batch's labels as the dataset gives them."""
