@@ -1,7 +1,6 @@
 """The weights of a base model, and saving a model safely."""
 
 import contextlib
-import hashlib
 import json
 import os
 import traceback
@@ -18,6 +17,7 @@ from .errors import ScriptError, WeightsError
 from .files import exists, replacing, sizes_and_times
 from .keras_internals import reuse_saving_skipsets
 from .lora import lora_layers
+from .weights_digest import arrays_hash
 
 
 @contextlib.contextmanager
@@ -158,14 +158,12 @@ def _saving(model: keras.Model, path: str, config: dict) -> Iterator[str]:
 
 def _saved_state(model: keras.Model, config: dict) -> str:
     """A hash of what `model.save` writes: configuration, weights, optimizer state."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     optimizer = getattr(model, "optimizer", None)
-    for variable in [*model.variables, *getattr(optimizer, "variables", [])]:
-        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
-        digest.update(f"{value.dtype}{value.shape}".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
+    variables = [*model.variables, *getattr(optimizer, "variables", [])]
+    return arrays_hash(
+        map(keras.ops.convert_to_numpy, variables),
+        prefix=json.dumps(config, sort_keys=True, default=str).encode(),
+    )
 
 
 def _is_as_written(path: str, size_and_time: tuple[int, int]) -> bool:
