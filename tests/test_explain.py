@@ -11,7 +11,8 @@ from PIL import Image
 
 from kerastl import runtime
 from kerastl.runtime import explain, explain_plots
-from kerastl.runtime.predictions import Predictions, TopLosses, _hash_images
+from kerastl.runtime.predictions import Predictions, _hash_images
+from kerastl.runtime.top_losses import TopLosses
 from tests.digits import digits_on_canvas
 
 pytestmark = pytest.mark.slow  # builds Keras models

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kerastl.runtime import predictions
 from kerastl.runtime.predictions import predictions_of, with_mirror_images
 from kerastl.runtime.run_card import run_card
 from kerastl.runtime.run_state import RunState
@@ -39,7 +40,36 @@ def counting(model: keras.Model) -> list[int]:
     return calls
 
 
-def test_the_same_weights_are_predicted_once() -> None:
+def test_a_small_set_is_predicted_in_one_eager_call_alike() -> None:
+    images, model = images_and_model()
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(COUNT))).batch(5)
+    calls = counting(model)
+    predictions = predictions_of(model, dataset)
+    assert calls[0] == 0  # no predict function traced
+    np.testing.assert_allclose(
+        predictions.probabilities, model.predict_on_batch(images), rtol=1e-5
+    )
+    assert predictions.labels.tolist() == list(range(COUNT))
+    assert len(predictions.worst.labels) == COUNT
+
+
+def test_a_larger_set_is_predicted_batch_by_batch(monkeypatch) -> None:
+    images, model = images_and_model()
+    monkeypatch.setattr(predictions, "EAGER_PIXELS", 5 * 2 * 3)  # one batch's
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(COUNT)))
+    shuffled = dataset.shuffle(COUNT, seed=2, reshuffle_each_iteration=True).batch(5)
+    calls = counting(model)
+    predicted = predictions_of(model, shuffled)
+    assert calls[0] == 3
+    np.testing.assert_allclose(
+        predicted.probabilities,
+        model.predict_on_batch(images)[predicted.labels],
+        rtol=1e-5,
+    )
+
+
+def test_the_same_weights_are_predicted_once(monkeypatch) -> None:
+    monkeypatch.setattr(predictions, "EAGER_PIXELS", 0)  # counted batch by batch
     images, model = images_and_model()
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(COUNT))).batch(5)
     calls = counting(model)

@@ -23,8 +23,8 @@ from kerastl.runtime import (
 from kerastl.runtime.errors import DataError
 from kerastl.runtime.history import record_epoch
 from kerastl.runtime.metrics import most_confused
-from kerastl.runtime.predictions import TopLosses
 from kerastl.runtime.report_plots import _most_confused_classes, plot_top_losses
+from kerastl.runtime.top_losses import TopLosses
 
 NAMES = ["cat", "dog", "fox"]
 

@@ -10,9 +10,7 @@ import numpy as np
 
 from .common.plots import agg_figure
 from .report_plots import plot_image_grid, save_png
-
-#: The images of `top_losses.png`.
-TOP_LOSSES = 16
+from .top_losses import TOP_LOSSES
 
 
 class MultiLabelTopLosses:

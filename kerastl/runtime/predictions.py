@@ -4,8 +4,9 @@ Plain numpy, importable without TensorFlow (a model and a dataset are passed in)
 """
 
 import hashlib
+import itertools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,42 +14,14 @@ import numpy as np
 
 from .feature_predictions import predictor_from_features
 from .metric_math import class_indices
+from .top_losses import TopLosses
 from .tta import mirror
 from .weights_digest import weights_hash
 
-TOP_LOSSES = 16
-
-
-class TopLosses:
-    """The images with the highest loss seen so far, at most `count`, kept as uint8.
-
-    Feed it batches with `add`; it holds `count` images whatever the number of
-    batches, so it can follow a whole validation pass.
-    """
-
-    def __init__(self, count: int = TOP_LOSSES) -> None:
-        self.count = count
-        self.images: np.ndarray = np.zeros((0, 0, 0, 3), dtype="uint8")
-        self.labels: np.ndarray = np.zeros(0, dtype="int64")
-        self.probabilities: np.ndarray = np.zeros((0, 0), dtype="float32")
-        self.losses: np.ndarray = np.zeros(0, dtype="float64")
-
-    def add(self, images, labels, probabilities) -> None:
-        """Takes one batch: raw 0-255 images, true classes, predicted probabilities."""
-        images = np.clip(np.asarray(images), 0, 255).round().astype("uint8")
-        labels = class_indices(labels)
-        probabilities = np.asarray(probabilities, dtype="float32")
-        losses = -np.log(
-            np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
-        ).astype("float64")
-        if len(self.losses):
-            images = np.concatenate([self.images, images])
-            labels = np.concatenate([self.labels, labels])
-            probabilities = np.concatenate([self.probabilities, probabilities])
-            losses = np.concatenate([self.losses, losses])
-        kept = np.argsort(-losses, kind="stable")[: self.count]
-        self.images, self.labels = images[kept], labels[kept]
-        self.probabilities, self.losses = probabilities[kept], losses[kept]
+#: A set whose images hold at most this many pixels in all (64 images of
+#: 224 x 224) is predicted in one eager call of the model: tracing a predict
+#: function (`predict_on_batch`) costs more than that call saves.
+EAGER_PIXELS = 64 * 224 * 224
 
 
 def predict_dataset(
@@ -74,8 +47,11 @@ def predict_dataset(
     Returns:
         The class indices, shape `(n,)`, and the probabilities, `(n, classes)`.
     """
+    predict = model.predict_on_batch
     labels, probabilities, _ = _predict_pass(
-        model.predict_on_batch, dataset, worst, mirrored
+        _predicted(predict, dataset),
+        worst,
+        None if mirrored is None else (mirrored, predict),
     )
     return labels, probabilities
 
@@ -139,8 +115,13 @@ def predictions_of(model, dataset) -> Predictions:
         worst = TopLosses()
         images = hashlib.blake2b(digest_size=16)
         rows: list[np.ndarray] = []
+        batches = (
+            _predicted_small_set(model, dataset)
+            if from_features is None
+            else _predicted(from_features, dataset)
+        )
         labels, probabilities, one_hot = _predict_pass(
-            from_features or model.predict_on_batch, dataset, worst, None, images, rows
+            batches, worst, None, images, rows
         )
         if from_features is None or from_features.lines_up(_joined(rows)):
             break
@@ -192,35 +173,65 @@ def with_mirror_images(
 
 
 def _predict_pass(
-    predict: Callable[[Any], Any],
-    dataset: Any,
+    batches: Iterable[tuple[Any, Any, np.ndarray]],
     worst: TopLosses | None,
-    mirrored: list[np.ndarray] | None,
+    mirrored: tuple[list[np.ndarray], Callable[[Any], Any]] | None,
     images: Any = None,
     rows: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Labels, probabilities and whether the labels are one-hot, in one pass of
-    `predict` (a model's `predict_on_batch`); `rows`, if given, receives each
-    batch's labels as the dataset gives them."""
+    """Labels, probabilities and whether the labels are one-hot, from
+    `batches` of images, labels and predictions; `rows`, if given, receives
+    each batch's labels as the dataset gives them, `mirrored` (a list and a
+    predict function) the predictions of each batch's mirror images."""
     labels: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     one_hot = False
-    for batch in dataset:
-        batch_images, batch_labels = batch[0], np.asarray(batch[1])
+    for batch_images, batch_labels, predicted in batches:
+        batch_labels = np.asarray(batch_labels)
         if images is not None:
             _hash_images(images, batch_images)
-        probabilities.append(np.asarray(predict(batch_images)))
+        probabilities.append(predicted)
         one_hot = batch_labels.ndim == 2
         if rows is not None:
             rows.append(batch_labels.astype("float32"))
         labels.append(class_indices(batch_labels))
         if mirrored is not None:
-            mirrored.append(np.asarray(predict(mirror(batch_images))))
+            mirrored[0].append(np.asarray(mirrored[1](mirror(batch_images))))
         if worst is not None:
             worst.add(batch_images, labels[-1], probabilities[-1])
     if not labels:
         return np.zeros(0, dtype="int64"), np.zeros((0, 0), dtype="float32"), one_hot
     return np.concatenate(labels), np.concatenate(probabilities), one_hot
+
+
+def _predicted(
+    predict: Callable[[Any], Any], batches: Iterable
+) -> Iterator[tuple[Any, Any, np.ndarray]]:
+    """Each batch's images and labels with `predict`'s outputs, as it is read
+    (so they line up even when the dataset shuffles on every pass)."""
+    for batch in batches:
+        yield batch[0], batch[1], np.asarray(predict(batch[0]))
+
+
+def _predicted_small_set(model, dataset) -> Iterator[tuple[Any, Any, np.ndarray]]:
+    """`_predicted` with `model.predict_on_batch`, but a set of at most
+    `EAGER_PIXELS` is predicted in one eager call of the model instead."""
+    read = iter(dataset)
+    held: list = []
+    pixels = 0
+    for batch in read:
+        held.append(batch)
+        pixels += int(np.prod(np.shape(batch[0])[:3]))
+        if pixels > EAGER_PIXELS:
+            yield from _predicted(model.predict_on_batch, itertools.chain(held, read))
+            return
+    if not held:
+        return
+    images = np.concatenate([np.asarray(batch[0]) for batch in held])
+    outputs = np.asarray(model(images, training=False))
+    ends = np.cumsum([len(batch[0]) for batch in held])
+    for batch, predicted in zip(held, np.split(outputs, ends[:-1]), strict=True):
+        yield batch[0], batch[1], predicted
 
 
 def _joined(batches: list[np.ndarray]) -> np.ndarray:

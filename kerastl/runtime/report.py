@@ -20,13 +20,14 @@ from .jsonfile import write_json
 from .metric_math import cross_entropy
 from .metrics import classification_metrics
 from .metrics_summary import summary_lines
-from .predictions import TopLosses, predictions_of, with_mirror_images
+from .predictions import predictions_of, with_mirror_images
 from .report_plots import (
     plot_confusion_matrix,
     plot_top_losses,
     plot_training_curves,
 )
 from .run_card import RUN_CARD_FILE, run_card, write_run_card
+from .top_losses import TopLosses
 from .training_data import TrainingData
 from .tta import averaged, tta_decision
 

@@ -14,7 +14,7 @@ from . import files
 from .common.plots import agg_figure, png_bytes
 from .explain_plots import plot_explained_grid
 from .metric_math import ratio
-from .predictions import TopLosses
+from .top_losses import TopLosses
 
 MOST_CONFUSED = 20
 READABLE_CLASSES = 50
