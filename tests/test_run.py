@@ -138,21 +138,17 @@ def test_each_epoch_writes_its_weights_once(tmp_path: Path, monkeypatch) -> None
 
 
 @pytest.mark.slow
-def test_short_epochs_save_only_the_best_and_the_last(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """Epochs shorter than a save, say, skip it unless they must save."""
+def test_short_epochs_save_the_first_and_the_last(tmp_path: Path, monkeypatch) -> None:
+    """Epochs shorter than a save, say, skip it unless they must save; the best
+    epoch's weights wait in memory and are written once, with the last."""
     monkeypatch.setattr(checkpoints, "SAVING_SHARE", 1e-9)  # never due by time
     written = counted_saves(monkeypatch)
     run = Run(tmp_path, tiny_model(), [HEAD, WILD])
     history = fit(run, HEAD).history["val_loss"]
-    improving = [
-        epoch + 1
-        for epoch, loss in enumerate(history)
-        if loss < min(history[:epoch], default=np.inf)
-    ]
+    best = int(np.argmin(history)) + 1
     saved = [int(re.search(r"-(\d+)\.weights\.h5$", name)[1]) for name in written]
-    assert saved == sorted({*improving, HEAD.epochs})
+    assert saved == [1, HEAD.epochs] + [best] * (best not in (1, HEAD.epochs))
+    assert state(tmp_path)["best"]["epoch"] == best
     # The wild phase never improves: its last epoch alone saves, and the rerun
     # of a run killed inside it goes on from the head's end.
     written.clear()
@@ -160,6 +156,31 @@ def test_short_epochs_save_only_the_best_and_the_last(
         fit(run, WILD, callbacks=[Crash(epoch=HEAD.epochs + 1)])
     assert written == []
     assert state(tmp_path)["checkpoint"]["epoch"] == HEAD.epochs
+
+
+@pytest.mark.slow
+def test_a_kill_before_a_held_best_epoch_is_saved_trains_it_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The best epochs after the last checkpoint were in memory only: the
+    rerun resumes from that checkpoint and ends as an unbroken run does."""
+    monkeypatch.setattr(checkpoints, "SAVING_SHARE", 1e-9)  # saves epoch 1 alone
+    reference = Run(tmp_path / "reference", tiny_model(), [HEAD])
+    fit(reference, HEAD)
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        fit(Run(folder, tiny_model(), [HEAD]), HEAD, callbacks=[Crash(epoch=4)])
+    saved = state(folder)
+    assert saved["checkpoint"]["epoch"] == 1 and saved["best"]["epoch"] == 1
+    again = Run(folder, tiny_model(), [HEAD])
+    fit(again, HEAD)
+    assert state(folder)["best"] == state(tmp_path / "reference")["best"]
+    assert read_history(folder / "history.csv") == read_history(
+        tmp_path / "reference" / "history.csv"
+    )
+    assert val_loss_of(folder / "best.keras") == val_loss_of(
+        tmp_path / "reference" / "best.keras"
+    )
 
 
 @pytest.mark.slow

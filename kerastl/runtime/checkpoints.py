@@ -1,43 +1,39 @@
 """A run's saved state and checkpoints: `resume/state.json`, its weights files.
 
-`resume/state.json` records the run (`RunState`); beside it lie the checkpoint
-of the latest epoch (weights and optimizer state) and, until `best.keras`
-holds it, that of the run's best epoch. Every file is written under a
-temporary name, then renamed, and a checkpoint is deleted only once the state
-no longer names it: a kill at any moment leaves the last checkpoint and state valid.
+`resume/state.json` records the run (`RunState`); beside it lie the latest
+checkpoint (weights and optimizer state) and, until `best.keras` holds them,
+the best epoch's weights, written with the next checkpoint. Each file is
+written under a temporary name, then renamed, and deleted only once the state
+no longer names it: a kill at any moment leaves the last checkpoint valid.
 """
 
 import math
 import time
 
 import keras
-import numpy as np
 
 from . import files
-from .averaging import (
-    averaged_variables,
-    averaged_weights,
-    swap_averages,
-    uses_averages,
-)
+from .averaging import averaged_weights, uses_averages
+from .held_weights import HELD, HeldWeights
 from .jsonfile import write_json
 from .keras_internals import reuse_saving_skipsets
 from .lora import lora_layers
 from .lora_saving import ADAPTERS_FILE, save_adapters, unmerged_saving
 from .models import save_model_atomic
-from .run_state import Best, RunState
+from .run_state import Best, Checkpoint, RunState
 from .weights_files import (
     checkpoint_name,
     checkpoint_record,
     delete_checkpoints,
+    load_checkpoint,
     load_weights_into,
     load_weights_only,
     set_random_states,
 )
 
 # The share of a run's time its epochs' checkpoints may take, at most: an
-# epoch's end that is not the best saves once the last save is this many
-# times its own length ago (every epoch, unless epochs are shorter than that).
+# epoch's end saves once the last save is this many times its own length ago
+# (every epoch, unless epochs are shorter than that).
 SAVING_SHARE = 0.05
 BEST_FILE = "best.keras"
 
@@ -58,9 +54,8 @@ class Checkpoints:
         loaded: The checkpoint the trained model holds, and whether with its
             optimizer state; None if unknown.
 
-    The best epoch's weights saved by this process are also kept in memory
-    (as Keras's `EarlyStopping(restore_best_weights=True)` keeps them), so
-    going back to them, or writing `best.keras`, reads no file.
+    The best epoch's weights trained by this process stay in memory
+    (`HeldWeights`): going back to them or writing `best.keras` reads no file.
     """
 
     def __init__(
@@ -77,7 +72,7 @@ class Checkpoints:
         self.model = model
         self.trained_model = trained_model
         self.loaded: tuple[str, bool] | None = None
-        self._best_weights: tuple[str, list[np.ndarray]] | None = None  # file, values
+        self._best = HeldWeights(trained_model)
         self._saved_at = -math.inf  # time.monotonic() at the end of the last save
         self._save_seconds = 0.0  # how long it took
         reuse_saving_skipsets()
@@ -85,12 +80,12 @@ class Checkpoints:
     @property
     def due(self) -> bool:
         """Whether an epoch's end should save, keeping saves under `SAVING_SHARE`
-        of the time (the best epoch, a stop and a phase's end save regardless)."""
+        of the time (a stop and a phase's end save regardless)."""
         return time.monotonic() - self._saved_at >= self._save_seconds / SAVING_SHARE
 
     def skip(self) -> None:
         """Records an epoch's end that did not save: the model moved on from
-        the checkpoint it held (the state on disk still names that one)."""
+        the checkpoint it held, which the state on disk still names."""
         self.loaded = None
 
     def restore(self, with_optimizer_of: str | None) -> None:
@@ -113,26 +108,24 @@ class Checkpoints:
         if name.endswith(".keras"):  # a finished run: the final model
             load_weights_into(self.model, path)
         elif with_optimizer:
-            trained = self.trained_model
-            trained.optimizer.build(trained.trainable_variables)
-            with unmerged_saving(trained):
-                trained.load_weights(path)
-            # A checkpoint holds the averaged weights in the model's place.
-            swap_averages(averaged_variables(trained))
+            load_checkpoint(self.trained_model, path)
         else:
             load_weights_only(self.trained_model, path)
         set_random_states(self.trained_model, checkpoint.get("random_state", []))
         self.loaded = (name, with_optimizer)
 
-    def save(
-        self, phase: str, epoch: int, *, best: Best | None = None, batch: int = 0
-    ) -> None:
+    def hold_best(self, best: Best) -> None:
+        """Makes the epoch just trained the run's best, in memory until the
+        next checkpoint or `best.keras`."""
+        with averaged_weights(self.trained_model):  # with --ema: what ships
+            self._best.hold()
+        self.state.best = {**best, "weights": HELD}
+
+    def save(self, phase: str, epoch: int, *, batch: int = 0) -> None:
         """Saves the trained model's weights and optimizer state, then the state.
 
-        With `best`, this epoch is the best of the run: its checkpoint stays
-        until `save_best` has written `best.keras` from it. With `batch`, the
-        run stopped after that many batches of epoch `epoch + 1`: the
-        checkpoint also holds the epoch's running metrics.
+        With `batch`, the run stopped after that many batches of epoch
+        `epoch + 1`: the checkpoint also holds the epoch's running metrics.
         """
         started = time.monotonic()
         reuse_saving_skipsets()  # again if a clear_session() dropped them
@@ -145,13 +138,12 @@ class Checkpoints:
             unmerged_saving(self.trained_model),  # LoRA's adapters kept apart
         ):
             self.trained_model.save_weights(partial)
-            if best is not None:
-                self._best_weights = (weights, self.trained_model.get_weights())
         checkpoint = checkpoint_record(phase, epoch, weights, self.trained_model, batch)
         self.state.checkpoint = checkpoint
         self.loaded = (checkpoint["weights"], True)
-        if best is not None:
-            self.state.best = {**best, "weights": weights}
+        best = self.state.best
+        if best and best["weights"] == HELD and not batch and best["epoch"] == epoch:
+            self._best_held_in(weights)  # the best epoch's checkpoint
         self.write_state()
         kept = {name}
         if self.state.best:
@@ -171,10 +163,9 @@ class Checkpoints:
             self.save(phase, end_epoch)
 
     def _holds_latest(self, phase: str, end_epoch: int) -> bool:
-        """Whether the trained model holds what the latest checkpoint holds,
-        saved at the end of `end_epoch` of `phase` (not after an early stop
-        went back to the best epoch, nor with --ema, whose averages replace the
-        weights when a phase ends)."""
+        """Whether the trained model holds the latest checkpoint, of the end of
+        `end_epoch` of `phase` (not after an early stop went back to the best
+        epoch, nor with --ema, whose averages replace the weights then)."""
         checkpoint = self.state.checkpoint
         return (
             checkpoint is not None
@@ -205,12 +196,10 @@ class Checkpoints:
         if current is not None:
             self.trained_model.set_weights(current)
         kept = best["weights"]
-        best["weights"] = BEST_FILE
-        if self._best_weights is not None and self._best_weights[0] == kept:
-            self._best_weights = (BEST_FILE, self._best_weights[1])
+        self._best_held_in(BEST_FILE)
         self.write_state()
         checkpoint = self.state.checkpoint
-        if checkpoint is None or checkpoint["weights"] != kept:
+        if kept != HELD and (checkpoint is None or checkpoint["weights"] != kept):
             files.delete(files.join(self.write_dir, kept))
 
     def load_best(self) -> None:
@@ -221,25 +210,36 @@ class Checkpoints:
 
     def finish(self, phase: str, epoch: int) -> None:
         """Records `model.keras` as the run's last weights; drops the checkpoints."""
-        self.state.checkpoint = {
-            "phase": phase,
-            "epoch": epoch,
-            "weights": "model.keras",
-        }
+        self.state.checkpoint = Checkpoint(
+            phase=phase, epoch=epoch, weights="model.keras"
+        )
         self.write_state()
         delete_checkpoints(files.join(self.write_dir, "resume"), keep=set())
 
     def write_state(self) -> None:
-        """Writes `resume/state.json` (a temporary name, then renamed)."""
+        """Writes `resume/state.json` (a temporary name, then renamed), after
+        the best epoch's weights if only memory held them."""
+        best = self.state.best
+        if best is not None and best["weights"] == HELD:  # to a file of its own
+            count = len(self.state.completed)
+            name = f"resume/best-{checkpoint_name(count, best['phase'], best['epoch'])}"
+            self._best.write(files.join(self.write_dir, name))
+            self._best_held_in(name)
         path = files.join(self.write_dir, "resume", "state.json")
         write_json(path, self.state.to_json())
 
+    def _best_held_in(self, name: str) -> None:
+        """Records that the file `name` holds the best epoch's weights."""
+        assert self.state.best is not None
+        self._best.written_to(name, was=self.state.best["weights"])
+        self.state.best["weights"] = name
+
     def _put_best_weights(self, name: str) -> None:
         """Puts the best epoch's weights, held in the run's file `name`, into
-        the model: from memory if this process saved them, else from the file."""
-        if self._best_weights is not None and self._best_weights[0] == name:
-            self.trained_model.set_weights(self._best_weights[1])
-        elif name == BEST_FILE:
+        the model: from memory if this process trained them, else from the file."""
+        if self._best.put_back(name):
+            return
+        if name == BEST_FILE:
             load_weights_into(self.model, self._path(name))
         else:
             load_weights_only(self.trained_model, self._path(name))

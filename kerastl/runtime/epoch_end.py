@@ -130,24 +130,27 @@ class EpochEnd(keras.callbacks.Callback):
         best = run.state.best
         improved = best is None or improves(run.monitor, value, best["value"])
         run.state.wait = 0 if improved else run.state.wait + 1
-        new_best: Best | None = None
-        if improved:  # its weights: the checkpoint's, once saved
-            new_best = Best(
-                value=float(value), epoch=epoch + 1, phase=self.phase.name, weights=""
+        if improved:  # its weights are kept, and saved with the next checkpoint
+            run.checkpoints.hold_best(
+                Best(
+                    value=float(value),
+                    epoch=epoch + 1,
+                    phase=self.phase.name,
+                    weights="",
+                )
             )
-        if self._saves(epoch, improved):
-            run.checkpoints.save(self.phase.name, epoch + 1, best=new_best)
+        if self._saves(epoch):
+            run.checkpoints.save(self.phase.name, epoch + 1)
         else:
             run.checkpoints.skip()
 
-    def _saves(self, epoch: int, improved: bool) -> bool:
-        """Whether this epoch's end saves a checkpoint: the best epoch, a phase's
-        last, a stop, and the others while saving takes a small share of the
-        time (`Checkpoints.due`); every epoch in a multi-worker run."""
+    def _saves(self, epoch: int) -> bool:
+        """Whether this epoch's end saves a checkpoint: a phase's last, a stop,
+        and the others while saving takes a small share of the time
+        (`Checkpoints.due`); every epoch in a multi-worker run."""
         run = self.run
         return (
-            improved
-            or bool(self.stop)
+            bool(self.stop)
             or epoch + 1 >= self.params.get("epochs", epoch + 1)
             or run.state.wait >= run.patience
             or not run.is_single_process

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from . import files
+from .averaging import averaged_variables, swap_averages
 from .keras_internals import reuse_saving_skipsets
 from .lora_saving import unmerged_saving
 from .run_state import Checkpoint
@@ -87,6 +88,15 @@ def delete_checkpoints(folder: str, *, keep: set[str]) -> None:
     for name in files.list_dir(folder):
         if name.endswith(".weights.h5") and name not in keep:
             files.delete(files.join(folder, name))
+
+
+def load_checkpoint(model: keras.Model, path: str) -> None:
+    """Loads a checkpoint's weights and optimizer state into `model`."""
+    model.optimizer.build(model.trainable_variables)
+    with unmerged_saving(model):
+        model.load_weights(path)
+    # A checkpoint holds the averaged weights in the model's place.
+    swap_averages(averaged_variables(model))
 
 
 def load_weights_only(model: keras.Model, path: str) -> None:
