@@ -114,12 +114,12 @@ class Checkpoints:
         set_random_states(self.trained_model, checkpoint.get("random_state", []))
         self.loaded = (name, with_optimizer)
 
-    def hold_best(self, best: Best) -> None:
+    def hold_best(self, phase: str, epoch: int, value: float) -> None:
         """Makes the epoch just trained the run's best, in memory until the
         next checkpoint or `best.keras`."""
         with averaged_weights(self.trained_model):  # with --ema: what ships
             self._best.hold()
-        self.state.best = {**best, "weights": HELD}
+        self.state.best = Best(value=value, epoch=epoch, phase=phase, weights=HELD)
 
     def save(self, phase: str, epoch: int, *, batch: int = 0) -> None:
         """Saves the trained model's weights and optimizer state, then the state.
@@ -231,7 +231,7 @@ class Checkpoints:
     def _best_held_in(self, name: str) -> None:
         """Records that the file `name` holds the best epoch's weights."""
         assert self.state.best is not None
-        self._best.written_to(name, was=self.state.best["weights"])
+        self._best.written_to(name)
         self.state.best["weights"] = name
 
     def _put_best_weights(self, name: str) -> None:

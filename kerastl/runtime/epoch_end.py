@@ -17,7 +17,7 @@ from .epochs import training_epoch
 from .errors import ScriptError
 from .history import record_epoch
 from .models import has_finite_weights
-from .run_state import Best, Checkpoint
+from .run_state import Checkpoint
 from .stops import StopRequest
 
 if TYPE_CHECKING:
@@ -131,14 +131,7 @@ class EpochEnd(keras.callbacks.Callback):
         improved = best is None or improves(run.monitor, value, best["value"])
         run.state.wait = 0 if improved else run.state.wait + 1
         if improved:  # its weights are kept, and saved with the next checkpoint
-            run.checkpoints.hold_best(
-                Best(
-                    value=float(value),
-                    epoch=epoch + 1,
-                    phase=self.phase.name,
-                    weights="",
-                )
-            )
+            run.checkpoints.hold_best(self.phase.name, epoch + 1, float(value))
         if self._saves(epoch):
             run.checkpoints.save(self.phase.name, epoch + 1)
         else:

@@ -28,16 +28,16 @@ class HeldWeights:
         self._values = self.model.get_weights()
         self.file = HELD
 
-    def written_to(self, name: str, *, was: str) -> None:
-        """Records that the file `name` holds the weights the file `was` held
-        (memory holds them too if it held those)."""
-        if self.file is not None and self.file in (HELD, was):
+    def written_to(self, name: str) -> None:
+        """Records that the file `name` now holds the run's best weights
+        (which memory holds too, if this process trained them)."""
+        if self.file is not None:
             self.file = name
 
     def put_back(self, name: str) -> bool:
         """Puts the kept weights into the model if they are those of the file
         `name`; whether it did."""
-        if self.file is None or self.file != name:
+        if self.file != name:
             return False
         self.model.set_weights(self._values)
         return True

@@ -109,8 +109,9 @@ def split_problem(
         split: Whether the validation images were split off the training
             images (a class then needs 2 images in all).
     """
-    trained, validated = _per_class(train, class_names), _per_class(
-        validation, class_names
+    trained, validated = (
+        _per_class(train, class_names),
+        _per_class(validation, class_names),
     )
     if split:
         few = [n for n in class_names if trained[n] + validated[n] < 2]
