@@ -303,6 +303,27 @@ def test_save_model_checked_refuses_nan_weights_and_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
 
 
+def test_the_epoch_check_reads_the_weights_training_changes() -> None:
+    from kerastl.runtime.models import has_finite_weights
+
+    inputs = keras.Input((4,))
+    base = keras.Sequential(
+        [keras.layers.Dense(4, name="frozen"), keras.layers.BatchNormalization()]
+    )
+    x = keras.layers.BatchNormalization(name="norm")(base(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    base.trainable = False
+    nan = np.full((4, 4), np.nan, "float32")
+    base.get_layer("frozen").kernel.assign(nan)  # as loaded: never trains
+    assert has_finite_weights(model, trained_only=True)
+    assert not has_finite_weights(model)
+    model.get_layer("norm").moving_mean.assign(nan[0])  # updated while training
+    assert not has_finite_weights(model, trained_only=True)
+    model.get_layer("norm").moving_mean.assign(np.zeros(4, "float32"))
+    model.get_layer("head").bias.assign(nan[0, :2])
+    assert not has_finite_weights(model, trained_only=True)
+
+
 @pytest.mark.slow
 def test_an_edited_model_is_refused_before_training(tmp_path: Path) -> None:
     run = Run(tmp_path, tiny_model(), [HEAD])

@@ -95,7 +95,7 @@ class EpochEnd(keras.callbacks.Callback):
         logs = logs or {}
         values = [logs.get("loss"), logs.get(self.run.monitor)]
         finite = all(value is None or math.isfinite(value) for value in values)
-        if not finite or not has_finite_weights(self.model):
+        if not finite or not has_finite_weights(self.model, trained_only=True):
             self.diverged = epoch
             self.model.stop_training = True
             return
