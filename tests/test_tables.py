@@ -14,7 +14,7 @@ from kerastl.runtime.errors import DataError, TableError
 from kerastl.runtime.image_sets import load_test_set
 from kerastl.runtime.sources import data_sources
 from kerastl.runtime.splits import class_counts, split_problem, stratified_split
-from tests.conftest import run_script
+from tests.conftest import new_script, run_script
 from tests.digits import write_digits
 
 
@@ -244,23 +244,30 @@ def test_a_class_that_cannot_train_and_validate_is_named(
 
 @pytest.mark.slow
 def test_a_table_of_the_folders_trains_exactly_as_the_folders(
-    exported_run: Path, digits_dir: Path, tmp_path: Path
+    digits_dir: Path, tmp_path: Path
 ) -> None:
-    """The session's folder run, again from a table of the same images in
-    another order (`test_a_split_column_matches_a_validation_folder` shows a
-    split column gives the sets a validation folder gives)."""
+    """A run on the folders, then on a table of the same images in another
+    order (`test_a_split_column_matches_a_validation_folder` shows a split
+    column gives the sets a validation folder gives)."""
+    script = new_script(
+        tmp_path,
+        *("--mode", "feature-extraction", "--backbone", "MobileNetV3Small"),
+        *("--image-size", "32"),
+    )
+    common = ("--data-dir", str(digits_dir), "--weights", "none", "--epochs", "1")
+    folders = run_script(script, *common, "--output-dir", str(tmp_path / "folders"))
+    assert folders.returncode == 0, folders.stderr[-3000:]
     table = write_table(
         tmp_path / "digits.csv", ["image", "label"], folder_rows(digits_dir)
     )
     result = run_script(
-        exported_run.parent / "train.py",
-        *("--data-dir", str(digits_dir), "--labels", str(table)),
-        *("--weights", "none", "--epochs", "1", "--output-dir", str(tmp_path / "run")),
+        script,
+        *(*common, "--labels", str(table), "--output-dir", str(tmp_path / "run")),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Labels from {table}: 120 images (120 .png)" in result.stdout
     history = (tmp_path / "run" / "history.csv").read_text()
-    assert history == (exported_run / "history.csv").read_text()
+    assert history == (tmp_path / "folders" / "history.csv").read_text()
     card = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert (
         card["training"]["label_table_sha256"]
