@@ -410,8 +410,13 @@ def test_more_epochs_on_a_finished_run_train_on(tmp_path: Path, capsys) -> None:
     again.finish(batches(*VALIDATION))
     assert (tmp_path / "model.keras").read_bytes() == model_file  # not saved again
     longer = Phase("head", epochs=8, learning_rate=0.1)
-    more = Run(tmp_path, tiny_model(), [longer])
-    assert "goes from 6 to 8 epochs" in capsys.readouterr().out
+    more = Run(tmp_path, tiny_model(), [longer], settings={"dropout": 0.5, "seed": 1})
+    out = capsys.readouterr().out
+    assert "goes from 6 to 8 epochs" in out
+    assert (
+        "Changed from now on: --dropout 0.5 (the run used --dropout 0.2); "
+        "run.json records the new." in out
+    )
     fit(more, longer)
     _, rows = read_history(tmp_path / "history.csv")
     assert [int(row["epoch"]) for row in rows] == list(range(1, 9))

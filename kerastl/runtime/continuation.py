@@ -161,6 +161,9 @@ def continue_run(saved: dict, new: RunState, phases: list, *, where: str) -> Run
             f"{_epochs(last.epochs)}) or add a phase; to start over, pass --restart."
         )
         return replace(state, phases=new.phases)
+    changed = _changed_settings(state.training_settings, new)
+    if changed:  # the epochs trained so far keep the old ones
+        print(f"Changed from now on: {', '.join(changed)}; run.json records the new.")
     return replace(state, phases=new.phases, training_settings=new.training_settings)
 
 
@@ -228,12 +231,15 @@ def _check_phase_in_progress(
 
 def _ignored_settings(trained: dict, new: RunState) -> str:
     """The settings a finished run trained with that this rerun changes, in words."""
-    changed = [
+    changed = _changed_settings(trained, new)
+    return "; " + ", ".join(changed) + " cannot change it" if changed else ""
+
+
+def _changed_settings(trained: dict, new: RunState) -> list[str]:
+    """Each setting the run trained with that this rerun changes, in words."""
+    return [
         f"{_short(option_text(name, value))} (the run used "
         f"{_short(option_text(name, trained[name]))})"
         for name, value in new.training_settings.items()
         if name in trained and trained[name] != value
     ]
-    if not changed:
-        return ""
-    return "; " + ", ".join(changed) + " cannot change it"
