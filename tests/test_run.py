@@ -224,7 +224,7 @@ def test_patience_is_part_of_the_saved_state(
         f"Phase 'stalled' stops early, epoch {HEAD.epochs + 3} of "
         f"{HEAD.epochs + 10}: val_loss has not beaten the run's best "
         f"({best['value']:.4f}, epoch {best['epoch']}) for 3 epochs (--patience); "
-        "on from that epoch."
+        "the model goes back to that epoch's weights."
     ) in capsys.readouterr().out
     weights = [np.array(w) for w in again.model.weights]
     reference = keras.saving.load_model(tmp_path / "best.keras", compile=False)

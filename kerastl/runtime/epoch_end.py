@@ -159,7 +159,8 @@ class EpochEnd(keras.callbacks.Callback):
             f"Phase {self.phase.name!r} {stops}, epoch {epoch + 1} of "
             f"{epochs}: {self.run.monitor} has not "
             f"beaten the run's best ({best['value']:.4f}, epoch {best['epoch']}) "
-            f"for {self.run.patience} epochs (--patience); on from that epoch."
+            f"for {self.run.patience} epochs (--patience); the model goes back to "
+            "that epoch's weights."
         )
         self.stopped_early = True
         self.model.stop_training = True

@@ -55,7 +55,8 @@ def start_epoch(run: "Run", phase: "Phase") -> int | None:
         print(
             f"Phase {phase.name!r} stopped early after epoch {initial_epoch} "
             f"in an earlier run ({run.monitor} had not beaten the run's best "
-            f"for {run.state.wait} epochs); on from the best epoch."
+            f"for {run.state.wait} epochs); the model goes back to the best "
+            "epoch's weights."
         )
         run.checkpoints.load_best()
         run.complete(phase, initial_epoch)
