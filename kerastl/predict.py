@@ -68,6 +68,8 @@ def predict(request: Request) -> int:
 
     files = image_files(request.paths)
     readable = readable_images(files)
+    shipped = " (the run's shipped model)" * (request.model_param == "run_dir")
+    click.echo(f"kerastl: predicting with {request.model}{shipped}", err=True)
     heatmaps = _heatmap_names(request, readable)
     run_model, image_size, keras_model = load_model(request)
     writer_of_heatmaps = None

@@ -101,6 +101,11 @@ def test_predicts_what_the_model_predicts(run_dir, images, model, capsys) -> Non
     extra = [] if model is None else ["--model", model]
     code, out, err = kerastl(capsys, "predict", str(run_dir), str(images), *extra)
     assert code == 0, err
+    shipped = json.loads((run_dir / "metrics.json").read_text())["model"]
+    used = run_dir / (model or shipped)
+    assert err.splitlines()[0] == "kerastl: predicting with " + str(used) + (
+        " (the run's shipped model)" if model is None else ""
+    )
     lines = out.splitlines()
     paths = sorted(images.rglob("*.png"))
     assert [line.split("  ")[0] for line in lines] == [str(path) for path in paths]
