@@ -81,6 +81,20 @@ def test_scan_refuses_an_empty_class(folder: Path) -> None:
         scan_image_folder(folder)
 
 
+def test_scan_names_empty_classes_and_corrupt_files_at_once(folder: Path) -> None:
+    for name in ("empty", "none"):
+        (folder / name).mkdir()
+    (folder / "1" / "bad.png").write_text("not a png")
+    with pytest.raises(DataError) as error:
+        scan_image_folder(folder)
+    assert str(error.value) == (
+        f"class folders {folder / 'empty'}, {folder / 'none'} have no images "
+        "(.bmp, .gif, .jpeg, .jpg, .png, .webp); and "
+        f"{folder / '1' / 'bad.png'} is not a readable image (it is not a BMP, "
+        "GIF, JPEG, PNG or WebP file); remove or replace it"
+    )
+
+
 def test_scan_names_a_corrupt_file(folder: Path) -> None:
     broken = folder / "1" / "broken.jpg"
     broken.write_bytes(b"this is not a jpeg")

@@ -73,21 +73,34 @@ def scan_image_folder(
         raise DataError(
             f"{root} has {len(class_names)} class folder(s); a classifier needs at least two"
         )
-    counts, images = {}, []
+    counts, images, empty = {}, [], []
     for name in class_names:
         in_class = list_images(files.join(root, name))
         if not in_class:
-            raise DataError(
-                f"class folder {files.join(root, name)} has no images ({', '.join(IMAGE_EXTENSIONS)})"
-            )
+            empty.append(files.join(root, name))
         counts[name] = len(in_class)
         images += in_class
     if notes:
         print(kinds_line(f"Scan of the {what} {root}", images, skipped_files(root)))
         if nested := nested_images_line(root, images):
             print(nested)
-    check_images(images)  # every class at once: one run names every bad file
+    # Every problem at once: one run names every empty class and bad file.
+    try:
+        check_images(images)
+    except DataError as unreadable:
+        if not empty:
+            raise
+        raise DataError(f"{_empty_classes(empty)}; and {unreadable}") from None
+    if empty:
+        raise DataError(_empty_classes(empty))
     return FolderScan(class_names, counts, images)
+
+
+def _empty_classes(folders: list[str]) -> str:
+    kinds = ", ".join(IMAGE_EXTENSIONS)
+    if len(folders) == 1:
+        return f"class folder {folders[0]} has no images ({kinds})"
+    return f"class folders {', '.join(folders)} have no images ({kinds})"
 
 
 def nested_images_line(root: str, images: list[str]) -> str | None:
