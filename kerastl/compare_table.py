@@ -127,6 +127,8 @@ def _setting(settings: dict[str, Any], key: str) -> str:
     if key not in settings:
         return MISSING
     value = settings[key]
+    if value is None:  # as the option takes it: --weights none
+        return "none"
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 

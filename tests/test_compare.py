@@ -128,6 +128,7 @@ def runs(tmp_path: Path) -> tuple[Path, Path]:
             "learning_rate": 0.0005,
             "fine_tune_epochs": 2,
             "fine_tune_learning_rate": 1e-05,
+            "weights": None,  # --weights none
         },
         metrics={
             "model": "model.keras",
@@ -172,8 +173,9 @@ def test_table_shows_what_differs_and_the_final_metrics(
     assert rows["fine_tune_epochs"] == ["-", "2"]
     assert rows["fine_tune_learning_rate"] == ["-", "1e-05"]
     assert rows["output_dir"] == [str(run) for run in runs]
-    assert rows["(9 settings the same)"] == ["", ""]
-    for same in ("batch_size", "seed", "data_dir", "weights", "cache"):
+    assert rows["weights"] == ["imagenet", "none"]
+    assert rows["(8 settings the same)"] == ["", ""]
+    for same in ("batch_size", "seed", "data_dir", "cache"):
         assert same not in out
     assert rows["shipped model"] == ["best.keras", "model.keras"]
     assert rows["validation cross-entropy"] == ["0.9712", "0.8093"]
