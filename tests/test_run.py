@@ -303,6 +303,7 @@ def test_save_model_checked_refuses_nan_weights_and_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
 
 
+@pytest.mark.slow
 def test_the_epoch_check_reads_the_weights_training_changes() -> None:
     from kerastl.runtime.models import has_finite_weights
 

@@ -17,6 +17,7 @@ from .errors import ScriptError, WeightsError
 from .files import exists, replacing, sizes_and_times
 from .keras_internals import reuse_saving_skipsets
 from .lora import lora_layers
+from .trainable import flat_layers
 from .weights_digest import arrays_hash
 
 
@@ -85,15 +86,12 @@ def has_finite_weights(model: keras.Model, *, trained_only: bool = False) -> boo
 
 
 def _trained_weights(model: keras.Model) -> list[keras.Variable]:
-    weights = list(model.trainable_weights)
-    layers: list[keras.Layer] = [model]
-    while layers:
-        layer = layers.pop()
-        if getattr(layer, "layers", None):  # a model inside: its layers
-            layers.extend(layer.layers)
-        elif layer.trainable:
-            weights.extend(layer.non_trainable_weights)
-    return weights
+    return list(model.trainable_weights) + [
+        weight
+        for layer in flat_layers(model)
+        if layer.trainable
+        for weight in layer.non_trainable_weights
+    ]
 
 
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> str:
